@@ -1,0 +1,120 @@
+"""Why was the GPU idle? One cause per gap, decided from launch calls, to the nanosecond.
+
+For a gap that the record R ends (R: the first kernel, copy or set after the gap),
+with L the launch call of R (same correlation id) and [g0, g1) the gap:
+
+1. SYNC    a host synchronisation call (``*Synchronize``, or a blocking ``cudaMemcpy``
+           / ``cuMemcpy{DtoH,HtoD,...}`` without ``Async``) of the same step returned in
+           (g0, g1]: the host was waiting for the GPU and then had to launch again.
+2. COPY    R is a copy that involves host memory (H2D, D2H, H2H): staging, not launch.
+3. LAUNCH  L ended after g0: R was not yet submitted when the GPU went idle, so the GPU
+           waited for the CPU. The leading gap (step start -> first record) is LAUNCH.
+4. QUEUED  L ended at or before g0: R was already submitted; the delay is on the GPU
+           side (scheduling, dependencies, graph node overhead, launch latency).
+5. OTHER   L was not recorded, or (trailing gap) nothing above applies: host work after
+           the last record.
+
+The trailing gap (last record end -> step end) is SYNC when the step's closing
+synchronisation returned inside it (stepscope's Tracer always closes a step so), else OTHER.
+
+Comparison with Holistic Trace Analysis: HTA calls a gap host-wait when the *start*
+of the next kernel's launch call is after the previous kernel ended, per stream, on
+timestamps rounded to whole microseconds. Decode gaps are 1-5 us; rounding moves
+each end by up to 0.5 us, and a launch call that started before the GPU went idle
+but returned after it (the common case when the CPU barely keeps up) is not
+host-wait by HTA's rule but is by ours: the kernel could not start before the call
+returned. ``hta_rule`` reproduces HTA's rule for side-by-side comparison.
+"""
+from __future__ import annotations
+
+import re
+from enum import IntEnum
+
+import numpy as np
+
+from .intervals import INTERNAL, LEADING, TRAILING, GpuRecords, StepIntervals
+
+
+class GapCause(IntEnum):
+    LAUNCH = 0
+    QUEUED = 1
+    SYNC = 2
+    COPY = 3
+    OTHER = 4
+
+
+#: CUPTI memcpy kinds that touch host memory: HtoD, DtoH, HtoA, AtoH, HtoH.
+HOST_COPY_KINDS = (1, 2, 3, 4, 9)
+_SYNC_RE = re.compile(r"Synchronize$|^cudaMemcpy(2D|3D)?(Peer|ToSymbol|FromSymbol)?$|"
+                      r"^cuMemcpy(HtoD|DtoH|DtoD|HtoA|AtoH|AtoA|AtoD|DtoA|2D|3D|Peer)?$")
+
+
+def launch_end_of(trace, rec: GpuRecords) -> np.ndarray:
+    """End time of each GPU record's launch call (latest, if several share it); -1 if none."""
+    api = trace["api"]
+    if not len(api["correlation"]) or not len(rec.correlation):
+        return np.full(len(rec.correlation), -1, np.int64)
+    order = np.lexsort((api["end_ns"], api["correlation"]))
+    corr, end = api["correlation"][order], api["end_ns"][order]
+    # Keep the last (latest end) of each correlation id.
+    lastm = np.r_[corr[1:] != corr[:-1], True]
+    corr, end = corr[lastm], end[lastm]
+    j = np.clip(np.searchsorted(corr, rec.correlation), 0, len(corr) - 1)
+    return np.where(corr[j] == rec.correlation, end[j], -1)
+
+
+def sync_ends(trace) -> np.ndarray:
+    """Sorted end times of host synchronisation calls."""
+    is_sync = np.array([bool(_SYNC_RE.search(s)) for s in trace.strings], bool) \
+        if trace.strings else np.zeros(0, bool)
+    api = trace["api"]
+    if not len(api["name"]):
+        return np.zeros(0, np.int64)
+    return np.sort(api["end_ns"][is_sync[api["name"]]])
+
+
+def classify(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:
+    launch_end = launch_end_of(trace, rec)
+    syncs = sync_ends(trace)
+    g0, g1 = iv.gap_start_ns, iv.gap_end_ns
+    # A sync call that returned in (g0, g1].
+    has_sync = np.searchsorted(syncs, g1, side="right") > np.searchsorted(syncs, g0, side="right")
+    nxt = iv.gap_next
+    known = nxt >= 0
+    nx = np.where(known, nxt, 0)
+    l_end = np.where(known, launch_end[nx] if len(launch_end) else -1, -1)
+    host_copy = np.zeros(len(nxt), bool)
+    if len(rec.table):
+        cpy = trace["memcpy"]["copy_kind"]
+        is_cpy = known & (rec.table[nx] == 1)
+        kinds = np.where(is_cpy, cpy[np.where(is_cpy, rec.row[nx], 0)] if len(cpy) else -1, -1)
+        host_copy = is_cpy & np.isin(kinds, HOST_COPY_KINDS)
+    cause = np.full(len(nxt), GapCause.OTHER, np.int64)
+    cause[known & (l_end >= 0) & (l_end <= g0)] = GapCause.QUEUED
+    cause[known & (l_end > g0)] = GapCause.LAUNCH
+    cause[(iv.gap_position == LEADING) & known] = GapCause.LAUNCH
+    cause[host_copy] = GapCause.COPY
+    cause[has_sync & (iv.gap_position != LEADING)] = GapCause.SYNC
+    return cause
+
+
+def hta_rule(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:
+    """HTA's host-wait rule on our gaps: launch *start* after the GPU went idle, on
+    timestamps rounded to whole microseconds. True where HTA would say host-wait."""
+    api = trace["api"]
+    order = np.lexsort((api["start_ns"], api["correlation"]))
+    corr, start = api["correlation"][order], api["start_ns"][order]
+    firstm = np.r_[True, corr[1:] != corr[:-1]] if len(corr) else np.zeros(0, bool)
+    corr, start = corr[firstm], start[firstm]
+    nxt = iv.gap_next
+    ok = (nxt >= 0) & (iv.gap_position == INTERNAL)
+    if not len(corr):
+        return np.zeros(len(nxt), bool)
+    c = rec.correlation[np.where(ok, nxt, 0)]
+    j = np.clip(np.searchsorted(corr, c), 0, len(corr) - 1)
+    l_start = np.where(ok & (corr[j] == c), start[j], -1)
+    us = lambda t: np.round(t / 1000.0)  # noqa: E731 - HTA's whole microseconds
+    return ok & (l_start >= 0) & (us(l_start) > us(iv.gap_start_ns))
+
+
+__all__ = ["GapCause", "classify", "hta_rule", "launch_end_of", "TRAILING"]

@@ -1,0 +1,125 @@
+"""Kernel classes by name pattern: one table, first match wins."""
+from __future__ import annotations
+
+import re
+from enum import IntEnum
+
+import numpy as np
+
+
+class KernelClass(IntEnum):
+    GEMM = 0          # GEMV and GEMM (cuBLAS, CUTLASS, nvjet)
+    ATTENTION = 1
+    NORM = 2
+    ROTARY = 3
+    REDUCTION = 4     # argmax, sums
+    COPY = 5          # copies, cat, index, fill (includes cache updates)
+    ELEMENTWISE = 6   # activations and pointwise arithmetic
+    OTHER = 7
+    MEMCPY = 8        # CUPTI memcpy records
+    MEMSET = 9        # CUPTI memset records
+
+
+#: (class, pattern) in priority order; matched case-insensitively against the full name.
+PATTERNS: list[tuple[KernelClass, str]] = [
+    (KernelClass.ATTENTION, r"flash|fmha|attention|attn|sdpa|softmax"),
+    (KernelClass.GEMM, r"gemm|gemv|cutlass|cublas|xmma|nvjet|splitk|matmul|dot_kernel"),
+    (KernelClass.NORM, r"norm|rsqrt|meanops|pow_tensor"),
+    (KernelClass.ROTARY, r"rotary|rope|neg_kernel|\bneg\b|cos_kernel|sin_kernel"),
+    (KernelClass.REDUCTION, r"argmax|argmin|reduce|sum_kernel|max_kernel"),
+    (KernelClass.COPY, r"copy|cat(array)?|index|gather|scatter|fill|arange|memcpy|memset"),
+    (KernelClass.ELEMENTWISE, r"elementwise|silu|gelu|sigmoid|mul|add|div|sub|where|pointwise"),
+]
+_COMPILED = [(c, re.compile(p, re.I)) for c, p in PATTERNS]
+
+
+def classify_name(name: str) -> KernelClass:
+    for cls, rx in _COMPILED:
+        if rx.search(name):
+            return cls
+    return KernelClass.OTHER
+
+
+def classify_names(strings: list[str], name_ids: np.ndarray) -> np.ndarray:
+    """Class of each kernel, classifying each distinct name once."""
+    uniq, inv = np.unique(name_ids, return_inverse=True)
+    table = np.array([classify_name(strings[i]) for i in uniq], np.int64)
+    return table[inv] if len(uniq) else np.zeros(0, np.int64)
+
+
+def demangle_prefix(name: str) -> str:
+    """The qualified name of an Itanium-mangled symbol (``_ZN2at6native4mulE...`` ->
+    ``at::native::mul``); other names are returned unchanged. Templates are dropped."""
+    if not name.startswith("_Z"):
+        return name
+    i = 2
+    nested = name.startswith("_ZN")
+    if nested:
+        i = 3
+        while i < len(name) and name[i] in "rVKL":
+            i += 1
+    parts = []
+    while i < len(name) and name[i].isdigit():
+        j = i
+        while j < len(name) and name[j].isdigit():
+            j += 1
+        n = int(name[i:j])
+        parts.append(name[j:j + n])
+        i = j + n
+        if not nested:
+            break
+        if i < len(name) and name[i] == "I":   # template arguments: stop at the name
+            break
+    return "::".join(parts) or name
+
+
+_GENERIC = re.compile(r"(elementwise|reduce)_kernel$")
+_OP_HINT = re.compile(r"([A-Za-z]\w*?(?:Functor|_kernel_cuda|_kernel_impl|Ops|_kernel))")
+
+
+def short_name(name: str, width: int = 70) -> str:
+    """A kernel name without template arguments and parameter lists; torch's generic
+    elementwise/reduce kernels get the op they run appended, e.g. ``[MulFunctor]``."""
+    base = _short(demangle_prefix(name), width)
+    if _GENERIC.search(base):
+        words = _mangled_idents(name) if name.startswith("_Z") else re.findall(r"\w+", name)
+        hints = [h for h in words if _OP_HINT.fullmatch(h) and not _GENERIC.search(h)
+                 and not h.startswith(("gpu_kernel", "launch_"))]
+        if hints:
+            base = f"{base} [{hints[0].lstrip('0123456789')}]"
+    return base if len(base) <= width else base[: width - 1] + "…"
+
+
+def _mangled_idents(name: str) -> list[str]:
+    """Every length-prefixed identifier in an Itanium-mangled name."""
+    out, i = [], 0
+    while i < len(name):
+        if name[i].isdigit() and (i == 0 or not name[i - 1].isdigit()):
+            j = i
+            while j < len(name) and name[j].isdigit():
+                j += 1
+            n = int(name[i:j])
+            ident = name[j:j + n]
+            literal = i >= 2 and name[i - 2] == "L"   # Li128E: an integer literal
+            if n and not literal and len(ident) == n and (ident[0].isalpha() or ident[0] == "_") \
+                    and all(c.isalnum() or c == "_" for c in ident):
+                out.append(ident)
+                i = j + n
+                continue
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def _short(name: str, width: int) -> str:
+    out, depth = [], 0
+    for ch in name:
+        if ch in "<(":
+            depth += 1
+        elif ch in ">)":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            out.append(ch)
+    s = "".join(out).replace("void ", "").strip()
+    return s if len(s) <= width else s[: width - 1] + "…"

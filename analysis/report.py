@@ -1,0 +1,109 @@
+"""Renderers for `stepscope report`: a console table and JSON. They read a
+``TraceAnalysis`` and never touch the GPU."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .facade import TraceAnalysis
+from .gaps import GapCause
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [_jsonable(v) for v in x.tolist()]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        return None if not np.isfinite(x) else float(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+class JsonRenderer:
+    def render(self, a: TraceAnalysis) -> str:
+        steps = {k: v for k, v in a.get_steps().items() if k != "mode"}
+        steps["mode"] = [a.trace.strings[m] for m in a.get_steps()["mode"]]
+        return json.dumps(_jsonable({
+            "summary": a.get_summary(), "steps": steps,
+            "kernel_classes": a.get_kernel_classes(), "top_kernels": a.get_top_kernels(10),
+            "gap_histogram": a.get_gap_histogram(), "hta_comparison": a.get_hta_comparison(),
+            "dram": a.get_dram()}), indent=1)
+
+
+class ConsoleRenderer:
+    def render(self, a: TraceAnalysis) -> str:
+        s = a.get_summary()
+        out = []
+        w = out.append
+        wl = a.trace.meta.get("workload", {})
+        w(f"stepscope report: {s['model'] or wl.get('kind', 'trace')}  ctx {s['ctx']}  on {s['gpu']}")
+        pk = s["peak_bytes_per_s"]
+        w(f"peak bandwidth {pk / 1e12:.3f} TB/s ({s['peak_source']}); floor from {s['floor_source']}"
+          if pk else f"peak bandwidth unknown ({s['peak_source']})")
+        cap = s["capture"]
+        if cap.get("dropped_records"):
+            w(f"WARNING: CUPTI dropped {cap['dropped_records']} records: figures are incomplete")
+        if cap.get("dram_status") not in (None, "ok"):
+            w(f"note: DRAM counters: {cap['dram_status']}")
+        for mode, m in s["modes"].items():
+            w("")
+            un = (f"untraced median {m['untraced_step_ms']:.3f} ms over {m['untraced_steps']} steps; "
+                  if m["untraced_step_ms"] else "")
+            w(f"mode {mode}: {m['steps']} traced steps; {un}traced median {m['step_ms']:.3f} ms "
+              f"(min {m['step_ms_min']:.3f}, max {m['step_ms_max']:.3f})")
+            w(f"  kernels/step {m['kernels']:.0f}   launch calls/step {m['launch_calls']:.0f}   "
+              f"busy {m['busy_ms']:.3f} ms   idle {m['idle_ms']:.3f} ms")
+            step = m["step_ms"]
+            w("  attribution of the step (median over steps)       ms      share")
+            for label, key in (("memory floor (bytes read / peak)", "floor_ms"),
+                               ("kernel inefficiency (busy - floor)", "kernel_inefficiency_ms"),
+                               ("launch overhead (GPU waited for CPU)", "launch_overhead_ms"),
+                               ("other idle (queued, sync, copy, other)", "other_idle_ms")):
+                w(f"    {label:<42} {m[key]:9.3f}  {100 * m[key] / step:6.1f}%")
+            w(f"  closure: parts sum to the step within {m['closure_max_abs_ns']} ns (max over steps)")
+            if m["busy_below_floor_steps"]:
+                w(f"  FLAG: busy below the floor in {m['busy_below_floor_steps']} steps "
+                  "(wrong peak, or bytes served from cache)")
+            if m["model_gb"]:
+                w(f"  % of floor: {m['pct_floor']:.1f}% (bytes read: {m['model_gb']:.3f} GB)   "
+                  f"{m['pct_floor_all']:.1f}% (all parameters, as the paper: {m['model_all_gb']:.3f} GB)")
+            if m["dram_gb"]:
+                w(f"  DRAM measured {m['dram_gb']:.3f} GB/step, {m['dram_gb_per_s']:.0f} GB/s over the step, "
+                  f"{m['dram_gb'] / max(m['busy_ms'] / 1e3, 1e-12):.0f} GB/s over busy time")
+            thr = ", ".join(m["throttle_reasons"]) or "none"
+            w(f"  clocks: SM {m['sm_clock_mhz']:.0f} MHz, memory {m['mem_clock_mhz']:.0f} MHz; throttle: {thr}")
+        w("")
+        kc = a.get_kernel_classes()
+        w("kernel classes (per step)      count    time ms   share    DRAM GB    GB/s")
+        for i, c in enumerate(kc["class"]):
+            w(f"  {c:<26} {kc['count_per_step'][i]:8.1f} {kc['time_ns_per_step'][i] / 1e6:10.3f} "
+              f"{100 * kc['share_of_busy'][i]:6.1f}% {kc['dram_bytes_per_step'][i] / 1e9:10.3f} "
+              f"{kc['bytes_per_s'][i] / 1e9:7.0f}")
+        tk = a.get_top_kernels(8)
+        w("")
+        w("top kernels by time (per step)                                          count  time ms  share   GB/s")
+        for i, n in enumerate(tk["name"]):
+            w(f"  {n[:68]:<70} {tk['count_per_step'][i]:6.0f} {tk['time_ns_per_step'][i] / 1e6:8.3f} "
+              f"{100 * tk['share_of_busy'][i]:5.1f}% {tk['bytes_per_s'][i] / 1e9:6.0f}")
+        h = a.get_gap_histogram()
+        w("")
+        w("idle gaps by cause and length (count / total ms over all steps)")
+        labels = ["<1us", "1-2us", "2-5us", "5-10us", "10-20us", "20-50us", "50-100us", "0.1-1ms", ">1ms"]
+        w("  " + " " * 8 + "".join(f"{x:>14}" for x in labels))
+        for c in GapCause:
+            cnt, ns = h[f"{c.name.lower()}_count"], h[f"{c.name.lower()}_ns"]
+            if cnt.sum():
+                w(f"  {c.name.lower():<8}" + "".join(f"{n:>6d}/{t / 1e6:<7.3f}" for n, t in zip(cnt, ns)))
+        hc = a.get_hta_comparison()
+        w("")
+        w(f"HTA's host-wait rule on the same {hc['internal_gaps']} internal gaps: {hc['host_wait_hta']} "
+          f"host-wait ({hc['host_wait_ns_hta'] / 1e6:.3f} ms) vs {hc['launch_ours']} launch-bound here "
+          f"({hc['launch_ns_ours'] / 1e6:.3f} ms); {hc['gaps_under_2us']} gaps are under 2 us")
+        return "\n".join(out)

@@ -1,0 +1,186 @@
+"""The stepscope trace file: the one contract between capture and analysis.
+
+A trace is plain data: named tables of equal-length numpy columns (integer
+nanoseconds for every timestamp), a string table, and a JSON metadata dict.
+On disk it is a zip of ``.npy`` members (numpy's ``savez_compressed``) plus
+``meta.json`` and ``strings.json``; ``traces/FORMAT.md`` documents every field.
+
+This module imports numpy only: traces load on any machine, GPU or not.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = "stepscope-trace"
+SCHEMA_VERSION = 1
+
+#: Every table and its columns, in file order. All columns are int64.
+#: ``name``/``mode`` columns are indices into ``Trace.strings``; ``step`` is the
+#: step index a record belongs to (-1: outside every step).
+TABLES: dict[str, tuple[str, ...]] = {
+    "steps": ("index", "mode", "start_ns", "end_ns", "sm_clock_mhz", "mem_clock_mhz",
+              "power_mw", "energy_mj", "throttle_reasons", "temperature_c",
+              "cupti_buffers_completed"),
+    "kernels": ("start_ns", "end_ns", "name", "grid_x", "grid_y", "grid_z", "block_x",
+                "block_y", "block_z", "registers", "static_smem_bytes", "dynamic_smem_bytes",
+                "stream", "correlation", "graph_id", "graph_node_id", "step"),
+    "api": ("start_ns", "end_ns", "name", "cbid", "domain", "thread_id", "correlation", "step"),
+    "memcpy": ("start_ns", "end_ns", "bytes", "copy_kind", "stream", "correlation",
+               "graph_id", "step"),
+    "memset": ("start_ns", "end_ns", "bytes", "stream", "correlation", "graph_id", "step"),
+    "pm": ("start_ns", "end_ns", "dram_read_bytes", "dram_write_bytes"),
+}
+
+#: ``api.domain`` values.
+DOMAIN_RUNTIME, DOMAIN_DRIVER = 0, 1
+
+
+class TraceFileError(Exception):
+    """A trace file cannot be read; the message is one sentence naming the file."""
+
+
+def empty_table(name: str) -> dict[str, np.ndarray]:
+    return {c: np.zeros(0, np.int64) for c in TABLES[name]}
+
+
+@dataclass
+class Trace:
+    """Columns by table, a string table, and metadata. Pure data."""
+
+    tables: dict[str, dict[str, np.ndarray]] = field(
+        default_factory=lambda: {t: empty_table(t) for t in TABLES})
+    strings: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    # -- access -------------------------------------------------------------
+    def __getitem__(self, table: str) -> dict[str, np.ndarray]:
+        return self.tables[table]
+
+    def names(self, table: str, column: str = "name") -> np.ndarray:
+        """The strings of a name column, as an object array."""
+        return np.asarray(self.strings, dtype=object)[self.tables[table][column]] \
+            if len(self.tables[table][column]) else np.zeros(0, dtype=object)
+
+    def intern(self, s: str) -> int:
+        try:
+            return self._index[s]
+        except AttributeError:
+            self._index = {v: i for i, v in enumerate(self.strings)}
+            return self.intern(s)
+        except KeyError:
+            self.strings.append(s)
+            self._index[s] = len(self.strings) - 1
+            return self._index[s]
+
+    def n(self, table: str) -> int:
+        return len(self.tables[table][TABLES[table][0]])
+
+    def validate(self) -> None:
+        """Raise ValueError if a table is ragged, missing a column, or not int64."""
+        for t, cols in TABLES.items():
+            if t not in self.tables:
+                raise ValueError(f"table {t!r} is missing")
+            lens = set()
+            for c in cols:
+                a = self.tables[t].get(c)
+                if a is None:
+                    raise ValueError(f"column {t}.{c} is missing")
+                if a.dtype != np.int64 or a.ndim != 1:
+                    raise ValueError(f"column {t}.{c} is {a.dtype}/{a.ndim}d, not 1-d int64")
+                lens.add(len(a))
+            if len(lens) > 1:
+                raise ValueError(f"table {t!r} has columns of different lengths {sorted(lens)}")
+        for t in ("kernels", "api", "memcpy", "memset"):
+            names = self.tables[t].get("name")
+            if names is not None and len(names) and (names.min() < 0 or names.max() >= len(self.strings)):
+                raise ValueError(f"{t}.name points outside the string table")
+
+    # -- files --------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write atomically: a temporary file in the same folder, fsync, rename."""
+        self.validate()
+        path = Path(path)
+        members = {f"{t}.{c}": a for t, cols in self.tables.items() for c, a in cols.items()}
+        header = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION}
+        members["meta.json"] = _json_bytes({**header, **self.meta})
+        members["strings.json"] = _json_bytes(self.strings)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **members)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Trace":
+        path = Path(path)
+        if not path.exists():
+            raise TraceFileError(f"{path}: no such file.")
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic != b"PK\x03\x04":
+            raise TraceFileError(f"{path}: not a stepscope trace (not a zip archive).")
+        if not zipfile.is_zipfile(path):
+            raise TraceFileError(f"{path}: the file is truncated (its zip directory is missing).")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                files = set(z.files)
+                if "meta.json" not in files:
+                    raise TraceFileError(f"{path}: not a stepscope trace (no meta.json member).")
+                meta = json.loads(z["meta.json"].tobytes())
+                if meta.get("schema") != SCHEMA:
+                    raise TraceFileError(f"{path}: not a stepscope trace (schema {meta.get('schema')!r}).")
+                version = meta.get("schema_version")
+                if version != SCHEMA_VERSION:
+                    raise TraceFileError(
+                        f"{path}: trace schema version {version} is not supported "
+                        f"(this stepscope reads version {SCHEMA_VERSION}).")
+                strings = json.loads(z["strings.json"].tobytes())
+                tables = {}
+                for t, cols in TABLES.items():
+                    tables[t] = {}
+                    for c in cols:
+                        key = f"{t}.{c}"
+                        if key not in files:
+                            raise TraceFileError(f"{path}: column {key} is missing.")
+                        tables[t][c] = z[key]
+        except TraceFileError:
+            raise
+        except (zipfile.BadZipFile, EOFError) as e:
+            raise TraceFileError(f"{path}: the file is truncated or not a zip archive ({e}).") from None
+        except (ValueError, OSError, KeyError, json.JSONDecodeError, zipfile.LargeZipFile) as e:
+            raise TraceFileError(f"{path}: the file is corrupt ({type(e).__name__}: {e}).") from None
+        for k in ("schema", "schema_version"):
+            meta.pop(k, None)
+        trace = cls(tables=tables, strings=strings, meta=meta)
+        try:
+            trace.validate()
+        except ValueError as e:
+            raise TraceFileError(f"{path}: the file is corrupt ({e}).") from None
+        return trace
+
+
+def _json_bytes(obj) -> np.ndarray:
+    return np.frombuffer(json.dumps(obj, sort_keys=True).encode(), dtype=np.uint8)
+
+
+def table_from_rows(name: str, rows: dict[str, list | np.ndarray]) -> dict[str, np.ndarray]:
+    """Build a table from column lists; columns not given are filled with -1."""
+    n = len(next(iter(rows.values()))) if rows else 0
+    out = {}
+    for c in TABLES[name]:
+        v = rows.get(c)
+        out[c] = np.full(n, -1, np.int64) if v is None else np.asarray(v, dtype=np.int64).reshape(-1)
+    return out

@@ -1,0 +1,94 @@
+"""Run a decode workload end to end: build, prefill, warm up, time untraced steps,
+then trace a few steps. Returns the trace (with workload metadata) and the timings."""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+from .tracer import CaptureError, Tracer
+from .workloads import Decoder, WorkloadError, build_model, check_fits, param_bytes, resolve_model
+
+
+def require_gpu() -> None:
+    """One sentence and a CaptureError when no CUDA GPU or driver is usable."""
+    try:
+        import torch
+    except ImportError:
+        raise CaptureError("PyTorch is not installed; `stepscope trace` needs it.") from None
+    if not torch.cuda.is_available():
+        raise CaptureError("no CUDA GPU is visible (no device, or no NVIDIA driver); "
+                           "`stepscope report` reads traces without one.")
+
+
+def timed_steps(fn, n: int, sync) -> list[int]:
+    """Wall time of n steps, each from launch to device idle, in ns."""
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        fn()
+        sync()
+        out.append(time.perf_counter_ns() - t0)
+    return out
+
+
+def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
+               warmup: int = 5, steps: int = 30, trace_steps: int = 5,
+               dram_interval_ns: int = 20_000, attn: str = "sdpa", dtype: str = "bfloat16",
+               built=None, progress=None):
+    """Returns (trace, info). ``built`` reuses a (spec, model) pair across modes."""
+    import torch
+    require_gpu()
+    say = progress or (lambda msg: None)
+    if built is None:
+        spec = resolve_model(model)
+        say(f"building {spec.name} ({'checkpoint' if spec.checkpoint else 'random weights'})")
+        meta_model = build_model(spec, device="meta", dtype=dtype, attn=attn) \
+            if spec.checkpoint is None else None
+        count = param_bytes(meta_model)["param_count"] if meta_model is not None else 0
+        free, _ = torch.cuda.mem_get_info()
+        check_fits(spec.config, count, ctx, warmup + steps + trace_steps + 4, free)
+        t0 = time.perf_counter()
+        net = build_model(spec, device="cuda", dtype=dtype, attn=attn)
+        build_s = time.perf_counter() - t0
+    else:
+        (spec, net), build_s = built, 0.0
+    new_tokens = warmup + steps + trace_steps + 4
+    dec = Decoder(net, ctx, mode, new_tokens)
+    say(f"prefill {ctx} tokens, mode {mode}")
+    dec.prefill()
+    dec.capture()
+    step = dec.step
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    untraced = timed_steps(step, steps, torch.cuda.synchronize)
+    with Tracer() as tracer:
+        # One step under the tracer but outside every step window: CUPTI's first-launch
+        # costs per kernel (first eager step ~2x slower on an H100) stay out of the trace.
+        step()
+        torch.cuda.synchronize()
+        for i in range(trace_steps):
+            with tracer.step(i, mode=mode):
+                step()
+    trace = tracer.trace
+    pb = param_bytes(net)
+    trace.meta["workload"] = {
+        "kind": "decode", "model": spec.name, "config": spec.config,
+        "weights": "checkpoint" if spec.checkpoint else "random", "ctx": ctx, "mode": mode,
+        "dtype": dtype, "attn": attn, "batch": 1, "warmup_steps": warmup,
+        "static_cache_len": dec.max_cache_len if mode != "eager" else None,
+        "first_traced_position": ctx + dec.steps_done - trace_steps, **pb,
+        "untraced_step_ns": untraced, "build_s": round(build_s, 2),
+    }
+    info = {"untraced_median_ms": statistics.median(untraced) / 1e6, "trace": trace,
+            "spec": spec, "model": net}
+    return trace, info
+
+
+def fail(msg: str, code: int = 2):
+    print(f"stepscope: {msg}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+__all__ = ["run_decode", "require_gpu", "timed_steps", "CaptureError", "WorkloadError"]
