@@ -3,8 +3,8 @@
     step_ns = floor_ns + kernel_inefficiency_ns + launch_overhead_ns + other_idle_ns
 
 - step_ns: host step start -> max(host step end, last GPU record of the step);
-- floor_ns: modelled bytes (``read`` convention, floor.py) / peak bandwidth; for a trace
-  without a model (not a decode workload) the measured DRAM bytes / peak;
+- floor_ns: modelled bytes (``read`` convention, floor.py) / peak bandwidth; for other
+  workloads their ``bytes_per_step`` by construction, else the measured DRAM bytes / peak;
 - kernel_inefficiency_ns = busy_ns - floor_ns (negative: busy below the floor, flagged);
 - launch_overhead_ns: idle gaps whose cause is LAUNCH (gaps.py);
 - other_idle_ns: all other idle (QUEUED, SYNC, COPY, OTHER).
@@ -12,11 +12,17 @@ Integers throughout; ``closure_ns`` is their difference from step_ns and is alwa
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import dram, floor
 from .gaps import GapCause, classify
 from .intervals import LEADING, TRAILING, gpu_records, step_intervals
+
+
+#: API calls that launch GPU work (kernels, graphs, copies, sets).
+_LAUNCH_RE = re.compile(r"Launch|Memcpy|Memset")
 
 
 def step_positions(trace) -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +68,10 @@ def attribute(trace) -> dict:
         f_all = np.array([floor.floor_ns(b, peak) for b in model_all], np.int64)
         f_read = np.array([floor.floor_ns(b, peak) for b in model_read], np.int64)
         floor_source = "model"
+    elif wl.get("bytes_per_step") and peak:
+        model_read[:] = model_all[:] = int(wl["bytes_per_step"])
+        f_read[:] = f_all[:] = floor.floor_ns(wl["bytes_per_step"], peak)
+        floor_source = "workload bytes by construction"
     elif peak and len(pm["start_ns"]):
         f_read = np.array([floor.floor_ns(b, peak) for b in rd + wr], np.int64)
         f_all = f_read.copy()
@@ -76,7 +86,10 @@ def attribute(trace) -> dict:
                        weights=iv.gap_ns[iv.gap_position == LEADING], minlength=n).astype(np.int64)
     trail = np.bincount(iv.gap_step[iv.gap_position == TRAILING],
                         weights=iv.gap_ns[iv.gap_position == TRAILING], minlength=n).astype(np.int64)
-    api_step = trace["api"]["step"]
+    api_names = np.array([bool(_LAUNCH_RE.search(x)) for x in trace.strings], bool)
+    api = trace["api"]
+    is_launch = api_names[api["name"]] if len(api["name"]) else np.zeros(0, bool)
+    api_step = api["step"][is_launch]
     kern_step = trace["kernels"]["step"]
     sidx = st["index"]
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -9,8 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def valid(pm: dict) -> np.ndarray:
+    """Samples with a real interval. CUPTI reports the first sample of a decode with a
+    start timestamp of 0; such samples are ignored (they carry a few KB at most)."""
+    return (pm["start_ns"] > 0) & (pm["end_ns"] > pm["start_ns"])
+
+
 def cumulative(pm: dict, column: str):
-    s, e, b = pm["start_ns"], pm["end_ns"], pm[column].astype(np.float64)
+    ok = valid(pm)
+    s, e, b = pm["start_ns"][ok], pm["end_ns"][ok], pm[column][ok].astype(np.float64)
     order = np.argsort(s, kind="stable")
     s, e, b = s[order], e[order], b[order]
     xs = np.empty(2 * len(s), np.float64)
@@ -24,7 +31,7 @@ def cumulative(pm: dict, column: str):
 def bytes_between(pm: dict, start_ns, end_ns, column: str) -> np.ndarray:
     """Bytes of ``column`` moved in each [start, end]; zeros when there are no samples."""
     start_ns, end_ns = np.asarray(start_ns), np.asarray(end_ns)
-    if not len(pm["start_ns"]):
+    if not valid(pm).any():
         return np.zeros(len(start_ns))
     xs, ys = cumulative(pm, column)
     # Times as offsets from the first sample keep float64 exact to the nanosecond.
@@ -35,7 +42,7 @@ def bytes_between(pm: dict, start_ns, end_ns, column: str) -> np.ndarray:
 def coverage(pm: dict, start_ns, end_ns) -> np.ndarray:
     """Fraction of each interval that PM samples cover (1.0 = fully sampled)."""
     start_ns, end_ns = np.asarray(start_ns), np.asarray(end_ns)
-    if not len(pm["start_ns"]):
+    if not valid(pm).any():
         return np.zeros(len(start_ns))
     ones = {"start_ns": pm["start_ns"], "end_ns": pm["end_ns"],
             "d": (pm["end_ns"] - pm["start_ns"])}

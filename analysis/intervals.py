@@ -97,7 +97,8 @@ def step_intervals(step_start_ns, step_end_ns, rec_start_ns, rec_end_ns, rec_pos
     lead = (seg_g[seg_first], lo[seg_g[seg_first]], seg_s[seg_first], idx[first[seg_first]],
             np.full(seg_first.sum(), LEADING))
     inner_m = ~seg_first
-    inner = (seg_g[inner_m], seg_e[np.r_[inner_m[1:], False]], seg_s[inner_m],
+    # An internal gap runs from the previous segment's end to this segment's start.
+    inner = (seg_g[inner_m], seg_e[:-1][inner_m[1:]], seg_s[inner_m],
              idx[first[inner_m]], np.full(inner_m.sum(), INTERNAL))
     trail = (seg_g[seg_last], seg_e[seg_last], hi[seg_g[seg_last]],
              np.full(seg_last.sum(), -1), np.full(seg_last.sum(), TRAILING))

@@ -78,7 +78,10 @@ class ConsoleRenderer:
                 w(f"  DRAM measured {m['dram_gb']:.3f} GB/step, {m['dram_gb_per_s']:.0f} GB/s over the step, "
                   f"{m['dram_gb'] / max(m['busy_ms'] / 1e3, 1e-12):.0f} GB/s over busy time")
             thr = ", ".join(m["throttle_reasons"]) or "none"
-            w(f"  clocks: SM {m['sm_clock_mhz']:.0f} MHz, memory {m['mem_clock_mhz']:.0f} MHz; throttle: {thr}")
+            if m["sm_clock_mhz"] >= 0:
+                w(f"  clocks: SM {m['sm_clock_mhz']:.0f} MHz, memory {m['mem_clock_mhz']:.0f} MHz; throttle: {thr}")
+            else:
+                w("  clocks: n/a (no NVML readings in this trace)")
         w("")
         kc = a.get_kernel_classes()
         w("kernel classes (per step)      count    time ms   share    DRAM GB    GB/s")

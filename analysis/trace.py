@@ -117,6 +117,9 @@ class Trace:
                 np.savez_compressed(f, **members)
                 f.flush()
                 os.fsync(f.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a trace is a shared artefact
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -66,7 +66,9 @@ def synthetic(out, tag):
             with tr.step(i, mode="graph"):
                 w.replay()
     t = tr.trace
-    t.meta["workload"] = {"kind": "synthetic", **w.bytes_by_construction,
+    b = w.bytes_by_construction
+    t.meta["workload"] = {"kind": "synthetic", **b,
+                          "bytes_per_step": b["copy_read_bytes"] + b["copy_write_bytes"] + b["gemv_read_bytes"],
                           "description": "copy 256 MiB bf16, GEMV 8192x8192 bf16, 200 x (mul_, add_) on 1024 floats"}
     t.save(out / f"synthetic-{tag}.stepscope")
     k = t["kernels"]
@@ -161,6 +163,33 @@ def overhead(out, tag, rounds):
         ROWS.append(f"  overhead {name}: exit {r.returncode}")
 
 
+@stage
+def calibrate(out, tag):
+    r = subprocess.run([sys.executable, "-m", "stepscope", "calibrate", "-o", str(out / f"calibration-{tag}.json"),
+                        "--chain", str(out / f"chain-{tag}.stepscope")], cwd=ROOT)
+    ROWS.append(f"  calibrate: exit {r.returncode}")
+    if r.returncode:
+        raise RuntimeError("calibrate failed")
+
+
+@stage
+def ab(out, tag, sessions, arms):
+    cal = out / f"calibration-{tag}.json"
+    cmd = [sys.executable, "-m", "stepscope", "ab", "--sessions", str(sessions), "--arms", arms,
+           "-o", str(out / f"ab-{tag}")] + (["--calibration", str(cal)] if cal.exists() else [])
+    r = subprocess.run(cmd, cwd=ROOT)
+    ROWS.append(f"  ab: exit {r.returncode}")
+    if r.returncode:
+        raise RuntimeError("ab failed")
+
+
+@stage
+def sweep(out, tag, models, ctxs, modes):
+    r = subprocess.run([sys.executable, "-m", "stepscope", "sweep", "--models", models, "--ctx", ctxs,
+                        "--modes", modes, "-o", str(out / f"sweep-{tag}")], cwd=ROOT)
+    ROWS.append(f"  sweep: exit {r.returncode}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -170,6 +199,11 @@ def main():
     ap.add_argument("--ctx", type=int, default=2048)
     ap.add_argument("--trace-steps", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--arms", default="eager-static,graph,eager")
+    ap.add_argument("--sweep-models", default="qwen2.5-7b,llama-3.1-8b,mistral-7b-v0.3")
+    ap.add_argument("--sweep-ctx", default="2048,4096,8192,16384")
+    ap.add_argument("--sweep-modes", default="eager,graph")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -182,6 +216,12 @@ def main():
         decode(out, a.tag, a.models.split(","), a.ctx, a.trace_steps)
     if "overhead" in st:
         overhead(out, a.tag, a.rounds)
+    if "calibrate" in st:
+        calibrate(out, a.tag)
+    if "ab" in st:
+        ab(out, a.tag, a.sessions, a.arms)
+    if "sweep" in st:
+        sweep(out, a.tag, a.sweep_models, a.sweep_ctx, a.sweep_modes)
     print("\n".join(ROWS))
 
 

@@ -1,4 +1,6 @@
 """stepscope capture: trace CUDA work step by step (CUPTI activity, PM-sampled DRAM, NVML)."""
-from .tracer import CaptureError, Tracer, assign_steps
+from analysis.steps import assign_steps
+
+from .tracer import CaptureError, Tracer
 
 __all__ = ["Tracer", "CaptureError", "assign_steps"]

@@ -20,6 +20,7 @@ class DramSampler:
         self.buffer_bytes = int(buffer_bytes)
         self.status = "not started"
         self.overflows = 0
+        self.invalid_samples = 0
         self._decoded: list = []
         self._collector = None
 
@@ -83,6 +84,9 @@ class DramSampler:
             decoded, self._decoded = self._decoded, []
             for data in decoded:
                 for s in data:
+                    if s.start_timestamp <= 0 or s.end_timestamp <= s.start_timestamp:
+                        self.invalid_samples += 1   # CUPTI's first sample has no start time
+                        continue
                     read, write = s.metric_values
                     cols["start_ns"].append(s.start_timestamp)
                     cols["end_ns"].append(s.end_timestamp)

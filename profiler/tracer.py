@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from analysis.steps import assign_steps
 from analysis.trace import TABLES, Trace, table_from_rows
 
 from .environment import describe_host, loaded_libraries
@@ -171,6 +172,7 @@ class Tracer:
         cap["other_records"] = cols["_other"]
         cap["dram_status"] = self._dram.status
         cap["pm_overflows"] = self._dram.overflows
+        cap["pm_invalid_samples"] = self._dram.invalid_samples
         cap.update(unattributed)
         host = describe_host()
         host["libraries"] = loaded_libraries("libcupti", "libcudart", "libcuda", "libnvidia-ml")
@@ -191,41 +193,3 @@ class Tracer:
         if self.running:
             raise CaptureError("the trace is complete only after the Tracer stops.")
         return self._trace
-
-
-def assign_steps(trace: Trace) -> dict:
-    """Set ``step`` on api, kernels, memcpy and memset rows. Returns counts for metadata.
-
-    A launch call belongs to the step whose host window holds its start. A kernel,
-    copy or set belongs to the step of the launch call with its correlation id, even
-    when it runs after the window closed. A GPU record whose launch call was not
-    recorded falls back to the window that holds it entirely, and is counted.
-    """
-    steps = trace["steps"]
-    order = np.argsort(steps["start_ns"], kind="stable")
-    s_start, s_end, s_idx = steps["start_ns"][order], steps["end_ns"][order], steps["index"][order]
-
-    def window_of(t0, t1):
-        i = np.searchsorted(s_start, t0, side="right") - 1
-        ok = (i >= 0) & (t1 <= s_end[np.clip(i, 0, None)]) if len(s_start) else np.zeros(len(t0), bool)
-        return np.where(ok, s_idx[np.clip(i, 0, None)] if len(s_idx) else -1, -1)
-
-    api = trace["api"]
-    api["step"] = window_of(api["start_ns"], api["start_ns"])
-    corr_order = np.argsort(api["correlation"], kind="stable")
-    corr_sorted = api["correlation"][corr_order]
-    counts = {}
-    for t in ("kernels", "memcpy", "memset"):
-        tab = trace[t]
-        c = tab["correlation"]
-        j = np.searchsorted(corr_sorted, c)
-        jc = np.clip(j, 0, max(len(corr_sorted) - 1, 0))
-        matched = (j < len(corr_sorted)) & (corr_sorted[jc] == c) if len(corr_sorted) else np.zeros(len(c), bool)
-        step = np.where(matched, api["step"][corr_order][jc] if len(corr_sorted) else -1, -1)
-        by_time = window_of(tab["start_ns"], tab["end_ns"])
-        fallback = ~matched & (by_time >= 0)
-        tab["step"] = np.where(matched, step, by_time).astype(np.int64)
-        counts[f"{t}_without_launch_call"] = int((~matched).sum())
-        counts[f"{t}_assigned_by_time"] = int(fallback.sum())
-        counts[f"{t}_outside_steps"] = int((tab["step"] < 0).sum())
-    return counts

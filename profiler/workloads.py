@@ -96,9 +96,14 @@ def build_model(spec: ModelSpec, device: str = "cuda", dtype: str = "bfloat16",
     torch.manual_seed(seed)
     if spec.checkpoint is not None:
         try:
-            return AutoModelForCausalLM.from_pretrained(
-                spec.checkpoint, dtype=torch_dtype, attn_implementation=attn,
-                device_map=device).eval()
+            import accelerate  # noqa: F401 - device_map loads straight to the device
+            where = {"device_map": device}
+        except ImportError:
+            where = {}
+        try:
+            model = AutoModelForCausalLM.from_pretrained(
+                spec.checkpoint, dtype=torch_dtype, attn_implementation=attn, **where)
+            return model.to(device).eval()
         except (OSError, ValueError) as e:
             raise WorkloadError(f"cannot load checkpoint {spec.checkpoint}: {e}") from None
     cfg = dict(spec.config)
@@ -115,7 +120,7 @@ def param_bytes(model) -> dict:
     total = sum(p.numel() * p.element_size() for p in model.parameters())
     emb = model.get_input_embeddings().weight
     out = model.get_output_embeddings()
-    tied = out is not None and out.weight.data_ptr() == emb.data_ptr()
+    tied = out is not None and out.weight is emb   # one Parameter when tied (any device)
     return {"param_count": sum(p.numel() for p in model.parameters()),
             "param_bytes": total, "input_embedding_bytes": emb.numel() * emb.element_size(),
             "tied_embeddings": bool(tied), "embedding_row_bytes": emb.shape[1] * emb.element_size()}

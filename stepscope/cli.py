@@ -47,16 +47,177 @@ def cmd_trace(a) -> int:
     return _print_report(out, a.json)
 
 
-def _print_report(path, as_json: bool) -> int:
+def load_trace(path, model: str | None = None, ctx: int | None = None):
+    """A stepscope trace or a torch.profiler trace; ``model``/``ctx`` give a Kineto
+    trace the decode model its floor needs."""
+    from analysis.kineto import is_kineto, load_any
+    t = load_any(path)
+    if model:
+        if not is_kineto(path):
+            raise UsageError("--model/--ctx apply to torch.profiler traces only; a stepscope "
+                             "trace records its workload.")
+        from profiler.workloads import resolve_model
+        spec = resolve_model(model)
+        t.meta["workload"] = {"kind": "decode", "model": spec.name, "config": spec.config,
+                              "ctx": ctx, "first_traced_position": ctx}
+    return t
+
+
+def _print_report(path, as_json: bool, model=None, ctx=None) -> int:
     from analysis.facade import TraceAnalysis
     from analysis.report import ConsoleRenderer, JsonRenderer
-    a = TraceAnalysis(path)
+    a = TraceAnalysis(load_trace(path, model, ctx))
     print((JsonRenderer() if as_json else ConsoleRenderer()).render(a))
     return 0
 
 
 def cmd_report(a) -> int:
-    return _print_report(a.trace, a.json)
+    if a.model and not a.ctx:
+        raise UsageError("--model needs --ctx (the prompt length of the traced steps).")
+    return _print_report(a.trace, a.json, a.model, a.ctx)
+
+
+def cmd_timeline(a) -> int:
+    from analysis.facade import TraceAnalysis
+    from analysis.figures import timeline
+    out = check_writable(a.output)
+    window = None
+    if a.window:
+        try:
+            w0, w1 = (float(x) for x in a.window.split(":"))
+        except ValueError:
+            raise UsageError(f"--window takes START:END in ms from the step start, not {a.window!r}.") from None
+        if w1 <= w0:
+            raise UsageError("--window END must be after START.")
+        window = (w0, w1)
+    items = [TraceAnalysis(load_trace(p)) for p in a.traces]
+    try:
+        timeline(items, out, step=a.step, window_ms=window, width_px=a.width)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_bars(a) -> int:
+    from analysis.facade import TraceAnalysis
+    from analysis.figures import attribution_bars
+    out = check_writable(a.output)
+    attribution_bars([TraceAnalysis(load_trace(p)) for p in a.traces], out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_export(a) -> int:
+    from analysis.perfetto import write_chrome
+    out = check_writable(a.perfetto)
+    write_chrome(load_trace(a.trace), out)
+    print(f"wrote {out} (open it in ui.perfetto.dev)")
+    return 0
+
+
+def cmd_calibrate(a) -> int:
+    out = check_writable(a.output)
+    from profiler.calibrate import run
+    from profiler.session import require_gpu
+    require_gpu()
+    res = run(chain_out=a.chain)
+    tmp = out.with_suffix(out.suffix + ".part")
+    tmp.write_text(json.dumps(res, indent=1))
+    os.replace(tmp, out)
+    bw, peak = res["bandwidth"], res["gpu"].get("peak_bytes_per_s") or float("nan")
+    print(f"{res['gpu']['name']} ({res['gpu']['uuid']})")
+    print(f"  read kernel  {bw['read_bytes_per_s'] / 1e9:7.0f} GB/s = {100 * bw['read_bytes_per_s'] / peak:.1f}% of peak {peak / 1e9:.0f}")
+    print(f"  copy kernel  {bw['copy_bytes_per_s'] / 1e9:7.0f} GB/s; torch copy_ {bw['torch_copy_bytes_per_s'] / 1e9:.0f} GB/s")
+    for n, v in res["launch"].items():
+        print(f"  {n:>5} null kernels: host {v['host_ns_per_launch'] / 1e3:.2f} us/launch, eager GPU "
+              f"{v['eager_gpu_ns_per_kernel'] / 1e3:.2f} us/kernel, graph {v['graph_ns_per_node'] / 1e3:.2f} us/node")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_ab(a) -> int:
+    from analysis.ab import summarize
+    from profiler.ab import ARMS, run_ab
+    arms = a.arms.split(",")
+    bad = [x for x in arms if x not in ARMS]
+    if bad or len(arms) < 2:
+        raise UsageError(f"--arms takes two or more of {', '.join(ARMS)}, not {a.arms!r}.")
+    out_dir = Path(a.output)
+    if not a.report_only:
+        from profiler.session import require_gpu
+        require_gpu()
+        try:
+            sessions = run_ab(a.model, a.ctx, a.sessions, arms, out_dir, a.warmup, a.steps,
+                              progress=_say(a.quiet))
+        except (ValueError, RuntimeError) as e:
+            raise UsageError(str(e)) from None
+    from profiler.ab import load_sessions
+    sessions = load_sessions(out_dir)
+    if not sessions:
+        raise UsageError(f"{out_dir} holds no A/B sessions.")
+    node = 0.0
+    if a.calibration:
+        cal = json.loads(Path(a.calibration).read_text())
+        node = float(cal["traced_gaps"]["graph_gap_ns_median"])
+    res = {}
+    for arm in arms[1:]:
+        try:
+            res[arm] = summarize(sessions, arms[0], arm, node)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    (out_dir / "summary.json").write_text(json.dumps(res, indent=1))
+    from analysis.figures import ab_figure
+    ab_figure(res, out_dir / "ab.png", title=f"{sessions[0]['model']} ctx {sessions[0]['ctx']} on {sessions[0]['gpu']}")
+    for arm, r in res.items():
+        pred = (f"predicted from the eager attribution {r['predicted_speedup_median']:.3f}x: "
+                if r["predicted_speedup_median"] else "")
+        print(f"{r['base']} / {arm}: median speedup {r['speedup_median']:.3f}x, 95% CI "
+              f"{r['ci95'][0]:.3f}-{r['ci95'][1]:.3f} over {r['sessions']} sessions; {pred}{r['verdict']}")
+    print(f"wrote {out_dir / 'summary.json'} and {out_dir / 'ab.png'}")
+    return 0
+
+
+def cmd_sweep(a) -> int:
+    from analysis import sweep as S
+    out_dir = Path(a.output)
+    if not a.report_only:
+        from profiler.session import require_gpu
+        from profiler.sweep import run_sweep
+        require_gpu()
+        run_sweep(a.models.split(","), [int(x) for x in a.ctx.split(",")], a.modes.split(","), out_dir,
+                  a.warmup, a.steps, progress=_say(a.quiet))
+    try:
+        cells = S.load_cells(out_dir)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    (out_dir / "cells.csv").write_text(S.to_csv(cells))
+    md = S.to_markdown(cells)
+    (out_dir / "table.md").write_text(md + "\n")
+    S.figures(cells, out_dir)
+    print(md)
+    return 0
+
+
+def cmd_compare(a) -> int:
+    from analysis import sweep as S
+    try:
+        sets = [S.load_cells(d) for d in a.dirs]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    res = S.compare(sets)
+    print("| GPU | peak TB/s | valid cells | % of floor, eager | % of floor, graph | graph speedup |")
+    print("|---|---|---|---|---|---|")
+    for r in res["gpus"]:
+        sp = r["graph_speedup_median"]
+        print(f"| {r['gpu']} | {r['peak_bytes_per_s'] / 1e12:.2f} | {r['valid']}/{r['cells']} | "
+              f"{r.get('pct_floor_all_eager', float('nan')):.1f} | {r.get('pct_floor_all_graph', float('nan')):.1f} | "
+              f"{sp:.3f} |" if sp else " n/a |")
+    if res["answer"]:
+        print(json.dumps(res["answer"]))
+    if a.output:
+        Path(a.output).write_text(json.dumps(res, indent=1))
+    return 0
 
 
 def cmd_default(a) -> int:
@@ -98,9 +259,56 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=cmd_trace)
     r = sub.add_parser("report", help="attribute a recorded trace (no GPU needed)")
-    r.add_argument("trace")
+    r.add_argument("trace", help="a .stepscope trace, or a torch.profiler .json/.json.gz trace")
     r.add_argument("--json", action="store_true")
+    r.add_argument("--model", help="torch.profiler traces: the decode model, for the floor")
+    r.add_argument("--ctx", type=int, help="torch.profiler traces: the prompt length")
     r.set_defaults(fn=cmd_report)
+    tl = sub.add_parser("timeline", help="launch-gap timeline figure (PNG/SVG)")
+    tl.add_argument("traces", nargs="+", help="one trace, or two (e.g. eager and graph) on one time scale")
+    tl.add_argument("-o", "--output", required=True)
+    tl.add_argument("--step", type=int, help="step index (default: the median-duration step)")
+    tl.add_argument("--window", help="START:END in ms from the step start")
+    tl.add_argument("--width", type=int, default=1800, help="figure width in pixels")
+    tl.set_defaults(fn=cmd_timeline)
+    b = sub.add_parser("bars", help="stacked attribution bars for several traces")
+    b.add_argument("traces", nargs="+")
+    b.add_argument("-o", "--output", required=True)
+    b.set_defaults(fn=cmd_bars)
+    e = sub.add_parser("export", help="export a trace for Perfetto UI")
+    e.add_argument("trace")
+    e.add_argument("--perfetto", required=True, help="output Chrome trace-event JSON")
+    e.set_defaults(fn=cmd_export)
+    c = sub.add_parser("calibrate", help="the GPU's launch and bandwidth limits (GPU)")
+    c.add_argument("-o", "--output", default="calibration.json")
+    c.add_argument("--chain", help="also trace the ground-truth chain into this file")
+    c.set_defaults(fn=cmd_calibrate)
+    ab = sub.add_parser("ab", help="eager vs CUDA graph over fresh sessions, bootstrap CI (GPU)")
+    ab.add_argument("--model", default="qwen2.5-7b")
+    ab.add_argument("--ctx", type=int, default=2048)
+    ab.add_argument("--sessions", type=int, default=10)
+    ab.add_argument("--arms", default="eager-static,graph", help="first is the baseline; also eager, compile")
+    ab.add_argument("--warmup", type=int, default=5)
+    ab.add_argument("--steps", type=int, default=30)
+    ab.add_argument("--calibration", help="calibration JSON: graph per-node cost for the prediction")
+    ab.add_argument("--report-only", action="store_true", help="summarise the sessions already in -o")
+    ab.add_argument("-o", "--output", default="ab")
+    ab.add_argument("--quiet", action="store_true")
+    ab.set_defaults(fn=cmd_ab)
+    sw = sub.add_parser("sweep", help="the paper's grid, one fresh process per cell (GPU)")
+    sw.add_argument("--models", default="qwen2.5-7b,llama-3.1-8b,mistral-7b-v0.3")
+    sw.add_argument("--ctx", default="2048,4096,8192,16384")
+    sw.add_argument("--modes", default="eager,graph")
+    sw.add_argument("--warmup", type=int, default=5)
+    sw.add_argument("--steps", type=int, default=30)
+    sw.add_argument("--report-only", action="store_true")
+    sw.add_argument("-o", "--output", default="sweep")
+    sw.add_argument("--quiet", action="store_true")
+    sw.set_defaults(fn=cmd_sweep)
+    cp = sub.add_parser("compare", help="merge sweeps of several GPUs")
+    cp.add_argument("dirs", nargs="+")
+    cp.add_argument("-o", "--output")
+    cp.set_defaults(fn=cmd_compare)
     return ap
 
 
@@ -112,8 +320,8 @@ def main(argv=None) -> int:
     try:
         if a.cmd is None:
             return cmd_default(a)
-        for name in ("ctx", "steps", "trace_steps"):
-            if getattr(a, name, 1) is not None and getattr(a, name, 1) < 1:
+        for name in ("ctx", "steps", "trace_steps", "sessions", "warmup"):
+            if isinstance(getattr(a, name, None), int) and getattr(a, name) < (0 if name == "warmup" else 1):
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
         return a.fn(a)
     except (UsageError, TraceFileError, *USER_ERRORS) as e:

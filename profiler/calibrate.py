@@ -1,0 +1,210 @@
+"""`stepscope calibrate`: the GPU's own launch and bandwidth limits, and a ground-truth
+chain whose bytes and host delays are known by construction.
+
+Launch: host cost per eager launch of a null kernel (untraced), GPU time per launch
+when launched back to back, per-node cost in a CUDA graph, for N in (10, 100, 1000);
+launch-to-launch gaps from a traced step. Bandwidth: a read-only 16-byte-vector
+reduction and a copy over buffers many times the L2, against NVML's peak and torch's
+own copy. Chain: K streaming reads of B bytes and M null kernels each launched after a
+host spin of S us, eager and as a CUDA graph (the graph has no host spins).
+"""
+from __future__ import annotations
+
+import ctypes
+import statistics
+import time
+
+
+def _events_ms(fn, reps: int, warmup: int = 2) -> list[float]:
+    import torch
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    out = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        out.append(a.elapsed_time(b))
+    return out
+
+
+def _spin_ns(ns: int) -> int:
+    t0 = time.perf_counter_ns()
+    while time.perf_counter_ns() - t0 < ns:
+        pass
+    return time.perf_counter_ns() - t0
+
+
+class Calibration:
+    def __init__(self, device: int = 0):
+        import torch
+
+        from kernels import Module
+        self.torch = torch
+        self.mod = Module(device=device)
+        props = torch.cuda.get_device_properties(device)
+        self.sms = props.multi_processor_count
+        self.l2_bytes = getattr(props, "L2_cache_size", 0)
+        self.sink = torch.zeros(4, dtype=torch.int32, device="cuda")
+
+    def null(self):
+        self.mod.launch("null_kernel", 1, 32)
+
+    def read(self, buf):
+        n16 = buf.numel() // 16
+        self.mod.launch("read_reduce", self.sms * 4, 512, buf.data_ptr(), ctypes.c_uint64(n16),
+                        self.sink.data_ptr(), ctypes.c_uint32(0x9E3779B9))
+
+    def copy(self, src, dst):
+        self.mod.launch("copy16", self.sms * 4, 512, src.data_ptr(), dst.data_ptr(),
+                        ctypes.c_uint64(src.numel() // 16))
+
+    # -- launch ---------------------------------------------------------------
+    def launch_costs(self, sizes=(10, 100, 1000), reps: int = 5) -> dict:
+        torch = self.torch
+        out = {}
+        for n in sizes:
+            host = []
+            for _ in range(reps):
+                torch.cuda.synchronize()
+                t0 = time.perf_counter_ns()
+                for _ in range(n):
+                    self.null()
+                host.append((time.perf_counter_ns() - t0) / n)
+                torch.cuda.synchronize()
+
+            def eager():
+                for _ in range(n):
+                    self.null()
+            gpu = _events_ms(eager, reps)
+            g = torch.cuda.CUDAGraph()
+            side = torch.cuda.Stream()
+            with torch.cuda.stream(side):
+                with torch.cuda.graph(g, stream=side):
+                    for _ in range(n):
+                        self.null()
+            torch.cuda.synchronize()
+            graph = _events_ms(g.replay, reps * 2)
+            out[str(n)] = {"host_ns_per_launch": statistics.median(host),
+                           "eager_gpu_ns_per_kernel": statistics.median(gpu) * 1e6 / n,
+                           "graph_ns_per_node": statistics.median(graph) * 1e6 / n}
+        return out
+
+    def traced_gaps(self, n: int = 200) -> dict:
+        """Median kernel-to-kernel gap of null kernels, eager and graph, from a trace."""
+        import numpy as np
+
+        from profiler import Tracer
+        torch = self.torch
+        g = torch.cuda.CUDAGraph()
+        side = torch.cuda.Stream()
+        with torch.cuda.stream(side):
+            with torch.cuda.graph(g, stream=side):
+                for _ in range(n):
+                    self.null()
+        torch.cuda.synchronize()
+        with Tracer(dram=False, warn=lambda m: None) as tr:
+            with tr.step(0, mode="eager"):
+                for _ in range(n):
+                    self.null()
+            with tr.step(1, mode="graph"):
+                g.replay()
+        k = tr.trace["kernels"]
+        res = {}
+        for s, mode in ((0, "eager"), (1, "graph")):
+            m = k["step"] == s
+            st, en = np.sort(k["start_ns"][m]), np.sort(k["end_ns"][m])
+            res[f"{mode}_gap_ns_median"] = float(np.median(st[1:] - en[:-1]))
+            res[f"{mode}_kernel_ns_median"] = float(np.median(en - st))
+        return res
+
+    # -- bandwidth ------------------------------------------------------------
+    def bandwidth(self, nbytes: int = 4 << 30, reps: int = 10) -> dict:
+        torch = self.torch
+        buf = torch.randint(0, 255, (nbytes,), dtype=torch.uint8, device="cuda")
+        read_ms = statistics.median(_events_ms(lambda: self.read(buf), reps))
+        half = nbytes // 2
+        src, dst = buf[:half], torch.empty(half, dtype=torch.uint8, device="cuda")
+        copy_ms = statistics.median(_events_ms(lambda: self.copy(src, dst), reps))
+        torch_ms = statistics.median(_events_ms(lambda: dst.copy_(src), reps))
+        ok = bool(torch.equal(src[:1 << 20], dst[:1 << 20]))
+        del buf, dst
+        torch.cuda.empty_cache()
+        return {"buffer_bytes": nbytes, "l2_bytes": self.l2_bytes,
+                "read_bytes_per_s": nbytes / (read_ms / 1e3),
+                "copy_bytes_per_s": 2 * half / (copy_ms / 1e3),
+                "torch_copy_bytes_per_s": 2 * half / (torch_ms / 1e3),
+                "copy_checked": ok}
+
+    # -- ground truth ---------------------------------------------------------
+    def chain(self, k: int = 16, b_bytes: int = 256 << 20, m: int = 200, spin_us: float = 20.0,
+              steps: int = 3):
+        """Trace the chain eagerly (host spins) and as a graph; returns the trace."""
+        from profiler import Tracer
+        torch = self.torch
+        bufs = [torch.randint(0, 255, (b_bytes,), dtype=torch.uint8, device="cuda") for _ in range(k)]
+        per = m // k
+        spins: list[int] = []
+
+        def eager(spin=True):
+            for i in range(k):
+                self.read(bufs[i])
+                for _ in range(per):
+                    if spin:
+                        spins.append(_spin_ns(int(spin_us * 1000)))
+                    self.null()
+        eager()
+        g = torch.cuda.CUDAGraph()
+        side = torch.cuda.Stream()
+        with torch.cuda.stream(side):
+            with torch.cuda.graph(g, stream=side):
+                eager(spin=False)
+        torch.cuda.synchronize()
+        spins.clear()
+        with Tracer(warn=lambda msg: None) as tr:
+            for s in range(steps):
+                with tr.step(s, mode="eager"):
+                    eager()
+            for s in range(steps, 2 * steps):
+                with tr.step(s, mode="graph"):
+                    g.replay()
+        t = tr.trace
+        t.meta["workload"] = {
+            "kind": "chain", "read_kernels": k, "read_bytes_each": b_bytes, "null_kernels": per * k,
+            "spin_ns_target": int(spin_us * 1000), "spin_ns_mean": statistics.mean(spins),
+            "bytes_per_step": k * b_bytes,
+            "description": f"{k} x read_reduce over {b_bytes >> 20} MiB, each followed by {per} null "
+                           f"kernels launched after a host spin of {spin_us} us (eager); the same "
+                           "kernels as one CUDA graph without spins (graph)"}
+        return t
+
+
+def run(device: int = 0, chain_out=None) -> dict:
+    import torch
+
+    from .nvml import Nvml
+    cal = Calibration(device)
+    nv = Nvml(device)
+    gpu = nv.describe()
+    res = {"gpu": gpu, "sms": cal.sms, "torch": torch.__version__,
+           "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    res["launch"] = cal.launch_costs()
+    res["traced_gaps"] = cal.traced_gaps()
+    res["bandwidth"] = cal.bandwidth()
+    peak = gpu.get("peak_bytes_per_s")
+    if peak:
+        for key in ("read", "copy", "torch_copy"):
+            res["bandwidth"][f"{key}_fraction_of_peak"] = res["bandwidth"][f"{key}_bytes_per_s"] / peak
+    res["achievable_bytes_per_s"] = max(res["bandwidth"]["read_bytes_per_s"],
+                                        res["bandwidth"]["copy_bytes_per_s"])
+    res["clocks_after"] = nv.sample()
+    if chain_out:
+        t = cal.chain()
+        t.meta["calibration"] = {"launch": res["launch"], "traced_gaps": res["traced_gaps"]}
+        t.save(chain_out)
+        res["chain_trace"] = str(chain_out)
+    nv.close()
+    return res

@@ -1,0 +1,111 @@
+"""`stepscope sweep`: the paper's grid, one fresh process per cell, resumable.
+
+Each cell (model, ctx, mode) runs ``python -m profiler.sweep --cell`` and writes
+``DIR/cells/<model>-ctx<N>-<mode>.json`` atomically; a rerun skips finished cells. A
+cell that cannot run (does not fit, too long for the model, crashed) is recorded as
+invalid with its reason, and the sweep goes on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cell_name(model: str, ctx: int, mode: str) -> str:
+    return f"{model}-ctx{ctx}-{mode}"
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def run_cell(model: str, ctx: int, mode: str, warmup: int, steps: int, trace_steps: int) -> dict:
+    import statistics
+
+    import torch
+
+    from analysis.facade import TraceAnalysis
+
+    from .errors import CaptureError, WorkloadError
+    from .session import run_decode
+    cell = {"model": model, "ctx": ctx, "mode": mode}
+    try:
+        trace, info = run_decode(model, ctx, mode, warmup, steps, trace_steps)
+    except (WorkloadError, CaptureError) as e:
+        return {**cell, "valid": False, "reason": str(e)}
+    except torch.OutOfMemoryError:
+        return {**cell, "valid": False, "reason": "out of GPU memory"}
+    a = TraceAnalysis(trace)
+    m = next(iter(a.get_summary()["modes"].values()))
+    ns = trace.meta["workload"]["untraced_step_ns"]
+    q = sorted(ns)
+    return {**cell, "valid": True, "gpu": trace.meta["gpu"]["name"],
+            "peak_bytes_per_s": trace.meta["gpu"]["peak_bytes_per_s"],
+            "median_ms": statistics.median(ns) / 1e6, "p10_ms": q[len(q) // 10] / 1e6,
+            "p90_ms": q[(9 * len(q)) // 10] / 1e6, "steps": len(ns),
+            "traced_median_ms": m["step_ms"], "floor_ms": m["floor_ms"], "floor_all_ms": m["floor_all_ms"],
+            "pct_floor": 100 * m["floor_ms"] / (statistics.median(ns) / 1e6),
+            "pct_floor_all": 100 * m["floor_all_ms"] / (statistics.median(ns) / 1e6),
+            "kernels": m["kernels"], "launch_share": m["launch_overhead_ms"] / m["step_ms"],
+            "kernel_inefficiency_share": m["kernel_inefficiency_ms"] / m["step_ms"],
+            "dram_gb": m["dram_gb"], "dram_gb_per_s_busy": m["dram_gb"] / (m["busy_ms"] / 1e3),
+            "sm_clock_mhz": m["sm_clock_mhz"], "mem_clock_mhz": m["mem_clock_mhz"],
+            "throttle_reasons": m["throttle_reasons"]}
+
+
+def run_sweep(models, ctxs, modes, out_dir: Path, warmup=5, steps=30, trace_steps=2,
+              progress=print, timeout_s: int = 900) -> list[dict]:
+    cells_dir = out_dir / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    grid = [(m, c, mo) for m in models for c in ctxs for mo in modes]
+    todo = [g for g in grid if not (cells_dir / f"{cell_name(*g)}.json").exists()]
+    progress(f"{len(grid)} cells, {len(grid) - len(todo)} already done")
+    t0 = time.time()
+    for i, (model, ctx, mode) in enumerate(todo):
+        eta = f", about {(time.time() - t0) / i * (len(todo) - i):.0f} s left" if i else ""
+        progress(f"[{i + 1}/{len(todo)}] {cell_name(model, ctx, mode)}{eta}")
+        path = cells_dir / f"{cell_name(model, ctx, mode)}.json"
+        cmd = [sys.executable, "-m", "profiler.sweep", "--cell", "--model", model, "--ctx", str(ctx),
+               "--mode", mode, "--warmup", str(warmup), "--steps", str(steps),
+               "--trace-steps", str(trace_steps), "-o", str(path)]
+        try:
+            r = subprocess.run(cmd, cwd=ROOT, timeout=timeout_s)
+            code = r.returncode
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+        if not path.exists():
+            _atomic_json(path, {"model": model, "ctx": ctx, "mode": mode, "valid": False,
+                                "reason": f"cell process ended without a result (exit {code})"})
+    return load_cells(out_dir)
+
+
+def load_cells(out_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((Path(out_dir) / "cells").glob("*.json"))]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cell", action="store_true")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--ctx", type=int, required=True)
+    ap.add_argument("--mode", required=True)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--trace-steps", type=int, default=2)
+    ap.add_argument("-o", "--output", required=True)
+    a = ap.parse_args(argv)
+    _atomic_json(Path(a.output), run_cell(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Decode workloads on the CPU: the registry's sizes, the modes' agreement, checkpoint
+loading, and the checks before allocating. (Graph mode needs a GPU: its agreement
+with eager-static is in benchmarks/results/decode-*.json.)"""
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from analysis.floor import param_counts, step_bytes  # noqa: E402
+from profiler.errors import WorkloadError  # noqa: E402
+from profiler.workloads import (Decoder, build_model, check_fits, kv_bytes_per_token,  # noqa: E402
+                                param_bytes, registry, resolve_model)
+
+#: ../shared/REFERENCE.md
+REFERENCE = {"qwen2.5-7b": (7_615_616_512, 57_344, 14.141e9),
+             "llama-3.1-8b": (8_030_261_248, 131_072, 15.010e9),
+             "mistral-7b-v0.3": (7_248_023_552, 131_072, 14.228e9)}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_registry_models_have_the_published_sizes(name):
+    spec = resolve_model(name)
+    model = build_model(spec, device="meta")
+    pb = param_bytes(model)
+    count, kv, read_bytes = REFERENCE[name]
+    assert pb["param_count"] == count
+    assert param_counts(spec.config)["param_count"] == count   # the analysis' own model
+    assert kv_bytes_per_token(spec.config) == kv
+    b = step_bytes({"config": spec.config, **pb}, position=0)
+    assert b["weights_read_bytes"] == pytest.approx(read_bytes, rel=5e-4)
+    assert b["weights_all_bytes"] == 2 * count
+
+
+def test_registry_lists_the_paper_models():
+    assert {"qwen2.5-7b", "llama-3.1-8b", "mistral-7b-v0.3", "mistral-7b-v0.1"} <= set(registry())
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-qwen2"])
+def test_eager_and_eager_static_compute_the_same_function(name):
+    model = build_model(resolve_model(name), device="cpu", dtype="float32")
+    out = {}
+    for mode in ("eager", "eager-static"):
+        d = Decoder(model, 24, mode, 8, seed=3)
+        pre = d.prefill()
+        logits = []
+        for _ in range(4):
+            d.step()
+            logits.append(d.last_logits.clone())
+        out[mode] = (pre, torch.stack(logits))
+    torch.testing.assert_close(out["eager-static"][0], out["eager"][0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out["eager-static"][1], out["eager"][1], rtol=1e-4, atol=1e-4)
+
+
+def test_local_checkpoint_loads_its_real_weights(tmp_path):
+    spec = resolve_model("tiny-qwen2")
+    model = build_model(spec, device="cpu", dtype="float32", seed=7)
+    model.save_pretrained(tmp_path / "ckpt")
+    spec2 = resolve_model(str(tmp_path / "ckpt"))
+    assert spec2.checkpoint is not None
+    loaded = build_model(spec2, device="cpu", dtype="float32", seed=99)
+    for (n1, p1), (n2, p2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert n1 == n2 and torch.equal(p1, p2), n1
+    a, b = Decoder(model, 16, "eager", 4), Decoder(loaded, 16, "eager", 4)
+    torch.testing.assert_close(a.prefill(), b.prefill())
+
+
+def test_folder_without_config_is_one_sentence(tmp_path):
+    with pytest.raises(WorkloadError, match="no config.json"):
+        resolve_model(str(tmp_path))
+
+
+def test_unknown_name_lists_the_registry():
+    with pytest.raises(WorkloadError, match="qwen2.5-7b"):
+        resolve_model("gpt-17")
+
+
+def test_hub_id_offline_fails_with_one_sentence(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(WorkloadError, match="cannot fetch 'nobody/nothing'"):
+        resolve_model("nobody/nothing")
+
+
+def test_checks_before_allocating():
+    cfg = json.loads(registry()["qwen2.5-7b"].read_text())
+    check_fits(cfg, 7_615_616_512, 2048, 40, free_bytes=80e9)
+    with pytest.raises(WorkloadError, match="GB free"):
+        check_fits(cfg, 7_615_616_512, 2048, 40, free_bytes=10e9)
+    with pytest.raises(WorkloadError, match="exceeds the model's 131072 positions"):
+        check_fits(cfg, 7_615_616_512, 131_000, 100, free_bytes=1e15)
+
+
+def test_static_cache_runs_out_with_a_clear_error():
+    model = build_model(resolve_model("tiny-llama"), device="cpu", dtype="float32")
+    d = Decoder(model, 8, "eager-static", 2)
+    d.prefill()
+    d.step()
+    d.step()
+    with pytest.raises(WorkloadError, match="static cache"):
+        d.step()
