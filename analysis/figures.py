@@ -144,7 +144,8 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1):
 
 
 def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: int = 600, dpi: int = 100):
-    """Stacked bars of the median attribution, one bar per (trace, mode)."""
+    """Stacked bars of the median attribution, one bar per (trace, mode); the figure
+    widens to 110 px a bar when there are many."""
     plt = _plt()
     rows = []
     for x in paths_or_analyses:
@@ -152,13 +153,15 @@ def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: in
         summ = a.get_summary()
         wl = a.trace.meta.get("workload", {})
         name = wl.get("model") or wl.get("kind") or "trace"
+        gpu = (summ["gpu"] or "").replace("NVIDIA ", "").replace(" 80GB HBM3", "")
         for mode, m in summ["modes"].items():
-            label = f"{name}\nctx {wl['ctx']} {mode}" if wl.get("ctx") else f"{name}\n{mode}"
-            rows.append((label, m))
+            ctx = f" ctx {wl['ctx']}" if wl.get("ctx") else ""
+            rows.append((f"{name}\n{mode}\n{gpu}{ctx}", m))
     parts = [("floor_ms", "memory floor", "#1f77b4"),
              ("kernel_inefficiency_ms", "kernel inefficiency", "#9467bd"),
              ("launch_overhead_ms", "launch overhead", "#ff7f0e"),
              ("other_idle_ms", "other idle", "#c7c7c7")]
+    width_px = max(width_px, 110 * len(rows))
     fig, ax = plt.subplots(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     x = np.arange(len(rows))
     bottom = np.zeros(len(rows))
@@ -169,7 +172,7 @@ def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: in
     for i, (_, m) in enumerate(rows):
         if m["floor_ms"]:
             ax.text(i, bottom[i], f"{m['pct_floor']:.0f}% of floor", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [r[0] for r in rows], fontsize=8)
+    ax.set_xticks(x, [r[0] for r in rows], fontsize=7)
     ax.set_ylabel("median step time (ms), traced")
     ax.legend(frameon=False)
     ax.set_title("where the decode step's time goes (median traced step)", fontsize=10)
