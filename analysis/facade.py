@@ -21,8 +21,11 @@ GAP_BINS_NS = np.array([0, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
 
 
 class TraceAnalysis:
-    def __init__(self, trace: Trace | str | Path):
+    def __init__(self, trace: Trace | str | Path, calibration: dict | None = None):
+        """``calibration``: a `stepscope calibrate` result; its achievable bandwidth
+        gives a second, achievable floor beside the datasheet one."""
         self.trace = trace if isinstance(trace, Trace) else Trace.load(trace)
+        self.calibration = calibration
 
     @cached_property
     def _attr(self) -> dict:
@@ -80,6 +83,26 @@ class TraceAnalysis:
             out["bytes_per_s"].append(b / t_ns * 1e9 if t_ns else 0.0)
         return {k: np.asarray(v) for k, v in out.items()}
 
+    def get_unmodelled_bytes(self) -> dict:
+        """Measured DRAM bytes per step by class against the bytes model: GEMM/GEMV
+        kernels should move the weights, attention the KV cache, nothing else much.
+        Classes sorted by bytes moved beyond the model (decode traces only)."""
+        wl = self.trace.meta.get("workload", {})
+        s = self.get_steps()
+        if wl.get("kind") != "decode" or not s["model_read_bytes"].any():
+            return {"class": [], "measured_bytes_per_step": [], "modelled_bytes_per_step": [],
+                    "excess_bytes_per_step": []}
+        kc = self.get_kernel_classes()
+        from .floor import kv_bytes_per_token, step_bytes
+        b = step_bytes(wl, int(wl.get("first_traced_position", wl.get("ctx", 0))))
+        kv_write = kv_bytes_per_token(wl["config"])
+        model = {"gemm": b["weights_read_bytes"], "attention": b["kv_read_bytes"], "copy": kv_write}
+        rows = [(c, m, model.get(c, 0)) for c, m in zip(kc["class"], kc["dram_bytes_per_step"])]
+        rows.sort(key=lambda r: -(r[1] - r[2]))
+        return {"class": [r[0] for r in rows], "measured_bytes_per_step": [r[1] for r in rows],
+                "modelled_bytes_per_step": [r[2] for r in rows],
+                "excess_bytes_per_step": [r[1] - r[2] for r in rows]}
+
     def get_top_kernels(self, n: int = 10) -> dict:
         t = self.trace
         kt = self._kernel_table
@@ -134,6 +157,18 @@ class TraceAnalysis:
                 "read_bytes_per_step": s["dram_read_bytes"], "write_bytes_per_step": s["dram_write_bytes"],
                 "coverage": s["dram_coverage"], "bytes_per_s": s["dram_bytes_per_s"]}
 
+    def _achievable(self, model_bytes: float, step_ns: float) -> dict:
+        cal = self.calibration
+        if not cal or not model_bytes:
+            return {"achievable_floor_ms": None, "pct_achievable_floor": None}
+        gpu = self.trace.meta.get("gpu", {})
+        if cal.get("gpu", {}).get("name") != gpu.get("name"):
+            raise ValueError(f"the calibration is of a {cal.get('gpu', {}).get('name')}, the trace "
+                             f"of a {gpu.get('name')}.")
+        f_ms = model_bytes / cal["achievable_bytes_per_s"] * 1e3
+        return {"achievable_floor_ms": f_ms, "pct_achievable_floor": 100 * f_ms / (step_ns / 1e6),
+                "achievable_bytes_per_s": cal["achievable_bytes_per_s"]}
+
     def get_summary(self) -> dict:
         """Medians over steps, per mode label; the figures `stepscope report` prints."""
         s = self.get_steps()
@@ -171,6 +206,7 @@ class TraceAnalysis:
                 "model_gb": med(s["model_read_bytes"]) / 1e9,
                 "model_all_gb": med(s["model_all_bytes"]) / 1e9,
                 "closure_max_abs_ns": int(np.abs(s["closure_ns"][m]).max()),
+                **self._achievable(med(s["model_read_bytes"]), med(s["step_ns"])),
                 "busy_below_floor_steps": int(s["busy_below_floor"][m].sum()),
                 "sm_clock_mhz": med(s["sm_clock_mhz"]), "mem_clock_mhz": med(s["mem_clock_mhz"]),
                 "throttle_reasons": throttle_names(thr),

@@ -8,11 +8,15 @@ KV: the step reads ``position`` tokens of K and V (all layers) and writes one.
 """
 from __future__ import annotations
 
-#: Datasheet peak memory bandwidth, bytes/s, by a substring of the GPU name (REFERENCE.md).
-DATASHEET_PEAK = [
-    ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("H200", 4.8e12), ("A100-SXM4-80GB", 2.039e12),
-    ("A100 80GB", 2.039e12), ("L40S", 864e9), ("L4", 300e9),
+#: Datasheet peak memory bandwidth, bytes/s (REFERENCE.md): (substring of the GPU name
+#: as NVML reports it, display name, bytes/s); the first match wins.
+DATASHEET = [
+    ("H100 PCIe", "H100 PCIe", 2.0e12), ("H100", "H100 SXM5", 3.35e12), ("H200", "H200", 4.8e12),
+    ("A100-SXM4-80GB", "A100-80GB SXM4", 2.039e12), ("A100 80GB", "A100-80GB SXM4", 2.039e12),
+    ("L40S", "L40S", 864e9), ("L4", "L4", 300e9),
 ]
+#: One entry per GPU, by display name.
+DATASHEET_PEAK = list(dict((name, bw) for _, name, bw in DATASHEET).items())
 
 
 def peak_bandwidth(meta: dict) -> tuple[float | None, str]:
@@ -21,9 +25,9 @@ def peak_bandwidth(meta: dict) -> tuple[float | None, str]:
     if gpu.get("peak_bytes_per_s"):
         return float(gpu["peak_bytes_per_s"]), "nvml: bus width x max memory clock x 2"
     name = gpu.get("name", "")
-    for key, bw in DATASHEET_PEAK:
+    for key, label, bw in DATASHEET:
         if key in name:
-            return bw, f"datasheet ({key})"
+            return bw, f"datasheet ({label})"
     return None, "unknown GPU: no NVML peak and no datasheet entry"
 
 

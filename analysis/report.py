@@ -34,6 +34,7 @@ class JsonRenderer:
             "summary": a.get_summary(), "steps": steps,
             "kernel_classes": a.get_kernel_classes(), "top_kernels": a.get_top_kernels(10),
             "gap_histogram": a.get_gap_histogram(), "hta_comparison": a.get_hta_comparison(),
+            "unmodelled_bytes": a.get_unmodelled_bytes(),
             "dram": a.get_dram()}), indent=1)
 
 
@@ -52,6 +53,12 @@ class ConsoleRenderer:
             w(f"WARNING: CUPTI dropped {cap['dropped_records']} records: figures are incomplete")
         if cap.get("dram_status") not in (None, "ok"):
             w(f"note: DRAM counters: {cap['dram_status']}")
+        st = a.get_steps()
+        short = st["dram_coverage"] < 0.99
+        if a.trace.n("pm") and short.any():
+            cov = ", ".join(f"step {i} {100 * c:.0f}%" for i, c in zip(st["step"][short], st["dram_coverage"][short]))
+            w(f"WARNING: the DRAM samples do not cover every step ({cov}): DRAM figures of those "
+              "steps are incomplete")
         for mode, m in s["modes"].items():
             w("")
             un = (f"untraced median {m['untraced_step_ms']:.3f} ms over {m['untraced_steps']} steps; "
@@ -74,6 +81,9 @@ class ConsoleRenderer:
             if m["model_gb"]:
                 w(f"  % of floor: {m['pct_floor']:.1f}% (bytes read: {m['model_gb']:.3f} GB)   "
                   f"{m['pct_floor_all']:.1f}% (all parameters, as the paper: {m['model_all_gb']:.3f} GB)")
+            if m["achievable_floor_ms"]:
+                w(f"  achievable floor (bytes read / {m['achievable_bytes_per_s'] / 1e9:.0f} GB/s calibrated): "
+                  f"{m['achievable_floor_ms']:.3f} ms = {m['pct_achievable_floor']:.1f}% of the step")
             if m["dram_gb"]:
                 w(f"  DRAM measured {m['dram_gb']:.3f} GB/step, {m['dram_gb_per_s']:.0f} GB/s over the step, "
                   f"{m['dram_gb'] / max(m['busy_ms'] / 1e3, 1e-12):.0f} GB/s over busy time")
@@ -89,6 +99,14 @@ class ConsoleRenderer:
             w(f"  {c:<26} {kc['count_per_step'][i]:8.1f} {kc['time_ns_per_step'][i] / 1e6:10.3f} "
               f"{100 * kc['share_of_busy'][i]:6.1f}% {kc['dram_bytes_per_step'][i] / 1e9:10.3f} "
               f"{kc['bytes_per_s'][i] / 1e9:7.0f}")
+        ub = a.get_unmodelled_bytes()
+        if ub["class"]:
+            w("")
+            w("DRAM bytes per step, measured vs the bytes model (GEMM: weights; attention: KV read; copy: KV write)")
+            for i, c in enumerate(ub["class"]):
+                w(f"  {c:<26} measured {ub['measured_bytes_per_step'][i] / 1e9:8.3f} GB   model "
+                  f"{ub['modelled_bytes_per_step'][i] / 1e9:8.3f} GB   beyond the model "
+                  f"{ub['excess_bytes_per_step'][i] / 1e9:+8.3f} GB")
         tk = a.get_top_kernels(8)
         w("")
         w("top kernels by time (per step)                                          count  time ms  share   GB/s")

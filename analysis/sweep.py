@@ -142,3 +142,34 @@ def figures(cells, out_dir: Path) -> list[Path]:
     fig.savefig(paths[-1])
     plt.close(fig)
     return paths
+
+
+def compare_figure(res: dict, floors: list[dict], out) -> Path:
+    """Left: % of floor (all parameters) against peak bandwidth, per mode, for the GPUs
+    measured. Right: graph speedup over eager against peak bandwidth. GPUs not measured
+    appear only in the floor table, never here."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = res["gpus"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
+    bw = [r["peak_bytes_per_s"] / 1e12 for r in rows]
+    for key, label, mk in (("pct_floor_all_eager", "eager", "o"), ("pct_floor_all_graph", "graph", "s")):
+        ys = [r.get(key) for r in rows]
+        if any(y is not None for y in ys):
+            a1.plot(bw, ys, mk + "-", label=label)
+    for r in rows:
+        a1.annotate(r["gpu"].replace("NVIDIA ", ""), (r["peak_bytes_per_s"] / 1e12, r.get("pct_floor_all_graph") or 0),
+                    fontsize=8, textcoords="offset points", xytext=(4, 4))
+    a1.set_xlabel("peak DRAM bandwidth (TB/s, NVML)")
+    a1.set_ylabel("% of analytic floor (median over cells)")
+    a1.legend(frameon=False)
+    sp = [r["graph_speedup_median"] for r in rows]
+    a2.plot(bw, sp, "D-", color="#ff7f0e")
+    a2.set_xlabel("peak DRAM bandwidth (TB/s, NVML)")
+    a2.set_ylabel("graph speedup over eager (median over cells)")
+    fig.suptitle("Does the achieved fraction fall, and the graph speedup grow, with bandwidth?", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)

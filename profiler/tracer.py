@@ -13,6 +13,7 @@ call, never by timestamps alone (see ``assign_steps``).
 """
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 
@@ -50,8 +51,29 @@ def _prime():
         pass
 
 
+def cupti_holder() -> str | None:
+    """Which other CUPTI client is active in this process, if one can be seen."""
+    if Tracer._active is not None:
+        return "another stepscope Tracer is running in this process"
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.autograd.profiler._is_profiler_enabled:
+                return "torch.profiler (Kineto) is profiling in this process"
+        except AttributeError:
+            pass
+    inj = os.environ.get("CUDA_INJECTION64_PATH", "")
+    if inj:
+        tool = "Nsight Compute" if "compute" in inj.lower() else "Nsight Systems" if "nsys" in inj.lower() \
+            or "systems" in inj.lower() else "a CUDA injection tool"
+        return f"{tool} is attached (CUDA_INJECTION64_PATH={inj})"
+    return None
+
+
 class Tracer:
     """Trace steps of a CUDA workload into a :class:`analysis.trace.Trace`."""
+
+    _active = None   # the Tracer holding CUPTI in this process
 
     def __init__(self, device: int = 0, dram: bool = True, dram_interval_ns: int = 20_000,
                  nvml: bool = True, sync: bool = True, flush_every: int = 0,
@@ -83,6 +105,9 @@ class Tracer:
         self.stop()
 
     def start(self) -> None:
+        holder = cupti_holder()
+        if holder:
+            raise CaptureError(f"CUPTI is already in use: {holder}; one CUPTI client per process.")
         try:
             from cupti import cupti
         except ImportError as e:
@@ -99,6 +124,7 @@ class Tracer:
             self.meta["gpu"] = self._nvml.describe()
         self._activity = ActivitySession()
         self._activity.start()
+        Tracer._active = self
         self._dram = DramSampler(self.device, self.dram_interval_ns)
         if self.want_dram:
             why = self._dram.start()
@@ -148,6 +174,7 @@ class Tracer:
         self.running = False
         _synchronize()
         self._activity.stop()
+        Tracer._active = None
         dropped = self._activity.dropped_records()
         pm = self._dram.stop()
         trace = Trace()
@@ -173,6 +200,7 @@ class Tracer:
         cap["dram_status"] = self._dram.status
         cap["pm_overflows"] = self._dram.overflows
         cap["pm_invalid_samples"] = self._dram.invalid_samples
+        cap["pm_truncated_decodes"] = self._dram.truncated
         cap.update(unattributed)
         host = describe_host()
         host["libraries"] = loaded_libraries("libcupti", "libcudart", "libcuda", "libnvidia-ml")
@@ -183,7 +211,7 @@ class Tracer:
         if dropped:
             self.warn(f"CUPTI dropped {dropped} activity records: the trace is incomplete "
                       "(recorded as capture.dropped_records).")
-        if self._dram.overflows:
+        if self._dram.overflows or self._dram.truncated:
             self.warn(f"PM sampling: {self._dram.status}")
         self._trace = trace
         return trace

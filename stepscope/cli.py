@@ -63,18 +63,28 @@ def load_trace(path, model: str | None = None, ctx: int | None = None):
     return t
 
 
-def _print_report(path, as_json: bool, model=None, ctx=None) -> int:
+def _print_report(path, as_json: bool, model=None, ctx=None, calibration=None) -> int:
     from analysis.facade import TraceAnalysis
     from analysis.report import ConsoleRenderer, JsonRenderer
-    a = TraceAnalysis(load_trace(path, model, ctx))
-    print((JsonRenderer() if as_json else ConsoleRenderer()).render(a))
+    cal = None
+    if calibration:
+        try:
+            cal = json.loads(Path(calibration).read_text())
+            cal["achievable_bytes_per_s"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UsageError(f"{calibration} is not a `stepscope calibrate` result.") from None
+    a = TraceAnalysis(load_trace(path, model, ctx), calibration=cal)
+    try:
+        print((JsonRenderer() if as_json else ConsoleRenderer()).render(a))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     return 0
 
 
 def cmd_report(a) -> int:
     if a.model and not a.ctx:
         raise UsageError("--model needs --ctx (the prompt length of the traced steps).")
-    return _print_report(a.trace, a.json, a.model, a.ctx)
+    return _print_report(a.trace, a.json, a.model, a.ctx, a.calibration)
 
 
 def cmd_timeline(a) -> int:
@@ -214,9 +224,25 @@ def cmd_compare(a) -> int:
               f"{r.get('pct_floor_all_eager', float('nan')):.1f} | {r.get('pct_floor_all_graph', float('nan')):.1f} | "
               f"{sp:.3f} |" if sp else " n/a |")
     if res["answer"]:
-        print(json.dumps(res["answer"]))
+        ans = res["answer"]
+        falls = ", ".join(f"{m}: {'yes' if v else 'no'}" for m, v in ans["pct_floor_falls_as_peak_rises"].items())
+        print(f"\n% of floor falls as peak bandwidth rises? {falls}. Graph speedup grows with peak "
+              f"bandwidth? {'yes' if ans['graph_speedup_grows_with_peak'] else 'no'}.")
+    from profiler.workloads import registry
+    models = sorted({c["model"] for cs in sets for c in cs if c.get("valid")})
+    cfgs = {m: json.loads(registry()[m].read_text()) for m in models if m in registry()}
+    floors = S.floor_table(cfgs)
+    print("\nAnalytic floor at ctx 2048, ms (all parameters + KV over datasheet peak; not measurements):")
+    gpus = [k for k in floors[0] if k not in ("model", "ctx")] if floors else []
+    print("| model | " + " | ".join(gpus) + " |")
+    print("|---|" + "---|" * len(gpus))
+    for f in floors:
+        print(f"| {f['model']} | " + " | ".join(f"{f[g]:.2f}" for g in gpus) + " |")
     if a.output:
-        Path(a.output).write_text(json.dumps(res, indent=1))
+        out = Path(a.output)
+        out.with_suffix(".json").write_text(json.dumps({**res, "floors_ms": floors}, indent=1))
+        S.compare_figure(res, floors, out.with_suffix(".png"))
+        print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
     return 0
 
 
@@ -263,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true")
     r.add_argument("--model", help="torch.profiler traces: the decode model, for the floor")
     r.add_argument("--ctx", type=int, help="torch.profiler traces: the prompt length")
+    r.add_argument("--calibration", help="a `stepscope calibrate` JSON of the same GPU: adds the achievable floor")
     r.set_defaults(fn=cmd_report)
     tl = sub.add_parser("timeline", help="launch-gap timeline figure (PNG/SVG)")
     tl.add_argument("traces", nargs="+", help="one trace, or two (e.g. eager and graph) on one time scale")
@@ -307,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(fn=cmd_sweep)
     cp = sub.add_parser("compare", help="merge sweeps of several GPUs")
     cp.add_argument("dirs", nargs="+")
-    cp.add_argument("-o", "--output")
+    cp.add_argument("-o", "--output", help="writes OUTPUT.json and OUTPUT.png")
     cp.set_defaults(fn=cmd_compare)
     return ap
 

@@ -99,4 +99,4 @@ def test_peak_from_nvml_else_datasheet():
     bw, src = peak_bandwidth({"gpu": {"name": "NVIDIA L4"}})
     assert bw == 300e9 and "datasheet" in src
     assert peak_bandwidth({"gpu": {"name": "Mystery"}})[0] is None
-    assert dict(DATASHEET_PEAK)["H200"] == 4.8e12
+    assert dict(DATASHEET_PEAK)["H200"] == 4.8e12 and len(DATASHEET_PEAK) == 6

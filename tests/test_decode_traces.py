@@ -64,3 +64,25 @@ def test_kernel_names_are_demangled():
     names = t.names("kernels")
     assert not any(n.startswith("_Z") for n in names)
     assert any("at::native::" in n for n in names)
+
+
+def test_long_capture_keeps_every_pm_sample():
+    # 8 eager steps, ~0.9 s under the tracer: more samples than one 20,000-sample decode
+    # image held (the first recorder lost them; see the Llama trace below).
+    from analysis.dram import coverage
+    t = Trace.load(trace_path("qwen2.5-7b-ctx2048-eager-8steps-h100"))
+    st = t["steps"]
+    assert t.n("pm") > 40_000
+    assert np.all(coverage(t["pm"], st["start_ns"], st["end_ns"]) > 0.999)
+    assert t.meta["capture"]["pm_truncated_decodes"] == 0 and t.meta["capture"]["dram_status"] == "ok"
+
+
+def test_truncated_dram_samples_are_flagged_not_hidden():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, "-m", "stepscope", "report",
+                        str(trace_path("llama-3.1-8b-ctx2048-eager-h100"))], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert "WARNING: the DRAM samples do not cover every step (step 2 30%)" in r.stdout
