@@ -186,7 +186,7 @@ def ab_figure(results: dict, out, title: str = ""):
     """Per-session speedups, their median with the 95% bootstrap CI, and the prediction."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for j, (arm, r) in enumerate(results.items()):
+    for j, r in enumerate(results.values()):
         sp = np.asarray(r["speedup"])
         x = j + (np.arange(len(sp)) - (len(sp) - 1) / 2) * 0.03
         ax.scatter(x, sp, s=14, color="#1f77b4", zorder=3, label="per session" if j == 0 else None)
@@ -196,7 +196,7 @@ def ab_figure(results: dict, out, title: str = ""):
         if r["predicted_speedup_median"]:
             ax.scatter([j + 0.4], [r["predicted_speedup_median"]], marker="D", color="#ff7f0e", zorder=3,
                        label="predicted from eager attribution")
-    ax.set_xticks(range(len(results)), [f"{r['base']} / {arm}" for arm, r in results.items()])
+    ax.set_xticks(range(len(results)), [f"{r['base']} / {r['arm']}" for r in results.values()])
     ax.set_xlim(-0.5, len(results) - 0.3)
     ax.set_ylabel("speedup (eager step / arm step)")
     ax.set_title(title, fontsize=9)

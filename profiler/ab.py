@@ -31,8 +31,7 @@ def run_session(model: str, ctx: int, arms: list[str], warmup: int, steps: int) 
 
     from analysis.facade import TraceAnalysis
 
-    from .session import require_gpu, timed_steps
-    from .tracer import Tracer
+    from .session import measure, require_gpu
     from .workloads import Decoder, build_model, param_bytes, resolve_model
     require_gpu()
     spec = resolve_model(model)
@@ -41,28 +40,19 @@ def run_session(model: str, ctx: int, arms: list[str], warmup: int, steps: int) 
     out = {"model": spec.name, "ctx": ctx, "gpu": torch.cuda.get_device_name(),
            "build_s": time.perf_counter() - t0, "arms": {}, "pid": os.getpid()}
     for arm in arms:
-        mode = "graph" if arm == "compile" else arm
-        dec = Decoder(net, ctx, "eager-static" if arm == "compile" else mode, warmup + steps + 12)
+        dec = Decoder(net, ctx, "eager-static" if arm == "compile" else arm, warmup + steps + 12)
         dec.prefill()
         if arm == "compile":
             step = _compiled_step(dec)
         else:
             dec.capture()
             step = dec.step
-        for _ in range(warmup):
-            step()
-        torch.cuda.synchronize()
-        ns = timed_steps(step, steps, torch.cuda.synchronize)
-        with Tracer(warn=lambda m: None) as tr:
-            step()
-            torch.cuda.synchronize()
-            with tr.step(0, mode=arm):
-                step()
-        tr.trace.meta["workload"] = {"kind": "decode", "model": spec.name, "config": spec.config,
-                                     "ctx": ctx, "mode": arm,
-                                     "first_traced_position": ctx + dec.steps_done - 1,
-                                     **param_bytes(net)}
-        s = TraceAnalysis(tr.trace).get_steps()
+        ns, trace = measure(step, arm, warmup, steps, 1, warn=lambda m: None)
+        trace.meta["workload"] = {"kind": "decode", "model": spec.name, "config": spec.config,
+                                  "ctx": ctx, "mode": arm,
+                                  "first_traced_position": ctx + dec.steps_done - 1,
+                                  **param_bytes(net)}
+        s = TraceAnalysis(trace).get_steps()
         out["arms"][arm] = {"step_ns": ns, "median_ms": statistics.median(ns) / 1e6,
                             "traced": {k: int(s[k][0]) for k in (
                                 "step_ns", "busy_ns", "floor_ns", "launch_overhead_ns",

@@ -31,6 +31,18 @@ def _events_ms(fn, reps: int, warmup: int = 2) -> list[float]:
     return out
 
 
+def _graph_of(fn):
+    """``fn``'s launches captured once as a CUDA graph (on a side stream, as torch requires)."""
+    import torch
+    g = torch.cuda.CUDAGraph()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        with torch.cuda.graph(g, stream=side):
+            fn()
+    torch.cuda.synchronize()
+    return g
+
+
 def _spin_ns(ns: int) -> int:
     t0 = time.perf_counter_ns()
     while time.perf_counter_ns() - t0 < ns:
@@ -80,14 +92,7 @@ class Calibration:
                 for _ in range(n):
                     self.null()
             gpu = _events_ms(eager, reps)
-            g = torch.cuda.CUDAGraph()
-            side = torch.cuda.Stream()
-            with torch.cuda.stream(side):
-                with torch.cuda.graph(g, stream=side):
-                    for _ in range(n):
-                        self.null()
-            torch.cuda.synchronize()
-            graph = _events_ms(g.replay, reps * 2)
+            graph = _events_ms(_graph_of(eager).replay, reps * 2)
             out[str(n)] = {"host_ns_per_launch": statistics.median(host),
                            "eager_gpu_ns_per_kernel": statistics.median(gpu) * 1e6 / n,
                            "graph_ns_per_node": statistics.median(graph) * 1e6 / n}
@@ -98,18 +103,13 @@ class Calibration:
         import numpy as np
 
         from profiler import Tracer
-        torch = self.torch
-        g = torch.cuda.CUDAGraph()
-        side = torch.cuda.Stream()
-        with torch.cuda.stream(side):
-            with torch.cuda.graph(g, stream=side):
-                for _ in range(n):
-                    self.null()
-        torch.cuda.synchronize()
+        def eager():
+            for _ in range(n):
+                self.null()
+        g = _graph_of(eager)
         with Tracer(dram=False, warn=lambda m: None) as tr:
             with tr.step(0, mode="eager"):
-                for _ in range(n):
-                    self.null()
+                eager()
             with tr.step(1, mode="graph"):
                 g.replay()
         k = tr.trace["kernels"]
@@ -131,8 +131,6 @@ class Calibration:
         copy_ms = statistics.median(_events_ms(lambda: self.copy(src, dst), reps))
         torch_ms = statistics.median(_events_ms(lambda: dst.copy_(src), reps))
         ok = bool(torch.equal(src[:1 << 20], dst[:1 << 20]))
-        del buf, dst
-        torch.cuda.empty_cache()
         return {"buffer_bytes": nbytes, "l2_bytes": self.l2_bytes,
                 "read_bytes_per_s": nbytes / (read_ms / 1e3),
                 "copy_bytes_per_s": 2 * half / (copy_ms / 1e3),
@@ -157,12 +155,7 @@ class Calibration:
                         spins.append(_spin_ns(int(spin_us * 1000)))
                     self.null()
         eager()
-        g = torch.cuda.CUDAGraph()
-        side = torch.cuda.Stream()
-        with torch.cuda.stream(side):
-            with torch.cuda.graph(g, stream=side):
-                eager(spin=False)
-        torch.cuda.synchronize()
+        g = _graph_of(lambda: eager(spin=False))
         spins.clear()
         with Tracer(warn=lambda msg: None) as tr:
             for s in range(steps):

@@ -32,6 +32,25 @@ def timed_steps(fn, n: int, sync) -> list[int]:
     return out
 
 
+def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, **tracer_kw):
+    """The protocol: ``warmup`` steps, ``steps`` untraced timed steps, then under the
+    tracer one untimed step (CUPTI's first-launch costs per kernel, ~2x the first eager
+    step on an H100, stay out of the trace) and ``trace_steps`` traced steps.
+    Returns (untraced step times in ns, trace)."""
+    import torch
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    untraced = timed_steps(step, steps, torch.cuda.synchronize)
+    with Tracer(**tracer_kw) as tracer:
+        step()
+        torch.cuda.synchronize()
+        for i in range(trace_steps):
+            with tracer.step(i, mode=mode):
+                step()
+    return untraced, tracer.trace
+
+
 def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
                warmup: int = 5, steps: int = 30, trace_steps: int = 5,
                dram_interval_ns: int = 20_000, attn: str = "sdpa", dtype: str = "bfloat16",
@@ -58,20 +77,8 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     say(f"prefill {ctx} tokens, mode {mode}")
     dec.prefill()
     dec.capture()
-    step = dec.step
-    for _ in range(warmup):
-        step()
-    torch.cuda.synchronize()
-    untraced = timed_steps(step, steps, torch.cuda.synchronize)
-    with Tracer() as tracer:
-        # One step under the tracer but outside every step window: CUPTI's first-launch
-        # costs per kernel (first eager step ~2x slower on an H100) stay out of the trace.
-        step()
-        torch.cuda.synchronize()
-        for i in range(trace_steps):
-            with tracer.step(i, mode=mode):
-                step()
-    trace = tracer.trace
+    untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps,
+                              dram_interval_ns=dram_interval_ns)
     pb = param_bytes(net)
     trace.meta["workload"] = {
         "kind": "decode", "model": spec.name, "config": spec.config,

@@ -17,8 +17,6 @@ import os
 import sys
 from contextlib import contextmanager
 
-import numpy as np
-
 from analysis.steps import assign_steps
 from analysis.trace import TABLES, Trace, table_from_rows
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, TRACES, trace_path
+from conftest import ROOT, trace_path
 
 
 def run(*args, env=None):

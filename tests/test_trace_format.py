@@ -66,7 +66,6 @@ def _rewrite(src, dst, edit):
 
 
 def _meta_member(version):
-    t = small_trace()
     import io
     buf = io.BytesIO()
     np.save(buf, np.frombuffer(json.dumps({"schema": "stepscope-trace", "schema_version": version}).encode(), np.uint8))
