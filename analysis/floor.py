@@ -31,12 +31,16 @@ def peak_bandwidth(meta: dict) -> tuple[float | None, str]:
     return None, "unknown GPU: no NVML peak and no datasheet entry"
 
 
+def head_dim(cfg: dict) -> int:
+    return int(cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
+
+
 def param_counts(cfg: dict) -> dict:
     """Parameter count and embedding size from a config (llama/qwen2/mistral families)."""
     h, layers = cfg["hidden_size"], cfg["num_hidden_layers"]
     heads = cfg["num_attention_heads"]
     kv = cfg.get("num_key_value_heads") or heads
-    hd = cfg.get("head_dim") or h // heads
+    hd = head_dim(cfg)
     inter, vocab = cfg["intermediate_size"], cfg["vocab_size"]
     qkv_bias = cfg.get("attention_bias", cfg.get("model_type") == "qwen2")
     attn = h * heads * hd + 2 * h * kv * hd + heads * hd * h
@@ -51,9 +55,9 @@ def param_counts(cfg: dict) -> dict:
 
 
 def kv_bytes_per_token(cfg: dict, dtype_bytes: int = 2) -> int:
+    """K and V of one token, all layers."""
     kv = cfg.get("num_key_value_heads") or cfg["num_attention_heads"]
-    hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
-    return 2 * cfg["num_hidden_layers"] * kv * hd * dtype_bytes
+    return 2 * cfg["num_hidden_layers"] * kv * head_dim(cfg) * dtype_bytes
 
 
 def step_bytes(workload: dict, position: int, dtype_bytes: int = 2) -> dict:

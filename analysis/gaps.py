@@ -32,7 +32,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from .intervals import INTERNAL, LEADING, TRAILING, GpuRecords, StepIntervals
+from .intervals import INTERNAL, LEADING, GpuRecords, StepIntervals
 
 
 class GapCause(IntEnum):
@@ -117,4 +117,4 @@ def hta_rule(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:
     return ok & (l_start >= 0) & (us(l_start) > us(iv.gap_start_ns))
 
 
-__all__ = ["GapCause", "classify", "hta_rule", "launch_end_of", "TRAILING"]
+__all__ = ["GapCause", "classify", "hta_rule", "launch_end_of"]

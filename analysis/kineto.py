@@ -13,8 +13,6 @@ import gzip
 import json
 from pathlib import Path
 
-import numpy as np
-
 from .steps import assign_steps
 from .trace import DOMAIN_DRIVER, DOMAIN_RUNTIME, Trace, TraceFileError, table_from_rows
 
@@ -120,4 +118,3 @@ def load_any(path: str | Path) -> Trace:
 
 
 __all__ = ["load_kineto", "load_any", "is_kineto"]
-_ = np  # numpy arrays come back through table_from_rows

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .floor import DATASHEET_PEAK, param_counts
+from .floor import DATASHEET_PEAK, kv_bytes_per_token, param_counts
 
 COLUMNS = ("gpu", "model", "ctx", "mode", "valid", "median_ms", "p10_ms", "p90_ms", "floor_ms",
            "floor_all_ms", "pct_floor", "pct_floor_all", "kernels", "launch_share", "dram_gb",
@@ -97,10 +97,7 @@ def floor_table(models_cfg: dict[str, dict], ctx: int = 2048, dtype_bytes: int =
     cannot run: no measurement is implied."""
     out = []
     for name, cfg in models_cfg.items():
-        pc = param_counts(cfg)
-        kv = 2 * cfg["num_hidden_layers"] * (cfg.get("num_key_value_heads") or cfg["num_attention_heads"]) * \
-            (cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]) * dtype_bytes
-        b = pc["param_count"] * dtype_bytes + kv * ctx
+        b = param_counts(cfg)["param_count"] * dtype_bytes + kv_bytes_per_token(cfg, dtype_bytes) * ctx
         out.append({"model": name, "ctx": ctx, **{gpu: b / bw * 1e3 for gpu, bw in DATASHEET_PEAK}})
     return out
 

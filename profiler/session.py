@@ -3,7 +3,6 @@ then trace a few steps. Returns the trace (with workload metadata) and the timin
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 
 from .tracer import CaptureError, Tracer
@@ -91,11 +90,6 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     info = {"untraced_median_ms": statistics.median(untraced) / 1e6, "trace": trace,
             "spec": spec, "model": net}
     return trace, info
-
-
-def fail(msg: str, code: int = 2):
-    print(f"stepscope: {msg}", file=sys.stderr)
-    raise SystemExit(code)
 
 
 __all__ = ["run_decode", "require_gpu", "timed_steps", "CaptureError", "WorkloadError"]

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis.floor import kv_bytes_per_token
+
 from .errors import WorkloadError
 
 MODELS_DIR = Path(__file__).with_name("models")
@@ -59,15 +61,6 @@ def _hub_spec(repo_id: str) -> ModelSpec:
 
 
 # -- sizes, for checks before allocating --------------------------------------
-def head_dim(cfg: dict) -> int:
-    return int(cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
-
-
-def kv_bytes_per_token(cfg: dict, dtype_bytes: int = 2) -> int:
-    kv_heads = cfg.get("num_key_value_heads") or cfg["num_attention_heads"]
-    return 2 * cfg["num_hidden_layers"] * kv_heads * head_dim(cfg) * dtype_bytes
-
-
 def check_fits(cfg: dict, param_count: int, ctx: int, new_tokens: int, free_bytes: int,
                dtype_bytes: int = 2) -> None:
     """Raise WorkloadError unless the positions and memory suffice."""

@@ -255,11 +255,7 @@ def cmd_default(a) -> int:
     except ImportError:
         gpu = False
     if gpu:
-        ns = argparse.Namespace(model="qwen2.5-7b", ctx=2048, mode="eager", warmup=5, steps=30,
-                                trace_steps=5, dram_interval_us=20.0, attn="sdpa",
-                                dtype="bfloat16", output="stepscope-default.stepscope",
-                                quiet=False, json=False)
-        return cmd_trace(ns)
+        return cmd_trace(build_parser().parse_args(["trace", "-o", "stepscope-default.stepscope"]))
     print(f"stepscope: no CUDA GPU here; reporting on the recorded trace {DEFAULT_TRACE.relative_to(ROOT)}",
           file=sys.stderr)
     return _print_report(DEFAULT_TRACE, False)
