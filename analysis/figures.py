@@ -13,7 +13,7 @@ CLASS_COLORS = {
     KernelClass.GEMM: "#1f77b4", KernelClass.ATTENTION: "#d62728", KernelClass.NORM: "#9467bd",
     KernelClass.ROTARY: "#8c564b", KernelClass.REDUCTION: "#e377c2", KernelClass.COPY: "#7f7f7f",
     KernelClass.ELEMENTWISE: "#2ca02c", KernelClass.OTHER: "#bcbd22", KernelClass.MEMCPY: "#17becf",
-    KernelClass.MEMSET: "#aec7e8"}
+    KernelClass.MEMSET: "#aec7e8", KernelClass.DEQUANT: "#ffbb78"}
 CAUSE_COLORS = {GapCause.LAUNCH: "#ff7f0e", GapCause.QUEUED: "#c7c7c7", GapCause.SYNC: "#9edae5",
                 GapCause.COPY: "#17becf", GapCause.OTHER: "#f7b6d2"}
 

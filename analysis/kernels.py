@@ -18,12 +18,14 @@ class KernelClass(IntEnum):
     OTHER = 7
     MEMCPY = 8        # CUPTI memcpy records
     MEMSET = 9        # CUPTI memset records
+    DEQUANT = 10      # separate dequantisation of low-bit weights
 
 
 #: (class, pattern) in priority order; matched case-insensitively against the full name.
 PATTERNS: list[tuple[KernelClass, str]] = [
+    (KernelClass.DEQUANT, r"dequant"),
     (KernelClass.ATTENTION, r"flash|fmha|attention|attn|sdpa|softmax"),
-    (KernelClass.GEMM, r"gemm|gemv|cutlass|cublas|xmma|nvjet|splitk|matmul|dot_kernel"),
+    (KernelClass.GEMM, r"gemm|gemv|cutlass|cublas|xmma|nvjet|splitk|matmul|dot_kernel|int4pack|int8pack"),
     (KernelClass.NORM, r"norm|rsqrt|meanops|pow_tensor"),
     (KernelClass.ROTARY, r"rotary|rope|neg_kernel|\bneg\b|cos_kernel|sin_kernel"),
     (KernelClass.REDUCTION, r"argmax|argmin|reduce|sum_kernel|max_kernel"),

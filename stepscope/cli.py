@@ -209,6 +209,32 @@ def cmd_sweep(a) -> int:
     return 0
 
 
+def cmd_quant(a) -> int:
+    from analysis.quant import table, to_markdown
+    from profiler.quant import ARMS
+    arms = a.arms.split(",")
+    bad = [x for x in arms if x not in ARMS]
+    if bad:
+        raise UsageError(f"--arms takes {', '.join(ARMS)}, not {', '.join(bad)}.")
+    out_dir = Path(a.output)
+    if not a.report_only:
+        from profiler.quant import run_quant
+        from profiler.session import require_gpu
+        require_gpu()
+        run_quant(a.model, a.ctx, arms, out_dir, a.warmup, a.steps, progress=_say(a.quiet))
+    files = sorted(out_dir.glob(f"{a.model}-ctx{a.ctx}-*.json"))
+    if not files:
+        raise UsageError(f"{out_dir} holds no quantised-arm results for {a.model} at ctx {a.ctx}.")
+    res = [json.loads(p.read_text()) for p in files]
+    order = {x: i for i, x in enumerate(ARMS)}
+    res.sort(key=lambda r: order.get(r["arm"], 99))
+    gpu = next((r["gpu"] for r in res if r.get("gpu")), "?")
+    md = to_markdown(table(res), gpu)
+    (out_dir / "table.md").write_text(md + "\n")
+    print(md)
+    return 0
+
+
 def cmd_compare(a) -> int:
     from analysis import sweep as S
     try:
@@ -328,6 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("-o", "--output", default="sweep")
     sw.add_argument("--quiet", action="store_true")
     sw.set_defaults(fn=cmd_sweep)
+    q = sub.add_parser("quant", help="quantised weight paths vs bf16: bytes saved vs time saved (GPU)")
+    q.add_argument("--model", default="qwen2.5-7b")
+    q.add_argument("--ctx", type=int, default=2048)
+    q.add_argument("--arms", default="bf16,bnb-nf4,torchao-int8wo,torchao-int4wo")
+    q.add_argument("--warmup", type=int, default=5)
+    q.add_argument("--steps", type=int, default=30)
+    q.add_argument("--report-only", action="store_true")
+    q.add_argument("-o", "--output", default="quant")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(fn=cmd_quant)
     cp = sub.add_parser("compare", help="merge sweeps of several GPUs")
     cp.add_argument("dirs", nargs="+")
     cp.add_argument("-o", "--output", help="writes OUTPUT.json and OUTPUT.png")

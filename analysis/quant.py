@@ -1,0 +1,66 @@
+"""The quantised-arms table: does a byte saving turn into time? Reads arm JSON files."""
+from __future__ import annotations
+
+
+#: bf16 matmul kernels of cuBLAS/cuBLASLt (names as CUPTI reports them on Hopper).
+_BF16_GEMM = ("nvjet", "cublas", "sm90_xmma", "ampere_bf16")
+
+
+def path(arm: str, matmul_kernels: list[dict]) -> str:
+    """How a quantised arm multiplies: a fused low-bit GEMV, or dequantised weights fed to
+    a bf16 GEMM (its most launched matmul kernel is a cuBLAS bf16 one)."""
+    if arm == "bf16":
+        return "bf16 GEMV (cuBLAS)"
+    top = max(matmul_kernels, key=lambda k: k["per_step"])["name"] if matmul_kernels else ""
+    return "dequantise + bf16 GEMM" if top.startswith(_BF16_GEMM) else f"fused low-bit GEMV ({top.split('::')[-1]})"
+
+
+def table(arms: list[dict], base: str = "bf16") -> list[dict]:
+    """One row per (arm, mode): ms/step, bytes per step (model and measured), the speedup
+    the bytes promise over the bf16 arm and the one realised, % of floor, matmul kernels."""
+    by = {a["arm"]: a for a in arms}
+    b = by.get(base)
+    rows = []
+    for a in arms:
+        if not a.get("valid"):
+            rows.append({"arm": a["arm"], "mode": "-", "valid": False, "reason": a.get("reason", "")})
+            continue
+        for mode, m in a["modes"].items():
+            if not m.get("valid"):
+                rows.append({"arm": a["arm"], "mode": mode, "valid": False, "reason": m.get("reason", "")})
+                continue
+            bm = (b or {}).get("modes", {}).get(mode, {}) if b and b.get("valid") else {}
+            rows.append({
+                "arm": a["arm"], "mode": mode, "valid": True, "library": a.get("library"),
+                "weight_gb": a["weight_bytes"] / 1e9, "median_ms": m["median_ms"],
+                "model_gb": m["model_gb"], "dram_gb": m["dram_gb"], "floor_ms": m["floor_ms"],
+                "pct_floor": 100 * m["floor_ms"] / m["median_ms"],
+                "expected_speedup": bm["model_gb"] / m["model_gb"] if bm.get("valid") else None,
+                "realised_speedup": bm["median_ms"] / m["median_ms"] if bm.get("valid") else None,
+                "dram_speedup": bm["dram_gb"] / m["dram_gb"] if bm.get("valid") and m["dram_gb"] else None,
+                "launch_share": m["launch_overhead_ms"] / m["traced_ms"],
+                "kernels": m["kernels"],
+                "matmul_ms": sum(m["classes"].get(c, {}).get("ms", 0.0) for c in ("gemm", "dequant")),
+                "other_kernels_ms": sum(v["ms"] for c, v in m["classes"].items() if c not in ("gemm", "dequant")),
+                "path": path(a["arm"], m["matmul_kernels"]),
+                "matmul_kernels": ", ".join(f"{k['name']} x{k['per_step']:.0f}" for k in m["matmul_kernels"][:2]),
+            })
+    return rows
+
+
+def to_markdown(rows: list[dict], gpu: str) -> str:
+    out = [f"Qwen-style table on {gpu}: bf16 vs each arm (ms per decode step, median of 30 untraced steps)",
+           "",
+           "| arm | mode | weights GB | ms/step | bytes/step model GB | DRAM measured GB | expected speedup (bytes) "
+           "| realised speedup | % of floor | launch share | matmul ms | other kernels ms | path |",
+           "|" + "---|" * 13]
+    for r in rows:
+        if not r["valid"]:
+            out.append(f"| {r['arm']} | {r['mode']} | invalid: {r['reason']} |" + " |" * 10)
+            continue
+        f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
+        out.append(f"| {r['arm']} | {r['mode']} | {r['weight_gb']:.2f} | {r['median_ms']:.2f} | {r['model_gb']:.2f} | "
+                   f"{r['dram_gb']:.2f} | {f(r['expected_speedup'], '.2f')}x | {f(r['realised_speedup'], '.2f')}x | "
+                   f"{r['pct_floor']:.1f} | {100 * r['launch_share']:.0f}% | {r['matmul_ms']:.2f} | "
+                   f"{r['other_kernels_ms']:.2f} | {r['path']} |")
+    return "\n".join(out)
