@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 
+from .atomic import atomic_open
 from .kernels import KernelClass, classify_names
 
 CPU_PID, GPU_PID = 1, 2
@@ -96,15 +97,5 @@ def to_chrome(trace) -> dict:
 
 
 def write_chrome(trace, path) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(to_chrome(trace), f, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as f:
+        json.dump(to_chrome(trace), f, separators=(",", ":"))

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_open
 
 SCHEMA = "stepscope-trace"
 SCHEMA_VERSION = 1
@@ -111,19 +112,8 @@ class Trace:
         header = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION}
         members["meta.json"] = _json_bytes({**header, **self.meta})
         members["strings.json"] = _json_bytes(self.strings)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **members)
-                f.flush()
-                os.fsync(f.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a trace is a shared artefact
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path) as f:
+            np.savez_compressed(f, **members)
         return path
 
     @classmethod

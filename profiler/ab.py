@@ -17,13 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+from analysis.atomic import write_json
+
 ARMS = ("eager-static", "graph", "eager", "compile")
 
-
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def run_session(model: str, ctx: int, arms: list[str], warmup: int, steps: int) -> dict:
@@ -90,7 +87,7 @@ def run_ab(model: str, ctx: int, sessions: int, arms: list[str], out_dir: Path,
         if any(old.get(k) != v for k, v in spec.items()):
             raise ValueError(f"{out_dir} holds an A/B with other settings ({old}); use another folder.")
     else:
-        _atomic_json(spec_path, spec)
+        write_json(spec_path, spec)
     t_start, done_now = time.time(), 0
     for i in range(sessions):
         path = out_dir / f"session-{i:02d}.json"
@@ -126,7 +123,7 @@ def main(argv=None) -> int:
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args(argv)
     res = run_session(a.model, a.ctx, a.arms.split(","), a.warmup, a.steps)
-    _atomic_json(Path(a.output), res)
+    write_json(Path(a.output), res)
     return 0
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
+
+from analysis.atomic import write_json
 
 ARMS = ("bf16", "bnb-nf4", "torchao-int8wo", "torchao-int4wo")
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,15 +139,10 @@ def run_quant(model: str, ctx: int, arms: list[str], out_dir: Path, warmup=5, st
         except subprocess.TimeoutExpired:
             code = "timeout"
         if not path.exists():
-            _atomic_json(path, {"model": model, "ctx": ctx, "arm": arm, "valid": False,
+            write_json(path, {"model": model, "ctx": ctx, "arm": arm, "valid": False,
                                 "reason": f"arm process ended without a result (exit {code})"})
     return [json.loads(p.read_text()) for p in sorted(out_dir.glob(f"{model}-ctx{ctx}-*.json"))]
 
-
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
@@ -170,7 +166,7 @@ def main(argv=None) -> int:
         traceback.print_exc()
         res = {"model": a.model, "ctx": a.ctx, "arm": a.arm, "valid": False,
                "reason": f"{type(e).__name__}: {str(e)[:300]}"}
-    _atomic_json(Path(a.output), res)
+    write_json(Path(a.output), res)
     return 0
 
 

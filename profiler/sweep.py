@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from analysis.atomic import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,11 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def cell_name(model: str, ctx: int, mode: str) -> str:
     return f"{model}-ctx{ctx}-{mode}"
 
-
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def run_cell(model: str, ctx: int, mode: str, warmup: int, steps: int, trace_steps: int) -> dict:
@@ -83,7 +79,7 @@ def run_sweep(models, ctxs, modes, out_dir: Path, warmup=5, steps=30, trace_step
         except subprocess.TimeoutExpired:
             code = "timeout"
         if not path.exists():
-            _atomic_json(path, {"model": model, "ctx": ctx, "mode": mode, "valid": False,
+            write_json(path, {"model": model, "ctx": ctx, "mode": mode, "valid": False,
                                 "reason": f"cell process ended without a result (exit {code})"})
     return load_cells(out_dir)
 
@@ -103,7 +99,7 @@ def main(argv=None) -> int:
     ap.add_argument("--trace-steps", type=int, default=2)
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args(argv)
-    _atomic_json(Path(a.output), run_cell(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps))
+    write_json(Path(a.output), run_cell(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps))
     return 0
 
 

@@ -132,9 +132,8 @@ def cmd_calibrate(a) -> int:
     from profiler.session import require_gpu
     require_gpu()
     res = run(chain_out=a.chain)
-    tmp = out.with_suffix(out.suffix + ".part")
-    tmp.write_text(json.dumps(res, indent=1))
-    os.replace(tmp, out)
+    from analysis.atomic import write_json
+    write_json(out, res)
     bw, peak = res["bandwidth"], res["gpu"].get("peak_bytes_per_s") or float("nan")
     print(f"{res['gpu']['name']} ({res['gpu']['uuid']})")
     print(f"  read kernel  {bw['read_bytes_per_s'] / 1e9:7.0f} GB/s = {100 * bw['read_bytes_per_s'] / peak:.1f}% of peak {peak / 1e9:.0f}")
