@@ -7,9 +7,8 @@ Arms (random bf16 weights quantised at load, no downloads):
 - ``torchao-int8wo``: torchao int8 weight-only, per-row scales, every Linear;
 - ``torchao-int4wo``: torchao int4 weight-only, group size 128, tinygemm layout
   (``tile_packed_to_4d``, torch's own ``_weight_int4pack_mm``), every Linear.
-AutoAWQ+Marlin and GPTQ+ExLlamaV2 are not reproduced: both need calibrated checkpoints
-and compiled extensions built for a given torch/CUDA that the registry does not carry
-for this image (see the README).
+AutoAWQ+Marlin and GPTQ+ExLlamaV2 are not reproduced yet; the README says what the
+registry offers for them and what adding them would take.
 
 Each arm runs in a fresh process (``python -m profiler.quant --arm``) and writes one
 JSON; a failing arm is recorded as invalid with its reason. Weight bytes are measured
