@@ -1,6 +1,19 @@
 """The quantised-arms table: does a byte saving turn into time? Reads arm JSON files."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+#: Arm order in tables (the bf16 baseline first).
+ARM_ORDER = ("bf16", "bnb-nf4", "torchao-int8wo", "torchao-int4wo")
+
+
+def load_arms(folder, model: str, ctx: int) -> list[dict]:
+    """The arm results of ``model`` at ``ctx`` in ``folder``, baseline first."""
+    arms = [json.loads(p.read_text()) for p in sorted(Path(folder).glob(f"{model}-ctx{ctx}-*.json"))]
+    order = {a: i for i, a in enumerate(ARM_ORDER)}
+    return sorted(arms, key=lambda a: order.get(a["arm"], len(order)))
+
 
 #: bf16 matmul kernels of cuBLAS/cuBLASLt (names as CUPTI reports them on Hopper).
 _BF16_GEMM = ("nvjet", "cublas", "sm90_xmma", "ampere_bf16")

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from analysis.atomic import write_json
 
-ARMS = ("eager-static", "graph", "eager", "compile")
+from .session import ROOT
 
+ARMS = ("eager-static", "graph", "eager", "compile")
 
 
 def run_session(model: str, ctx: int, arms: list[str], warmup: int, steps: int) -> dict:
@@ -101,7 +102,7 @@ def run_ab(model: str, ctx: int, sessions: int, arms: list[str], out_dir: Path,
         cmd = [sys.executable, "-m", "profiler.ab", "--session", "--model", model, "--ctx", str(ctx),
                "--arms", ",".join(arms), "--warmup", str(warmup), "--steps", str(steps),
                "-o", str(path)]
-        r = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1])
+        r = subprocess.run(cmd, cwd=ROOT)
         if r.returncode != 0:
             raise RuntimeError(f"session {i} failed (exit {r.returncode}); finished sessions are kept.")
         done_now += 1

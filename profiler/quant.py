@@ -17,18 +17,17 @@ JSON; a failing arm is recorded as invalid with its reason. Weight bytes are mea
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 
 from analysis.atomic import write_json
+from analysis.quant import ARM_ORDER as ARMS
+from analysis.quant import load_arms
 
-ARMS = ("bf16", "bnb-nf4", "torchao-int8wo", "torchao-int4wo")
-ROOT = Path(__file__).resolve().parents[1]
+from .session import run_fresh
 
 
 def quantize(model, arm: str) -> str:
@@ -130,18 +129,10 @@ def run_quant(model: str, ctx: int, arms: list[str], out_dir: Path, warmup=5, st
         if path.exists():
             continue
         progress(f"[{i + 1}/{len(arms)}] {arm}")
-        cmd = [sys.executable, "-m", "profiler.quant", "--arm", arm, "--model", model, "--ctx", str(ctx),
-               "--warmup", str(warmup), "--steps", str(steps), "--trace-steps", str(trace_steps),
-               "-o", str(path)]
-        try:
-            code = subprocess.run(cmd, cwd=ROOT, timeout=timeout_s).returncode
-        except subprocess.TimeoutExpired:
-            code = "timeout"
-        if not path.exists():
-            write_json(path, {"model": model, "ctx": ctx, "arm": arm, "valid": False,
-                                "reason": f"arm process ended without a result (exit {code})"})
-    return [json.loads(p.read_text()) for p in sorted(out_dir.glob(f"{model}-ctx{ctx}-*.json"))]
-
+        run_fresh("profiler.quant", ["--arm", arm, "--model", model, "--ctx", str(ctx), "--warmup", str(warmup),
+                                     "--steps", str(steps), "--trace-steps", str(trace_steps)],
+                  path, {"model": model, "ctx": ctx, "arm": arm}, "arm", timeout_s)
+    return load_arms(out_dir, model, ctx)
 
 
 def main(argv=None) -> int:
@@ -167,7 +158,6 @@ def main(argv=None) -> int:
                "reason": f"{type(e).__name__}: {str(e)[:300]}"}
     write_json(Path(a.output), res)
     return 0
-
 
 
 if __name__ == "__main__":

@@ -3,10 +3,17 @@ then trace a few steps. Returns the trace (with workload metadata) and the timin
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+from analysis.atomic import write_json
 
 from .tracer import CaptureError, Tracer
 from .workloads import Decoder, WorkloadError, build_model, check_fits, param_bytes, resolve_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def require_gpu() -> None:
@@ -48,6 +55,21 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, **tracer
             with tracer.step(i, mode=mode):
                 step()
     return untraced, tracer.trace
+
+
+def run_fresh(module: str, args: list[str], out: Path, invalid: dict, what: str,
+              timeout_s: int = 900) -> None:
+    """Run ``python -m module *args -o out`` in a fresh process (cwd: the repository).
+    If it leaves no ``out`` (crash, kill, timeout), write ``invalid`` there, marked
+    invalid with the exit status: finished results are never lost, failures never silent."""
+    cmd = [sys.executable, "-m", module, *args, "-o", str(out)]
+    try:
+        code = subprocess.run(cmd, cwd=ROOT, timeout=timeout_s).returncode
+    except subprocess.TimeoutExpired:
+        code = "timeout"
+    if not out.exists():
+        write_json(out, {**invalid, "valid": False,
+                         "reason": f"{what} process ended without a result (exit {code})"})
 
 
 def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",

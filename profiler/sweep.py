@@ -8,15 +8,15 @@ invalid with its reason, and the sweep goes on.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from analysis.atomic import write_json
+from analysis.sweep import load_cells
 
-ROOT = Path(__file__).resolve().parents[1]
+from .session import run_fresh
+
 
 
 def cell_name(model: str, ctx: int, mode: str) -> str:
@@ -70,22 +70,11 @@ def run_sweep(models, ctxs, modes, out_dir: Path, warmup=5, steps=30, trace_step
         eta = f", about {(time.time() - t0) / i * (len(todo) - i):.0f} s left" if i else ""
         progress(f"[{i + 1}/{len(todo)}] {cell_name(model, ctx, mode)}{eta}")
         path = cells_dir / f"{cell_name(model, ctx, mode)}.json"
-        cmd = [sys.executable, "-m", "profiler.sweep", "--cell", "--model", model, "--ctx", str(ctx),
-               "--mode", mode, "--warmup", str(warmup), "--steps", str(steps),
-               "--trace-steps", str(trace_steps), "-o", str(path)]
-        try:
-            r = subprocess.run(cmd, cwd=ROOT, timeout=timeout_s)
-            code = r.returncode
-        except subprocess.TimeoutExpired:
-            code = "timeout"
-        if not path.exists():
-            write_json(path, {"model": model, "ctx": ctx, "mode": mode, "valid": False,
-                                "reason": f"cell process ended without a result (exit {code})"})
+        run_fresh("profiler.sweep", ["--cell", "--model", model, "--ctx", str(ctx), "--mode", mode,
+                                     "--warmup", str(warmup), "--steps", str(steps),
+                                     "--trace-steps", str(trace_steps)],
+                  path, {"model": model, "ctx": ctx, "mode": mode}, "cell", timeout_s)
     return load_cells(out_dir)
-
-
-def load_cells(out_dir: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((Path(out_dir) / "cells").glob("*.json"))]
 
 
 def main(argv=None) -> int:

@@ -209,8 +209,8 @@ def cmd_sweep(a) -> int:
 
 
 def cmd_quant(a) -> int:
-    from analysis.quant import table, to_markdown
-    from profiler.quant import ARMS
+    from analysis.quant import ARM_ORDER as ARMS
+    from analysis.quant import load_arms, table, to_markdown
     arms = a.arms.split(",")
     bad = [x for x in arms if x not in ARMS]
     if bad:
@@ -221,12 +221,9 @@ def cmd_quant(a) -> int:
         from profiler.session import require_gpu
         require_gpu()
         run_quant(a.model, a.ctx, arms, out_dir, a.warmup, a.steps, progress=_say(a.quiet))
-    files = sorted(out_dir.glob(f"{a.model}-ctx{a.ctx}-*.json"))
-    if not files:
+    res = load_arms(out_dir, a.model, a.ctx)
+    if not res:
         raise UsageError(f"{out_dir} holds no quantised-arm results for {a.model} at ctx {a.ctx}.")
-    res = [json.loads(p.read_text()) for p in files]
-    order = {x: i for i, x in enumerate(ARMS)}
-    res.sort(key=lambda r: order.get(r["arm"], 99))
     gpu = next((r["gpu"] for r in res if r.get("gpu")), "?")
     md = to_markdown(table(res), gpu)
     (out_dir / "table.md").write_text(md + "\n")

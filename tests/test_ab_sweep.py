@@ -12,6 +12,7 @@ from analysis import ab as AB
 from analysis import sweep as SW
 from conftest import RESULTS
 from profiler import ab as pab
+from profiler import session
 from profiler import sweep as psw
 
 
@@ -89,7 +90,7 @@ def test_sweep_resumes_and_records_invalid_cells(tmp_path, monkeypatch):
                                   {"model": model, "ctx": ctx, "mode": mode, "valid": True, "gpu": "G",
                                    "peak_bytes_per_s": 1e12, "median_ms": 10.0 if mode == "graph" else 20.0}))
         return subprocess.CompletedProcess(cmd, 0)
-    monkeypatch.setattr(psw.subprocess, "run", fake_run)
+    monkeypatch.setattr(session.subprocess, "run", fake_run)
     (tmp_path / "cells").mkdir()
     (tmp_path / "cells" / "m-ctx2048-eager.json").write_text(json.dumps(
         {"model": "m", "ctx": 2048, "mode": "eager", "valid": True, "gpu": "G", "peak_bytes_per_s": 1e12,

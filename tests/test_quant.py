@@ -9,6 +9,7 @@ import pytest
 from analysis.quant import path, table, to_markdown
 from conftest import RESULTS
 from profiler import quant as pq
+from profiler import session
 
 
 def load(gpu):
@@ -60,7 +61,7 @@ def test_invalid_arm_is_recorded_and_finished_arms_are_kept(tmp_path, monkeypatc
         if arm != "bnb-nf4":   # bnb's process dies without writing a result
             out.write_text(json.dumps({"model": "m", "ctx": 8, "arm": arm, "valid": True, "modes": {}}))
         return subprocess.CompletedProcess(cmd, 0 if arm != "bnb-nf4" else -11)
-    monkeypatch.setattr(pq.subprocess, "run", fake_run)
+    monkeypatch.setattr(session.subprocess, "run", fake_run)
     res = pq.run_quant("m", 8, list(pq.ARMS), tmp_path, progress=lambda m: None)
     bad = [r for r in res if not r["valid"]]
     assert [r["arm"] for r in bad] == ["bnb-nf4"] and "exit -11" in bad[0]["reason"]
