@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from analysis.atomic import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACE = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-h100.stepscope"
 
@@ -132,7 +134,6 @@ def cmd_calibrate(a) -> int:
     from profiler.session import require_gpu
     require_gpu()
     res = run(chain_out=a.chain)
-    from analysis.atomic import write_json
     write_json(out, res)
     bw, peak = res["bandwidth"], res["gpu"].get("peak_bytes_per_s") or float("nan")
     print(f"{res['gpu']['name']} ({res['gpu']['uuid']})")
@@ -157,8 +158,7 @@ def cmd_ab(a) -> int:
         from profiler.session import require_gpu
         require_gpu()
         try:
-            sessions = run_ab(a.model, a.ctx, a.sessions, arms, out_dir, a.warmup, a.steps,
-                              progress=_say(a.quiet))
+            run_ab(a.model, a.ctx, a.sessions, arms, out_dir, a.warmup, a.steps, progress=_say(a.quiet))
         except (ValueError, RuntimeError) as e:
             raise UsageError(str(e)) from None
     from profiler.ab import load_sessions
@@ -175,7 +175,7 @@ def cmd_ab(a) -> int:
             res[arm] = summarize(sessions, arms[0], arm, node)
         except ValueError as e:
             raise UsageError(str(e)) from None
-    (out_dir / "summary.json").write_text(json.dumps(res, indent=1))
+    write_json(out_dir / "summary.json", res)
     from analysis.figures import ab_figure
     ab_figure(res, out_dir / "ab.png", title=f"{sessions[0]['model']} ctx {sessions[0]['ctx']} on {sessions[0]['gpu']}")
     for arm, r in res.items():
@@ -262,7 +262,7 @@ def cmd_compare(a) -> int:
         print(f"| {f['model']} | " + " | ".join(f"{f[g]:.2f}" for g in gpus) + " |")
     if a.output:
         out = Path(a.output)
-        out.with_suffix(".json").write_text(json.dumps({**res, "floors_ms": floors}, indent=1))
+        write_json(out.with_suffix(".json"), {**res, "floors_ms": floors})
         S.compare_figure(res, floors, out.with_suffix(".png"))
         print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
     return 0
