@@ -244,7 +244,7 @@ def cmd_compare(a) -> int:
         sp = r["graph_speedup_median"]
         print(f"| {r['gpu']} | {r['peak_bytes_per_s'] / 1e12:.2f} | {r['valid']}/{r['cells']} | "
               f"{r.get('pct_floor_all_eager', float('nan')):.1f} | {r.get('pct_floor_all_graph', float('nan')):.1f} | "
-              f"{sp:.3f} |" if sp else " n/a |")
+              + (f"{sp:.3f} |" if sp else "n/a |"))
     if res["answer"]:
         ans = res["answer"]
         falls = ", ".join(f"{m}: {'yes' if v else 'no'}" for m, v in ans["pct_floor_falls_as_peak_rises"].items())

@@ -75,3 +75,16 @@ def test_ab_and_sweep_report_only_on_recorded_results(tmp_path):
     assert (tmp_path / "ab" / "ab.png").stat().st_size > 10_000
     r = run("compare", ROOT / "benchmarks/results/sweep-h100", ROOT / "benchmarks/results/sweep-h200")
     assert r.returncode == 0 and "NVIDIA H200" in r.stdout
+
+
+def test_compare_prints_a_gpu_row_without_graph_cells(tmp_path):
+    # A sweep with eager cells only has no graph speedup: its row must still be printed.
+    import shutil
+    d = tmp_path / "eager-only"
+    (d / "cells").mkdir(parents=True)
+    for p in (ROOT / "benchmarks/results/sweep-h200/cells").glob("*-eager.json"):
+        shutil.copy(p, d / "cells")
+    r = run("compare", ROOT / "benchmarks/results/sweep-h100", d)
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith("| NVIDIA H200"))
+    assert row.endswith("| n/a |") and "| 12/12 |" in row
