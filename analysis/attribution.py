@@ -19,22 +19,61 @@ import numpy as np
 from . import dram, floor
 from .gaps import GapCause, classify
 from .intervals import LEADING, TRAILING, gpu_records, step_intervals
-
+from .trace.join import lookup
 
 #: API calls that launch GPU work (kernels, graphs, copies, sets).
 _LAUNCH_RE = re.compile(r"Launch|Memcpy|Memset")
 
 
-def step_positions(trace) -> tuple[np.ndarray, np.ndarray]:
+def step_positions(trace) -> tuple:
     """Map each GPU record's step index to the step's row position (-1 if none)."""
     st = trace["steps"]
     rec = gpu_records(trace)
-    order = np.argsort(st["index"], kind="stable")
-    sidx = st["index"][order]
-    j = np.clip(np.searchsorted(sidx, rec.step), 0, max(len(sidx) - 1, 0))
-    pos = np.where((len(sidx) > 0) & (rec.step >= 0) & (sidx[j] == rec.step) if len(sidx) else False,
-                   order[j] if len(sidx) else -1, -1)
-    return rec, np.asarray(pos, np.int64)
+    found, pos = lookup(st["index"], np.arange(len(st["index"]), dtype=np.int64), rec.step)
+    return rec, np.where(found & (rec.step >= 0), pos, -1).astype(np.int64)
+
+
+def floors(trace, measured_bytes: np.ndarray, peak: float | None) -> dict:
+    """Modelled bytes (both conventions) and floors per step, and where the floor comes from."""
+    st = trace["steps"]
+    n = len(st["start_ns"])
+    wl = trace.meta.get("workload") or {}
+    out = {k: np.zeros(n, np.int64) for k in ("floor_ns", "floor_all_ns", "model_all_bytes",
+                                              "model_read_bytes")}
+    if wl.get("kind") == "decode" and "config" in wl and peak:
+        first = int(wl.get("first_traced_position", wl.get("ctx", 0)))
+        order = np.argsort(st["index"], kind="stable")
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n)
+        for i in range(n):
+            b = floor.step_bytes(wl, first + int(rank[i]))
+            out["model_all_bytes"][i], out["model_read_bytes"][i] = b["all_bytes"], b["read_bytes"]
+        out["floor_all_ns"] = np.array([floor.floor_ns(b, peak) for b in out["model_all_bytes"]], np.int64)
+        out["floor_ns"] = np.array([floor.floor_ns(b, peak) for b in out["model_read_bytes"]], np.int64)
+        source = "model"
+    elif wl.get("bytes_per_step") and peak:
+        out["model_read_bytes"][:] = out["model_all_bytes"][:] = int(wl["bytes_per_step"])
+        out["floor_ns"][:] = out["floor_all_ns"][:] = floor.floor_ns(wl["bytes_per_step"], peak)
+        source = "workload bytes by construction"
+    elif peak and len(trace["pm"]["start_ns"]):
+        out["floor_ns"] = np.array([floor.floor_ns(b, peak) for b in measured_bytes], np.int64)
+        out["floor_all_ns"] = out["floor_ns"].copy()
+        source = "measured DRAM bytes"
+    else:
+        source = "none (no model, no DRAM counters, or no peak bandwidth)"
+    return {**out, "source": source}
+
+
+def _per_step(values_step: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(values_step, weights=weights, minlength=n).astype(np.int64)
+
+
+def launch_calls_per_step(trace) -> np.ndarray:
+    api = trace["api"]
+    is_launch_name = np.array([bool(_LAUNCH_RE.search(x)) for x in trace.strings], bool)
+    is_launch = is_launch_name[api["name"]] if len(api["name"]) else np.zeros(0, bool)
+    api_step = api["step"][is_launch]
+    return np.array([(api_step == s).sum() for s in trace["steps"]["index"]], np.int64)
 
 
 def attribute(trace) -> dict:
@@ -44,74 +83,40 @@ def attribute(trace) -> dict:
     iv = step_intervals(st["start_ns"], st["end_ns"], rec.start_ns, rec.end_ns, pos)
     cause = classify(trace, rec, iv)
     n = len(st["start_ns"])
-    by_cause = {c: np.bincount(iv.gap_step[cause == c], weights=iv.gap_ns[cause == c],
-                               minlength=n).astype(np.int64) for c in GapCause}
+    by_cause = {c: _per_step(iv.gap_step[cause == c], iv.gap_ns[cause == c], n) for c in GapCause}
     idle = iv.step_ns - iv.busy_ns
     pm = trace["pm"]
     rd = dram.bytes_between(pm, iv.lo_ns, iv.hi_ns, "dram_read_bytes")
     wr = dram.bytes_between(pm, iv.lo_ns, iv.hi_ns, "dram_write_bytes")
-    cov = dram.coverage(pm, iv.lo_ns, iv.hi_ns)
     peak, peak_source = floor.peak_bandwidth(trace.meta)
-    wl = trace.meta.get("workload") or {}
-    f_all = np.zeros(n, np.int64)
-    f_read = np.zeros(n, np.int64)
-    model_all = np.zeros(n, np.int64)
-    model_read = np.zeros(n, np.int64)
-    if wl.get("kind") == "decode" and "config" in wl and peak:
-        first = int(wl.get("first_traced_position", wl.get("ctx", 0)))
-        order = np.argsort(st["index"], kind="stable")
-        rank = np.empty(n, np.int64)
-        rank[order] = np.arange(n)
-        for i in range(n):
-            b = floor.step_bytes(wl, first + int(rank[i]))
-            model_all[i], model_read[i] = b["all_bytes"], b["read_bytes"]
-        f_all = np.array([floor.floor_ns(b, peak) for b in model_all], np.int64)
-        f_read = np.array([floor.floor_ns(b, peak) for b in model_read], np.int64)
-        floor_source = "model"
-    elif wl.get("bytes_per_step") and peak:
-        model_read[:] = model_all[:] = int(wl["bytes_per_step"])
-        f_read[:] = f_all[:] = floor.floor_ns(wl["bytes_per_step"], peak)
-        floor_source = "workload bytes by construction"
-    elif peak and len(pm["start_ns"]):
-        f_read = np.array([floor.floor_ns(b, peak) for b in rd + wr], np.int64)
-        f_all = f_read.copy()
-        floor_source = "measured DRAM bytes"
-    else:
-        floor_source = "none (no model, no DRAM counters, or no peak bandwidth)"
+    fl = floors(trace, rd + wr, peak)
     launch = by_cause[GapCause.LAUNCH]
-    ineff = iv.busy_ns - f_read
+    ineff = iv.busy_ns - fl["floor_ns"]
     other = idle - launch
-    closure = f_read + ineff + launch + other - iv.step_ns
-    lead = np.bincount(iv.gap_step[iv.gap_position == LEADING],
-                       weights=iv.gap_ns[iv.gap_position == LEADING], minlength=n).astype(np.int64)
-    trail = np.bincount(iv.gap_step[iv.gap_position == TRAILING],
-                        weights=iv.gap_ns[iv.gap_position == TRAILING], minlength=n).astype(np.int64)
-    api_names = np.array([bool(_LAUNCH_RE.search(x)) for x in trace.strings], bool)
-    api = trace["api"]
-    is_launch = api_names[api["name"]] if len(api["name"]) else np.zeros(0, bool)
-    api_step = api["step"][is_launch]
+    lead, trail = (iv.gap_position == LEADING), (iv.gap_position == TRAILING)
     kern_step = trace["kernels"]["step"]
     sidx = st["index"]
     with np.errstate(divide="ignore", invalid="ignore"):
         steps = {
             "step": sidx, "mode": st["mode"], "start_ns": iv.lo_ns, "end_ns": iv.hi_ns,
             "step_ns": iv.step_ns, "busy_ns": iv.busy_ns, "idle_ns": idle,
-            "floor_ns": f_read, "floor_all_ns": f_all,
+            "floor_ns": fl["floor_ns"], "floor_all_ns": fl["floor_all_ns"],
             "kernel_inefficiency_ns": ineff, "launch_overhead_ns": launch, "other_idle_ns": other,
-            "closure_ns": closure,
+            "closure_ns": fl["floor_ns"] + ineff + launch + other - iv.step_ns,
             "queued_ns": by_cause[GapCause.QUEUED], "sync_ns": by_cause[GapCause.SYNC],
             "copy_ns": by_cause[GapCause.COPY], "unexplained_ns": by_cause[GapCause.OTHER],
-            "leading_gap_ns": lead, "trailing_gap_ns": trail,
+            "leading_gap_ns": _per_step(iv.gap_step[lead], iv.gap_ns[lead], n),
+            "trailing_gap_ns": _per_step(iv.gap_step[trail], iv.gap_ns[trail], n),
             "kernels": np.array([(kern_step == s).sum() for s in sidx], np.int64),
-            "launch_calls": np.array([(api_step == s).sum() for s in sidx], np.int64),
+            "launch_calls": launch_calls_per_step(trace),
             "gpu_records": iv.n_records,
-            "model_all_bytes": model_all, "model_read_bytes": model_read,
+            "model_all_bytes": fl["model_all_bytes"], "model_read_bytes": fl["model_read_bytes"],
             "dram_read_bytes": np.round(rd).astype(np.int64),
             "dram_write_bytes": np.round(wr).astype(np.int64),
-            "dram_coverage": cov,
+            "dram_coverage": dram.coverage(pm, iv.lo_ns, iv.hi_ns),
             "dram_bytes_per_s": (rd + wr) / iv.step_ns * 1e9,
-            "pct_floor": np.where(iv.step_ns > 0, 100.0 * f_read / iv.step_ns, np.nan),
-            "pct_floor_all": np.where(iv.step_ns > 0, 100.0 * f_all / iv.step_ns, np.nan),
+            "pct_floor": np.where(iv.step_ns > 0, 100.0 * fl["floor_ns"] / iv.step_ns, np.nan),
+            "pct_floor_all": np.where(iv.step_ns > 0, 100.0 * fl["floor_all_ns"] / iv.step_ns, np.nan),
             "busy_below_floor": ineff < 0,
             "sm_clock_mhz": st["sm_clock_mhz"], "mem_clock_mhz": st["mem_clock_mhz"],
             "power_mw": st["power_mw"], "throttle_reasons": st["throttle_reasons"],
@@ -121,5 +126,5 @@ def attribute(trace) -> dict:
             "start_ns": iv.gap_start_ns, "end_ns": iv.gap_end_ns, "gap_ns": iv.gap_ns,
             "cause": cause, "position": iv.gap_position, "next_record": iv.gap_next}
     return {"steps": steps, "gaps": gaps, "records": rec, "record_pos": pos,
-            "peak_bytes_per_s": peak, "peak_source": peak_source, "floor_source": floor_source,
+            "peak_bytes_per_s": peak, "peak_source": peak_source, "floor_source": fl["source"],
             "intervals": iv}

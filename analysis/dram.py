@@ -48,3 +48,13 @@ def coverage(pm: dict, start_ns, end_ns) -> np.ndarray:
             "d": (pm["end_ns"] - pm["start_ns"])}
     covered = bytes_between(ones, start_ns, end_ns, "d")
     return covered / np.maximum(end_ns - start_ns, 1)
+
+
+def summary(trace, steps: dict) -> dict:
+    """The capture's DRAM status and the per-step DRAM figures."""
+    pm = trace["pm"]
+    cap = trace.meta.get("capture", {})
+    return {"samples": int(len(pm["start_ns"])), "status": cap.get("dram_status", "unknown"),
+            "interval_ns": cap.get("dram_interval_ns"),
+            "read_bytes_per_step": steps["dram_read_bytes"], "write_bytes_per_step": steps["dram_write_bytes"],
+            "coverage": steps["dram_coverage"], "bytes_per_s": steps["dram_bytes_per_s"]}

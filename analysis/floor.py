@@ -1,6 +1,6 @@
 """Modelled bytes per decode step and the analytic memory floor.
 
-Two conventions for the weights (REFERENCE.md):
+Two conventions for the weights (docs/models.md):
 - ``all``: every parameter byte, as the paper's floor (W + K) / B_peak;
 - ``read``: the bytes a decode step really reads: the input embedding contributes one
   row, tied embeddings count once (as the output projection).
@@ -8,7 +8,7 @@ KV: the step reads ``position`` tokens of K and V (all layers) and writes one.
 """
 from __future__ import annotations
 
-#: Datasheet peak memory bandwidth, bytes/s (REFERENCE.md): (substring of the GPU name
+#: Datasheet peak memory bandwidth, bytes/s (docs/models.md): (substring of the GPU name
 #: as NVML reports it, display name, bytes/s); the first match wins.
 DATASHEET = [
     ("H100 PCIe", "H100 PCIe", 2.0e12), ("H100", "H100 SXM5", 3.35e12), ("H200", "H200", 4.8e12),

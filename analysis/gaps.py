@@ -33,6 +33,7 @@ from enum import IntEnum
 import numpy as np
 
 from .intervals import INTERNAL, LEADING, GpuRecords, StepIntervals
+from .trace.join import lookup
 
 
 class GapCause(IntEnum):
@@ -52,15 +53,9 @@ _SYNC_RE = re.compile(r"Synchronize$|^cudaMemcpy(2D|3D)?(Peer|ToSymbol|FromSymbo
 def launch_end_of(trace, rec: GpuRecords) -> np.ndarray:
     """End time of each GPU record's launch call (latest, if several share it); -1 if none."""
     api = trace["api"]
-    if not len(api["correlation"]) or not len(rec.correlation):
-        return np.full(len(rec.correlation), -1, np.int64)
-    order = np.lexsort((api["end_ns"], api["correlation"]))
-    corr, end = api["correlation"][order], api["end_ns"][order]
-    # Keep the last (latest end) of each correlation id.
-    lastm = np.r_[corr[1:] != corr[:-1], True]
-    corr, end = corr[lastm], end[lastm]
-    j = np.clip(np.searchsorted(corr, rec.correlation), 0, len(corr) - 1)
-    return np.where(corr[j] == rec.correlation, end[j], -1)
+    _, end = lookup(api["correlation"], api["end_ns"], rec.correlation, keep="last",
+                    order_by=api["end_ns"])
+    return end
 
 
 def sync_ends(trace) -> np.ndarray:
@@ -102,19 +97,47 @@ def hta_rule(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:
     """HTA's host-wait rule on our gaps: launch *start* after the GPU went idle, on
     timestamps rounded to whole microseconds. True where HTA would say host-wait."""
     api = trace["api"]
-    order = np.lexsort((api["start_ns"], api["correlation"]))
-    corr, start = api["correlation"][order], api["start_ns"][order]
-    firstm = np.r_[True, corr[1:] != corr[:-1]] if len(corr) else np.zeros(0, bool)
-    corr, start = corr[firstm], start[firstm]
     nxt = iv.gap_next
     ok = (nxt >= 0) & (iv.gap_position == INTERNAL)
-    if not len(corr):
+    if not len(rec.correlation):
         return np.zeros(len(nxt), bool)
-    c = rec.correlation[np.where(ok, nxt, 0)]
-    j = np.clip(np.searchsorted(corr, c), 0, len(corr) - 1)
-    l_start = np.where(ok & (corr[j] == c), start[j], -1)
+    found, l_start = lookup(api["correlation"], api["start_ns"], rec.correlation[np.where(ok, nxt, 0)],
+                            order_by=api["start_ns"])
+    l_start = np.where(ok & found, l_start, -1)
     us = lambda t: np.round(t / 1000.0)  # noqa: E731 - HTA's whole microseconds
     return ok & (l_start >= 0) & (us(l_start) > us(iv.gap_start_ns))
 
 
-__all__ = ["GapCause", "classify", "hta_rule", "launch_end_of"]
+#: Gap histogram bin edges, ns.
+GAP_BINS_NS = np.array([0, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 1_000_000,
+                        np.iinfo(np.int64).max], np.int64)
+
+
+def histogram(gaps: dict) -> dict:
+    """Count and total ns of gaps per cause and length bin (``GAP_BINS_NS``)."""
+    b = np.searchsorted(GAP_BINS_NS, gaps["gap_ns"], side="right") - 1
+    out = {"bin_lo_ns": GAP_BINS_NS[:-1]}
+    for c in GapCause:
+        sel = gaps["cause"] == c
+        out[f"{c.name.lower()}_count"] = np.bincount(b[sel], minlength=len(GAP_BINS_NS) - 1)
+        out[f"{c.name.lower()}_ns"] = np.bincount(b[sel], weights=gaps["gap_ns"][sel],
+                                                  minlength=len(GAP_BINS_NS) - 1).astype(np.int64)
+    return out
+
+
+def hta_comparison(trace, attr: dict) -> dict:
+    """Internal gaps: our LAUNCH cause vs HTA's host-wait rule (rounded to us)."""
+    g = attr["gaps"]
+    hta = hta_rule(trace, attr["records"], attr["intervals"])
+    inner = g["position"] == INTERNAL
+    ours = inner & (g["cause"] == GapCause.LAUNCH)
+    return {"internal_gaps": int(inner.sum()), "launch_ours": int(ours.sum()),
+            "host_wait_hta": int(hta.sum()), "both": int((ours & hta).sum()),
+            "ours_only": int((ours & ~hta).sum()), "hta_only": int((hta & ~ours).sum()),
+            "launch_ns_ours": int(g["gap_ns"][ours].sum()),
+            "host_wait_ns_hta": int(g["gap_ns"][hta].sum()),
+            "gaps_under_2us": int((inner & (g["gap_ns"] < 2000)).sum())}
+
+
+__all__ = ["GapCause", "classify", "hta_rule", "launch_end_of", "histogram", "hta_comparison",
+           "GAP_BINS_NS"]

@@ -26,8 +26,11 @@ class GpuRecords:
 
 
 def gpu_records(trace) -> GpuRecords:
+    """Kernels, then copies, then sets, concatenated (the one place they are)."""
     parts = [trace["kernels"], trace["memcpy"], trace["memset"]]
-    cat = lambda c: np.concatenate([p[c] for p in parts]) if parts else np.zeros(0, np.int64)  # noqa: E731
+
+    def cat(c):
+        return np.concatenate([p[c] for p in parts])
     return GpuRecords(cat("start_ns"), cat("end_ns"), cat("step"), cat("correlation"),
                       np.concatenate([np.full(len(p["start_ns"]), i, np.int64) for i, p in enumerate(parts)]),
                       np.concatenate([np.arange(len(p["start_ns"]), dtype=np.int64) for p in parts]))

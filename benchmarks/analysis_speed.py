@@ -22,8 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.facade import TraceAnalysis  # noqa: E402
-from analysis.trace import Trace  # noqa: E402
+from stepscope.analysis.facade import TraceAnalysis  # noqa: E402
+from stepscope.analysis.trace import Trace  # noqa: E402
 
 SOURCE = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-static-h100.stepscope"
 

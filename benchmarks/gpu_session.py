@@ -40,7 +40,7 @@ def env(out):
     info = {"torch": torch.__version__, "transformers": transformers.__version__,
             "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name(),
             "python": sys.version.split()[0]}
-    from profiler.nvml import Nvml
+    from stepscope.profiler.capture.nvml import Nvml
     nv = Nvml(0)
     info["nvml"] = nv.describe()
     info["nvml_sample"] = nv.sample()
@@ -52,8 +52,9 @@ def env(out):
 def synthetic(out, tag):
     import torch
 
-    from profiler import Tracer
-    from profiler.synthetic import SyntheticStep
+    from stepscope.analysis.trace import workload
+    from stepscope.profiler import Tracer
+    from stepscope.profiler.workloads.synthetic import SyntheticStep
     w = SyntheticStep()
     w.eager()
     w.capture()
@@ -67,9 +68,9 @@ def synthetic(out, tag):
                 w.replay()
     t = tr.trace
     b = w.bytes_by_construction
-    t.meta["workload"] = {"kind": "synthetic", **b,
-                          "bytes_per_step": b["copy_read_bytes"] + b["copy_write_bytes"] + b["gemv_read_bytes"],
-                          "description": "copy 256 MiB bf16, GEMV 8192x8192 bf16, 200 x (mul_, add_) on 1024 floats"}
+    t.meta["workload"] = workload.constructed(
+        "synthetic", b["copy_read_bytes"] + b["copy_write_bytes"] + b["gemv_read_bytes"],
+        "copy 256 MiB bf16, GEMV 8192x8192 bf16, 200 x (mul_, add_) on 1024 floats", **b)
     t.save(out / f"synthetic-{tag}.stepscope")
     k = t["kernels"]
     print("synthetic kernels per step:", [int((k["step"] == s).sum()) for s in range(6)],
@@ -83,8 +84,8 @@ def decode(out, tag, models, ctx, trace_steps):
 
     import torch
 
-    from profiler.session import run_decode
-    from profiler.workloads import build_model, resolve_model
+    from stepscope.profiler.experiments.protocol import run_decode
+    from stepscope.profiler.workloads.decode import build_model, resolve_model
     summary = {}
     for name in models:
         spec = resolve_model(name)
@@ -124,7 +125,7 @@ def mode_check(spec, net, ctx):
     """Logits agreement: eager vs eager-static (prefill, first step); graph vs eager-static."""
     import torch
 
-    from profiler.workloads import Decoder
+    from stepscope.profiler.workloads.decode import Decoder
 
     def rel(a, b):
         return float((a - b).norm() / b.norm())

@@ -14,7 +14,7 @@ import sys
 
 def interleaved(step, sync, arms: dict, rounds: int = 5, block: int = 10) -> dict:
     """arms: name -> context-manager factory wrapping one block (None: untraced)."""
-    from profiler.session import timed_steps
+    from stepscope.profiler.experiments.protocol import timed_steps
     times = {name: [] for name in arms}
     for _ in range(rounds):
         for name, make in arms.items():
@@ -32,7 +32,7 @@ def tracer_arm(windows: list):
     windows (launch to device idle, what stepscope reports) go to ``windows``."""
     from contextlib import contextmanager
 
-    from profiler import Tracer
+    from stepscope.profiler import Tracer
 
     @contextmanager
     def make():
@@ -83,7 +83,7 @@ def summarize(times: dict, base: str = "untraced") -> dict:
 def decode_workloads(model="qwen2.5-7b", ctx=2048, modes=("eager", "eager-static", "graph"),
                      built=None):
     """(mode, step) pairs on one built model; decoders sized for the benchmark's steps."""
-    from profiler.workloads import Decoder
+    from stepscope.profiler.workloads.decode import Decoder
     spec, net = built
     for mode in modes:
         dec = Decoder(net, ctx, mode, 400)
@@ -106,7 +106,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     import torch
 
-    from profiler.workloads import build_model, resolve_model
+    from stepscope.profiler.workloads.decode import build_model, resolve_model
     spec = resolve_model(a.model)
     net = build_model(spec)
     sync = torch.cuda.synchronize

@@ -15,8 +15,8 @@ def main(out):
     import numpy as np
     import torch
 
-    from profiler import Tracer
-    from profiler.synthetic import SyntheticStep
+    from stepscope.profiler import Tracer
+    from stepscope.profiler.workloads.synthetic import SyntheticStep
     w = SyntheticStep()
     w.eager()
     w.capture()
@@ -34,7 +34,10 @@ def main(out):
     for mode, fn in (("eager", w.eager), ("graph", w.replay)):
         base = []
         for _ in range(10):
-            t0 = time.perf_counter_ns(); fn(); torch.cuda.synchronize(); base.append(time.perf_counter_ns() - t0)
+            t0 = time.perf_counter_ns()
+            fn()
+            torch.cuda.synchronize()
+            base.append(time.perf_counter_ns() - t0)
         res[f"{mode}/untraced"] = {"median_ms": statistics.median(base) / 1e6}
         for name, kw in variants.items():
             with Tracer(warn=lambda m: None, **kw) as tr:

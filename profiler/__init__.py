@@ -1,6 +1,14 @@
-"""stepscope capture: trace CUDA work step by step (CUPTI activity, PM-sampled DRAM, NVML)."""
-from analysis.steps import assign_steps
+"""stepscope profiler: the GPU side.
 
-from .tracer import CaptureError, Tracer
+    capture/      CUPTI activity, PM sampling, NVML, the ``Tracer``
+    workloads/    decode models and their registry, synthetic and calibration workloads,
+                  quantised model building
+    experiments/  the measurement protocol, one fresh-process runner, and the A/B, sweep,
+                  quant and calibrate experiments
 
-__all__ = ["Tracer", "CaptureError", "assign_steps"]
+Nothing here imports torch, cupti or pynvml at import time.
+"""
+from .capture import Tracer
+from .errors import CaptureError, WorkloadError
+
+__all__ = ["Tracer", "CaptureError", "WorkloadError"]

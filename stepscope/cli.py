@@ -1,4 +1,5 @@
-"""`stepscope` command line. Errors a user can cause: one sentence, exit status 2."""
+"""`stepscope` command line: parse, call one function, hand the result to a renderer.
+Errors a user can cause: one sentence, exit status 2."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from analysis.atomic import write_json
+from stepscope.analysis.trace.atomic import write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACE = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-h100.stepscope"
@@ -36,9 +37,26 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_not_overwriting(paths, force: bool) -> None:
+    """Re-rendering never overwrites results already there unless asked."""
+    there = [p for p in paths if Path(p).exists()]
+    if there and not force:
+        raise UsageError(f"{there[0]} exists; pass --force to overwrite it.")
+
+
+def _load_json(path, what: str, key: str) -> dict:
+    try:
+        d = json.loads(Path(path).read_text())
+        d[key]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"{path} is not {what}.") from None
+    return d
+
+
+# -- commands -------------------------------------------------------------------
 def cmd_trace(a) -> int:
     out = check_writable(a.output)
-    from profiler.session import require_gpu, run_decode
+    from stepscope.profiler.experiments.protocol import require_gpu, run_decode
     require_gpu()
     say = _say(a.quiet)
     trace, info = run_decode(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps,
@@ -52,29 +70,24 @@ def cmd_trace(a) -> int:
 def load_trace(path, model: str | None = None, ctx: int | None = None):
     """A stepscope trace or a torch.profiler trace; ``model``/``ctx`` give a Kineto
     trace the decode model its floor needs."""
-    from analysis.kineto import is_kineto, load_any
-    t = load_any(path)
+    from stepscope.analysis.trace import is_kineto, load, workload
+    t = load(path)
     if model:
         if not is_kineto(path):
             raise UsageError("--model/--ctx apply to torch.profiler traces only; a stepscope "
                              "trace records its workload.")
-        from profiler.workloads import resolve_model
+        from stepscope.profiler.workloads.decode import resolve_model
         spec = resolve_model(model)
-        t.meta["workload"] = {"kind": "decode", "model": spec.name, "config": spec.config,
-                              "ctx": ctx, "first_traced_position": ctx}
+        t.meta["workload"] = workload.decode(spec.name, spec.config, ctx)
     return t
 
 
 def _print_report(path, as_json: bool, model=None, ctx=None, calibration=None) -> int:
-    from analysis.facade import TraceAnalysis
-    from analysis.report import ConsoleRenderer, JsonRenderer
-    cal = None
-    if calibration:
-        try:
-            cal = json.loads(Path(calibration).read_text())
-            cal["achievable_bytes_per_s"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise UsageError(f"{calibration} is not a `stepscope calibrate` result.") from None
+    from stepscope.analysis.facade import TraceAnalysis
+    from stepscope.analysis.render.console import ConsoleRenderer
+    from stepscope.analysis.render.json_report import JsonRenderer
+    cal = _load_json(calibration, "a `stepscope calibrate` result", "achievable_bytes_per_s") \
+        if calibration else None
     a = TraceAnalysis(load_trace(path, model, ctx), calibration=cal)
     try:
         print((JsonRenderer() if as_json else ConsoleRenderer()).render(a))
@@ -89,19 +102,23 @@ def cmd_report(a) -> int:
     return _print_report(a.trace, a.json, a.model, a.ctx, a.calibration)
 
 
+def _window(text: str | None):
+    if not text:
+        return None
+    try:
+        w0, w1 = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise UsageError(f"--window takes START:END in ms from the step start, not {text!r}.") from None
+    if w1 <= w0:
+        raise UsageError("--window END must be after START.")
+    return (w0, w1)
+
+
 def cmd_timeline(a) -> int:
-    from analysis.facade import TraceAnalysis
-    from analysis.figures import timeline
+    from stepscope.analysis.facade import TraceAnalysis
+    from stepscope.analysis.render.figures import timeline
     out = check_writable(a.output)
-    window = None
-    if a.window:
-        try:
-            w0, w1 = (float(x) for x in a.window.split(":"))
-        except ValueError:
-            raise UsageError(f"--window takes START:END in ms from the step start, not {a.window!r}.") from None
-        if w1 <= w0:
-            raise UsageError("--window END must be after START.")
-        window = (w0, w1)
+    window = _window(a.window)
     items = [TraceAnalysis(load_trace(p)) for p in a.traces]
     try:
         timeline(items, out, step=a.step, window_ms=window, width_px=a.width)
@@ -112,8 +129,8 @@ def cmd_timeline(a) -> int:
 
 
 def cmd_bars(a) -> int:
-    from analysis.facade import TraceAnalysis
-    from analysis.figures import attribution_bars
+    from stepscope.analysis.facade import TraceAnalysis
+    from stepscope.analysis.render.figures import attribution_bars
     out = check_writable(a.output)
     attribution_bars([TraceAnalysis(load_trace(p)) for p in a.traces], out)
     print(f"wrote {out}")
@@ -121,7 +138,7 @@ def cmd_bars(a) -> int:
 
 
 def cmd_export(a) -> int:
-    from analysis.perfetto import write_chrome
+    from stepscope.analysis.render.perfetto import write_chrome
     out = check_writable(a.perfetto)
     write_chrome(load_trace(a.trace), out)
     print(f"wrote {out} (open it in ui.perfetto.dev)")
@@ -130,140 +147,121 @@ def cmd_export(a) -> int:
 
 def cmd_calibrate(a) -> int:
     out = check_writable(a.output)
-    from profiler.calibrate import run
-    from profiler.session import require_gpu
+    from stepscope.analysis.render.tables import calibration_text
+    from stepscope.profiler.experiments.calibrate import run
+    from stepscope.profiler.experiments.protocol import require_gpu
     require_gpu()
     res = run(chain_out=a.chain)
     write_json(out, res)
-    bw, peak = res["bandwidth"], res["gpu"].get("peak_bytes_per_s") or float("nan")
-    print(f"{res['gpu']['name']} ({res['gpu']['uuid']})")
-    print(f"  read kernel  {bw['read_bytes_per_s'] / 1e9:7.0f} GB/s = {100 * bw['read_bytes_per_s'] / peak:.1f}% of peak {peak / 1e9:.0f}")
-    print(f"  copy kernel  {bw['copy_bytes_per_s'] / 1e9:7.0f} GB/s; torch copy_ {bw['torch_copy_bytes_per_s'] / 1e9:.0f} GB/s")
-    for n, v in res["launch"].items():
-        print(f"  {n:>5} null kernels: host {v['host_ns_per_launch'] / 1e3:.2f} us/launch, eager GPU "
-              f"{v['eager_gpu_ns_per_kernel'] / 1e3:.2f} us/kernel, graph {v['graph_ns_per_node'] / 1e3:.2f} us/node")
+    print(calibration_text(res))
     print(f"wrote {out}")
     return 0
 
 
 def cmd_ab(a) -> int:
-    from analysis.ab import summarize
-    from profiler.ab import ARMS, run_ab
+    from stepscope.analysis.render.result_figures import ab_figure
+    from stepscope.analysis.render.tables import ab_text
+    from stepscope.profiler.experiments import ab
     arms = a.arms.split(",")
-    bad = [x for x in arms if x not in ARMS]
+    bad = [x for x in arms if x not in ab.ARMS]
     if bad or len(arms) < 2:
-        raise UsageError(f"--arms takes two or more of {', '.join(ARMS)}, not {a.arms!r}.")
+        raise UsageError(f"--arms takes two or more of {', '.join(ab.ARMS)}, not {a.arms!r}.")
     out_dir = Path(a.output)
-    if not a.report_only:
-        from profiler.session import require_gpu
-        require_gpu()
-        try:
-            run_ab(a.model, a.ctx, a.sessions, arms, out_dir, a.warmup, a.steps, progress=_say(a.quiet))
-        except (ValueError, RuntimeError) as e:
-            raise UsageError(str(e)) from None
-    from profiler.ab import load_sessions
-    sessions = load_sessions(out_dir)
-    if not sessions:
-        raise UsageError(f"{out_dir} holds no A/B sessions.")
-    node = 0.0
-    if a.calibration:
-        cal = json.loads(Path(a.calibration).read_text())
-        node = float(cal["traced_gaps"]["graph_gap_ns_median"])
-    res = {}
-    for arm in arms[1:]:
-        try:
-            res[arm] = summarize(sessions, arms[0], arm, node)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-    write_json(out_dir / "summary.json", res)
-    from analysis.figures import ab_figure
-    ab_figure(res, out_dir / "ab.png", title=f"{sessions[0]['model']} ctx {sessions[0]['ctx']} on {sessions[0]['gpu']}")
-    for arm, r in res.items():
-        pred = (f"predicted from the eager attribution {r['predicted_speedup_median']:.3f}x: "
-                if r["predicted_speedup_median"] else "")
-        print(f"{r['base']} / {arm}: median speedup {r['speedup_median']:.3f}x, 95% CI "
-              f"{r['ci95'][0]:.3f}-{r['ci95'][1]:.3f} over {r['sessions']} sessions; {pred}{r['verdict']}")
-    print(f"wrote {out_dir / 'summary.json'} and {out_dir / 'ab.png'}")
+    outputs = (out_dir / "summary.json", out_dir / "ab.png")
+    if a.report_only:
+        check_not_overwriting(outputs, a.force)
+    else:
+        _run_on_gpu(ab.run_ab, a.model, a.ctx, a.sessions, arms, out_dir, a.warmup, a.steps,
+                    progress=_say(a.quiet))
+    cal = _load_json(a.calibration, "a `stepscope calibrate` result", "traced_gaps") if a.calibration else None
+    try:
+        res = ab.summarise(out_dir, arms, cal)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    write_json(outputs[0], res["summaries"])
+    ab_figure(res["summaries"], outputs[1], title=res["title"])
+    print(ab_text(res["summaries"]))
+    print(f"wrote {outputs[0]} and {outputs[1]}")
     return 0
 
 
-def cmd_sweep(a) -> int:
-    from analysis import sweep as S
-    out_dir = Path(a.output)
-    if not a.report_only:
-        from profiler.session import require_gpu
-        from profiler.sweep import run_sweep
-        require_gpu()
-        run_sweep(a.models.split(","), [int(x) for x in a.ctx.split(",")], a.modes.split(","), out_dir,
-                  a.warmup, a.steps, progress=_say(a.quiet))
+def _run_on_gpu(fn, *args, **kw):
+    from stepscope.profiler.experiments.protocol import require_gpu
+    require_gpu()
     try:
-        cells = S.load_cells(out_dir)
+        return fn(*args, **kw)
+    except (ValueError, RuntimeError) as e:
+        raise UsageError(str(e)) from None
+
+
+def cmd_sweep(a) -> int:
+    from stepscope.analysis.render.result_figures import sweep_figures
+    from stepscope.analysis.render.tables import sweep_csv, sweep_markdown
+    from stepscope.profiler.experiments import sweep
+    out_dir = Path(a.output)
+    csv_path, md_path = out_dir / "cells.csv", out_dir / "table.md"
+    if a.report_only:
+        check_not_overwriting((csv_path, md_path, out_dir / "pct_floor_vs_ctx.png",
+                               out_dir / "launch_share.png"), a.force)
+    else:
+        _run_on_gpu(sweep.run_sweep, a.models.split(","), [int(x) for x in a.ctx.split(",")],
+                    a.modes.split(","), out_dir, a.warmup, a.steps, progress=_say(a.quiet))
+    try:
+        cells = sweep.load_cells(out_dir)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    (out_dir / "cells.csv").write_text(S.to_csv(cells))
-    md = S.to_markdown(cells)
-    (out_dir / "table.md").write_text(md + "\n")
-    S.figures(cells, out_dir)
+    write_text(csv_path, sweep_csv(cells))
+    md = sweep_markdown(cells)
+    write_text(md_path, md + "\n")
+    sweep_figures(cells, out_dir)
     print(md)
     return 0
 
 
 def cmd_quant(a) -> int:
-    from analysis.quant import ARM_ORDER as ARMS
-    from analysis.quant import load_arms, table, to_markdown
+    from stepscope.analysis.render.tables import quant_markdown
+    from stepscope.analysis.results.quant import table
+    from stepscope.profiler.experiments import quant
     arms = a.arms.split(",")
-    bad = [x for x in arms if x not in ARMS]
+    bad = [x for x in arms if x not in quant.ARMS]
     if bad:
-        raise UsageError(f"--arms takes {', '.join(ARMS)}, not {', '.join(bad)}.")
+        raise UsageError(f"--arms takes {', '.join(quant.ARMS)}, not {', '.join(bad)}.")
     out_dir = Path(a.output)
-    if not a.report_only:
-        from profiler.quant import run_quant
-        from profiler.session import require_gpu
-        require_gpu()
-        run_quant(a.model, a.ctx, arms, out_dir, a.warmup, a.steps, progress=_say(a.quiet))
-    res = load_arms(out_dir, a.model, a.ctx)
+    md_path = out_dir / "table.md"
+    if a.report_only:
+        check_not_overwriting((md_path,), a.force)
+    else:
+        _run_on_gpu(quant.run_quant, a.model, a.ctx, arms, out_dir, a.warmup, a.steps,
+                    progress=_say(a.quiet))
+    res = quant.load_arms(out_dir, a.model, a.ctx)
     if not res:
         raise UsageError(f"{out_dir} holds no quantised-arm results for {a.model} at ctx {a.ctx}.")
     gpu = next((r["gpu"] for r in res if r.get("gpu")), "?")
-    md = to_markdown(table(res), gpu)
-    (out_dir / "table.md").write_text(md + "\n")
+    md = quant_markdown(table(res), gpu)
+    write_text(md_path, md + "\n")
     print(md)
     return 0
 
 
 def cmd_compare(a) -> int:
-    from analysis import sweep as S
+    from stepscope.analysis.render.result_figures import compare_figure
+    from stepscope.analysis.render.tables import compare_text
+    from stepscope.analysis.results.sweep import compare, floor_table
+    from stepscope.profiler.experiments.sweep import load_cells
+    from stepscope.profiler.workloads.decode import registry
     try:
-        sets = [S.load_cells(d) for d in a.dirs]
+        sets = [load_cells(d) for d in a.dirs]
     except ValueError as e:
         raise UsageError(str(e)) from None
-    res = S.compare(sets)
-    print("| GPU | peak TB/s | valid cells | % of floor, eager | % of floor, graph | graph speedup |")
-    print("|---|---|---|---|---|---|")
-    for r in res["gpus"]:
-        sp = r["graph_speedup_median"]
-        print(f"| {r['gpu']} | {r['peak_bytes_per_s'] / 1e12:.2f} | {r['valid']}/{r['cells']} | "
-              f"{r.get('pct_floor_all_eager', float('nan')):.1f} | {r.get('pct_floor_all_graph', float('nan')):.1f} | "
-              + (f"{sp:.3f} |" if sp else "n/a |"))
-    if res["answer"]:
-        ans = res["answer"]
-        falls = ", ".join(f"{m}: {'yes' if v else 'no'}" for m, v in ans["pct_floor_falls_as_peak_rises"].items())
-        print(f"\n% of floor falls as peak bandwidth rises? {falls}. Graph speedup grows with peak "
-              f"bandwidth? {'yes' if ans['graph_speedup_grows_with_peak'] else 'no'}.")
-    from profiler.workloads import registry
+    res = compare(sets)
     models = sorted({c["model"] for cs in sets for c in cs if c.get("valid")})
     cfgs = {m: json.loads(registry()[m].read_text()) for m in models if m in registry()}
-    floors = S.floor_table(cfgs)
-    print("\nAnalytic floor at ctx 2048, ms (all parameters + KV over datasheet peak; not measurements):")
-    gpus = [k for k in floors[0] if k not in ("model", "ctx")] if floors else []
-    print("| model | " + " | ".join(gpus) + " |")
-    print("|---|" + "---|" * len(gpus))
-    for f in floors:
-        print(f"| {f['model']} | " + " | ".join(f"{f[g]:.2f}" for g in gpus) + " |")
+    floors = floor_table(cfgs)
+    print(compare_text(res, floors))
     if a.output:
         out = Path(a.output)
         write_json(out.with_suffix(".json"), {**res, "floors_ms": floors})
-        S.compare_figure(res, floors, out.with_suffix(".png"))
+        compare_figure(res, floors, out.with_suffix(".png"))
         print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
     return 0
 
@@ -283,9 +281,19 @@ def cmd_default(a) -> int:
     return _print_report(DEFAULT_TRACE, False)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="stepscope", description="Where does a batch-1 decode step's time go?")
-    sub = ap.add_subparsers(dest="cmd")
+# -- parser -----------------------------------------------------------------------
+def _experiment_parent() -> argparse.ArgumentParser:
+    """Options that ab, sweep and quant share, with the same meaning everywhere."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing, per arm (default 5)")
+    p.add_argument("--steps", type=int, default=30, help="timed decode steps per arm (default 30)")
+    p.add_argument("--report-only", action="store_true", help="summarise the results already in -o; no GPU")
+    p.add_argument("--force", action="store_true", help="with --report-only: overwrite the summaries already there")
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
+    return p
+
+
+def _add_trace(sub) -> None:
     t = sub.add_parser("trace", help="run a decode workload on the GPU and trace it")
     t.add_argument("--model", default="qwen2.5-7b",
                    help="registry name (qwen2.5-7b, llama-3.1-8b, mistral-7b-v0.3, mistral-7b-v0.1), "
@@ -302,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=cmd_trace)
+
+
+def _add_readers(sub) -> None:
     r = sub.add_parser("report", help="attribute a recorded trace (no GPU needed)")
     r.add_argument("trace", help="a .stepscope trace, or a torch.profiler .json/.json.gz trace")
     r.add_argument("--json", action="store_true")
@@ -324,54 +335,54 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("trace")
     e.add_argument("--perfetto", required=True, help="output Chrome trace-event JSON")
     e.set_defaults(fn=cmd_export)
-    c = sub.add_parser("calibrate", help="the GPU's launch and bandwidth limits (GPU)")
-    c.add_argument("-o", "--output", default="calibration.json")
-    c.add_argument("--chain", help="also trace the ground-truth chain into this file")
-    c.set_defaults(fn=cmd_calibrate)
-    ab = sub.add_parser("ab", help="eager vs CUDA graph over fresh sessions, bootstrap CI (GPU)")
-    ab.add_argument("--model", default="qwen2.5-7b")
-    ab.add_argument("--ctx", type=int, default=2048)
-    ab.add_argument("--sessions", type=int, default=10)
-    ab.add_argument("--arms", default="eager-static,graph", help="first is the baseline; also eager, compile")
-    ab.add_argument("--warmup", type=int, default=5)
-    ab.add_argument("--steps", type=int, default=30)
-    ab.add_argument("--calibration", help="calibration JSON: graph per-node cost for the prediction")
-    ab.add_argument("--report-only", action="store_true", help="summarise the sessions already in -o")
-    ab.add_argument("-o", "--output", default="ab")
-    ab.add_argument("--quiet", action="store_true")
-    ab.set_defaults(fn=cmd_ab)
-    sw = sub.add_parser("sweep", help="the paper's grid, one fresh process per cell (GPU)")
-    sw.add_argument("--models", default="qwen2.5-7b,llama-3.1-8b,mistral-7b-v0.3")
-    sw.add_argument("--ctx", default="2048,4096,8192,16384")
-    sw.add_argument("--modes", default="eager,graph")
-    sw.add_argument("--warmup", type=int, default=5)
-    sw.add_argument("--steps", type=int, default=30)
-    sw.add_argument("--report-only", action="store_true")
-    sw.add_argument("-o", "--output", default="sweep")
-    sw.add_argument("--quiet", action="store_true")
-    sw.set_defaults(fn=cmd_sweep)
-    q = sub.add_parser("quant", help="quantised weight paths vs bf16: bytes saved vs time saved (GPU)")
-    q.add_argument("--model", default="qwen2.5-7b")
-    q.add_argument("--ctx", type=int, default=2048)
-    q.add_argument("--arms", default="bf16,bnb-nf4,torchao-int8wo,torchao-int4wo")
-    q.add_argument("--warmup", type=int, default=5)
-    q.add_argument("--steps", type=int, default=30)
-    q.add_argument("--report-only", action="store_true")
-    q.add_argument("-o", "--output", default="quant")
-    q.add_argument("--quiet", action="store_true")
-    q.set_defaults(fn=cmd_quant)
     cp = sub.add_parser("compare", help="merge sweeps of several GPUs")
     cp.add_argument("dirs", nargs="+")
     cp.add_argument("-o", "--output", help="writes OUTPUT.json and OUTPUT.png")
     cp.set_defaults(fn=cmd_compare)
+
+
+def _add_experiments(sub) -> None:
+    common = _experiment_parent()
+    c = sub.add_parser("calibrate", help="the GPU's launch and bandwidth limits (GPU)")
+    c.add_argument("-o", "--output", default="calibration.json")
+    c.add_argument("--chain", help="also trace the ground-truth chain into this file")
+    c.set_defaults(fn=cmd_calibrate)
+    ab = sub.add_parser("ab", parents=[common], help="eager vs CUDA graph over fresh sessions, bootstrap CI (GPU)")
+    ab.add_argument("--model", default="qwen2.5-7b")
+    ab.add_argument("--ctx", type=int, default=2048)
+    ab.add_argument("--sessions", type=int, default=10)
+    ab.add_argument("--arms", default="eager-static,graph", help="first is the baseline; also eager, compile")
+    ab.add_argument("--calibration", help="calibration JSON: graph per-node cost for the prediction")
+    ab.add_argument("-o", "--output", default="ab")
+    ab.set_defaults(fn=cmd_ab)
+    sw = sub.add_parser("sweep", parents=[common], help="the paper's grid, one fresh process per cell (GPU)")
+    sw.add_argument("--models", default="qwen2.5-7b,llama-3.1-8b,mistral-7b-v0.3")
+    sw.add_argument("--ctx", default="2048,4096,8192,16384")
+    sw.add_argument("--modes", default="eager,graph")
+    sw.add_argument("-o", "--output", default="sweep")
+    sw.set_defaults(fn=cmd_sweep)
+    q = sub.add_parser("quant", parents=[common], help="quantised weight paths vs bf16: bytes saved vs time saved (GPU)")
+    q.add_argument("--model", default="qwen2.5-7b")
+    q.add_argument("--ctx", type=int, default=2048)
+    q.add_argument("--arms", default="bf16,bnb-nf4,torchao-int8wo,torchao-int4wo")
+    q.add_argument("-o", "--output", default="quant")
+    q.set_defaults(fn=cmd_quant)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="stepscope", description="Where does a batch-1 decode step's time go?")
+    sub = ap.add_subparsers(dest="cmd")
+    _add_trace(sub)
+    _add_readers(sub)
+    _add_experiments(sub)
     return ap
 
 
 def main(argv=None) -> int:
     ap = build_parser()
     a = ap.parse_args(argv)
-    from analysis.trace import TraceFileError
-    from profiler.errors import USER_ERRORS
+    from stepscope.analysis.trace import TraceFileError
+    from stepscope.profiler.errors import USER_ERRORS
     try:
         if a.cmd is None:
             return cmd_default(a)

@@ -2,18 +2,17 @@
 sweep's resume, invalid cells and cross-GPU comparison. The session and cell
 processes (which need a GPU) are replaced by stubs that write their result files."""
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from analysis import ab as AB
-from analysis import sweep as SW
 from conftest import RESULTS
-from profiler import ab as pab
-from profiler import session
-from profiler import sweep as psw
+from stepscope.analysis.render.tables import sweep_csv, sweep_markdown
+from stepscope.analysis.results import ab as AB
+from stepscope.analysis.results import sweep as SW
+from stepscope.profiler.experiments import ab as pab
+from stepscope.profiler.experiments import sweep as psw
 
 
 @pytest.fixture(scope="module")
@@ -53,50 +52,47 @@ def _fake_session(ms):
     return sess
 
 
-def test_ab_resumes_after_interruption(tmp_path, monkeypatch):
-    calls = []
+def test_ab_resumes_after_interruption(tmp_path, fake_children):
     make = _fake_session({"eager-static": 25.0, "graph": 10.0})
+    order = []
 
-    def fake_run(cmd, cwd=None):
-        out = Path(cmd[cmd.index("-o") + 1])
+    def behave(target, kwargs, out):
+        assert target == "ab:run_session" and kwargs["arms"] == ["eager-static", "graph"]
         i = int(out.stem.split("-")[1])
-        calls.append(i)
-        if i == 4 and len(calls) == 5:      # the fifth session dies: interrupted
-            return subprocess.CompletedProcess(cmd, 1)
+        order.append(i)
+        if i == 4 and len(order) == 5:      # the fifth session dies: interrupted
+            return 1
         out.write_text(json.dumps(make(i)))
-        return subprocess.CompletedProcess(cmd, 0)
-    monkeypatch.setattr(pab.subprocess, "run", fake_run)
-    with pytest.raises(RuntimeError, match="session 4 failed"):
+        return 0
+    fake_children(behave)
+    with pytest.raises(RuntimeError, match="session 4 process ended without a result"):
         pab.run_ab("qwen2.5-7b", 2048, 8, ["eager-static", "graph"], tmp_path, progress=lambda m: None)
     assert sorted(p.name for p in tmp_path.glob("session-*.json")) == [f"session-{i:02d}.json" for i in range(4)]
     res = pab.run_ab("qwen2.5-7b", 2048, 8, ["eager-static", "graph"], tmp_path, progress=lambda m: None)
-    assert calls == [0, 1, 2, 3, 4, 4, 5, 6, 7] and len(res) == 8
+    assert order == [0, 1, 2, 3, 4, 4, 5, 6, 7] and len(res) == 8
     with pytest.raises(ValueError, match="other settings"):
         pab.run_ab("qwen2.5-7b", 4096, 8, ["eager-static", "graph"], tmp_path, progress=lambda m: None)
 
 
-def test_sweep_resumes_and_records_invalid_cells(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_run(cmd, cwd=None, timeout=None):
-        out = Path(cmd[cmd.index("-o") + 1])
-        calls.append(out.stem)
-        if "16384" in out.stem:
-            return subprocess.CompletedProcess(cmd, -9)   # crashed: no result written
-        model, mode = cmd[cmd.index("--model") + 1], cmd[cmd.index("--mode") + 1]
-        ctx = int(cmd[cmd.index("--ctx") + 1])
+def test_sweep_resumes_and_records_invalid_cells(tmp_path, fake_children):
+    def behave(target, kw, out):
+        assert target == "sweep:run_cell"
+        if kw["ctx"] == 16384:
+            return -9   # crashed: no result written
+        model, mode, ctx = kw["model"], kw["mode"], kw["ctx"]
         out.write_text(json.dumps({"model": model, "ctx": ctx, "mode": mode, "valid": False,
                                    "reason": "needs about 99 GB"} if ctx == 8192 else
                                   {"model": model, "ctx": ctx, "mode": mode, "valid": True, "gpu": "G",
                                    "peak_bytes_per_s": 1e12, "median_ms": 10.0 if mode == "graph" else 20.0}))
-        return subprocess.CompletedProcess(cmd, 0)
-    monkeypatch.setattr(session.subprocess, "run", fake_run)
+        return 0
+    calls = fake_children(behave)
     (tmp_path / "cells").mkdir()
     (tmp_path / "cells" / "m-ctx2048-eager.json").write_text(json.dumps(
         {"model": "m", "ctx": 2048, "mode": "eager", "valid": True, "gpu": "G", "peak_bytes_per_s": 1e12,
          "median_ms": 20.0}))
     cells = psw.run_sweep(["m"], [2048, 8192, 16384], ["eager", "graph"], tmp_path, progress=lambda m: None)
-    assert "m-ctx2048-eager" not in calls and len(calls) == 5 and len(cells) == 6
+    stems = [out.stem for _, _, out in calls]
+    assert "m-ctx2048-eager" not in stems and len(stems) == 5 and len(cells) == 6
     bad = {c["ctx"]: c["reason"] for c in cells if not c["valid"]}
     assert bad[8192] == "needs about 99 GB"
     assert bad[16384] == "cell process ended without a result (exit -9)"
@@ -106,20 +102,20 @@ def test_sweep_resumes_and_records_invalid_cells(tmp_path, monkeypatch):
 
 
 def test_recorded_sweeps_and_compare():
-    h100, h200 = SW.load_cells(RESULTS / "sweep-h100"), SW.load_cells(RESULTS / "sweep-h200")
+    h100, h200 = psw.load_cells(RESULTS / "sweep-h100"), psw.load_cells(RESULTS / "sweep-h200")
     assert len(h100) == len(h200) == 24 and all(c["valid"] for c in h100 + h200)
     res = SW.compare([h200, h100])
     assert [r["gpu"] for r in res["gpus"]] == ["NVIDIA H100 80GB HBM3", "NVIDIA H200"]
     assert res["answer"]["pct_floor_falls_as_peak_rises"] == {"eager": True, "graph": True}
-    md = SW.to_markdown(h100)
+    md = sweep_markdown(h100)
     assert md.count("\n") == 25 and "qwen2.5-7b | 2048 | graph" in md
-    assert SW.to_csv(h100).count("\n") == 25
+    assert sweep_csv(h100).count("\n") == 25
     with pytest.raises(ValueError, match="no sweep cells"):
-        SW.load_cells(RESULTS)
+        psw.load_cells(RESULTS)
 
 
 def test_floor_table_for_gpus_we_cannot_run():
-    cfg = json.loads((Path(pab.__file__).parent / "models" / "qwen2.5-7b.json").read_text())
+    cfg = json.loads((Path(psw.__file__).parents[1] / "workloads" / "models" / "qwen2.5-7b.json").read_text())
     row = SW.floor_table({"qwen2.5-7b": cfg})[0]
     # (15.231 GB weights + 2048 x 57,344 B KV) / 300 GB/s on an L4
     assert row["L4"] == pytest.approx((15_231_233_024 + 2048 * 57_344) / 300e9 * 1e3, rel=1e-9)

@@ -3,10 +3,10 @@ trace by the documented rules; if a rule changes, these change."""
 import numpy as np
 import pytest
 
-from analysis.facade import TraceAnalysis
-from analysis.floor import DATASHEET_PEAK, peak_bandwidth
-from analysis.gaps import GapCause
 from conftest import trace_path
+from stepscope.analysis.facade import TraceAnalysis
+from stepscope.analysis.floor import DATASHEET_PEAK, peak_bandwidth
+from stepscope.analysis.gaps import GapCause
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ steps of the same chain captured as one CUDA graph."""
 import numpy as np
 import pytest
 
-from analysis.dram import bytes_between
-from analysis.trace import Trace
 from conftest import trace_path
+from stepscope.analysis.dram import bytes_between
+from stepscope.analysis.trace import Trace
 
 
 @pytest.fixture(scope="module", params=["synthetic-h100", "synthetic-h200"])
@@ -47,7 +47,7 @@ def test_every_record_in_exactly_one_step(t):
 
 
 def test_pm_samples_cover_every_step(t):
-    from analysis.dram import coverage, valid
+    from stepscope.analysis.dram import coverage, valid
     pm, cap, st = t["pm"], t.meta["capture"], t["steps"]
     ok = valid(pm)
     assert ok.sum() > 1000 and (~ok).sum() <= 1   # CUPTI's first sample has no start time

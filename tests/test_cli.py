@@ -68,8 +68,13 @@ def test_trace_without_gpu_fails_before_anything_runs(tmp_path):
 def test_ab_and_sweep_report_only_on_recorded_results(tmp_path):
     import shutil
     shutil.copytree(ROOT / "benchmarks" / "results" / "ab-h100", tmp_path / "ab")
-    r = run("ab", "--report-only", "-o", tmp_path / "ab", "--arms", "eager-static,graph,eager",
+    args = ("ab", "--report-only", "-o", tmp_path / "ab", "--arms", "eager-static,graph,eager",
             "--calibration", ROOT / "benchmarks" / "results" / "calibration-h100.json")
+    before = (tmp_path / "ab" / "summary.json").read_bytes()
+    r = run(*args)   # committed results are never re-rendered in place unless asked
+    assert r.returncode == 2 and "pass --force" in r.stderr
+    assert (tmp_path / "ab" / "summary.json").read_bytes() == before
+    r = run(*args, "--force")
     assert r.returncode == 0, r.stderr
     assert "eager-static / graph: median speedup 2.388x" in r.stdout
     assert (tmp_path / "ab" / "ab.png").stat().st_size > 10_000

@@ -4,8 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from analysis.trace import Trace
 from conftest import trace_path
+from stepscope.analysis.trace import Trace
 
 CELLS = [(m, mode, gpu) for m in ("qwen2.5-7b", "llama-3.1-8b", "mistral-7b-v0.3")
          for mode in ("eager", "eager-static", "graph") for gpu in ("h100",)] + \
@@ -69,7 +69,7 @@ def test_kernel_names_are_demangled():
 def test_long_capture_keeps_every_pm_sample():
     # 8 eager steps, ~0.9 s under the tracer: more samples than one 20,000-sample decode
     # image held (the first recorder lost them; see the Llama trace below).
-    from analysis.dram import coverage
+    from stepscope.analysis.dram import coverage
     t = Trace.load(trace_path("qwen2.5-7b-ctx2048-eager-8steps-h100"))
     st = t["steps"]
     assert t.n("pm") > 40_000

@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from analysis.facade import TraceAnalysis
-from analysis.figures import attribution_bars, coalesce, timeline
-from analysis.kineto import _ns, load_kineto
-from analysis.perfetto import to_chrome
-from analysis.trace import Trace
 from conftest import TRACES, trace_path
+from stepscope.analysis.facade import TraceAnalysis
+from stepscope.analysis.render.figures import attribution_bars, coalesce, timeline
+from stepscope.analysis.render.perfetto import to_chrome
+from stepscope.analysis.trace import Trace
+from stepscope.analysis.trace.kineto import _ns, load_kineto
 
 EAGER = trace_path("qwen2.5-7b-ctx2048-eager-static-h100")
 GRAPH = trace_path("qwen2.5-7b-ctx2048-graph-h100")
@@ -117,7 +117,7 @@ def test_kineto_import_matches_the_native_trace_of_the_same_workload():
 
 
 def test_kineto_errors(tmp_path):
-    from analysis.trace import TraceFileError
+    from stepscope.analysis.trace import TraceFileError
     bad = tmp_path / "x.json"
     bad.write_text("{not json")
     with pytest.raises(TraceFileError, match="not a readable torch.profiler trace"):

@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.intervals import LEADING, TRAILING, step_intervals
+from stepscope.analysis.intervals import LEADING, TRAILING, step_intervals
 
 records = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 60), st.integers(0, 2)), max_size=40)
 

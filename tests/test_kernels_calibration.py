@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import trace_path
-
-import kernels
+from stepscope import kernels
 
 
 @pytest.mark.parametrize("name", sorted(kernels.SOURCES))
@@ -31,7 +30,7 @@ def test_compiling_leaves_the_interpreter_intact():
 
 @pytest.mark.parametrize("gpu", ["h100", "h200"])
 def test_ground_truth_chain_is_recovered(gpu):
-    from analysis.facade import TraceAnalysis
+    from stepscope.analysis.facade import TraceAnalysis
     a = TraceAnalysis(trace_path(f"chain-{gpu}"))
     s, t = a.get_steps(), a.trace
     wl = t.meta["workload"]

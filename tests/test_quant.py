@@ -1,19 +1,17 @@
 """Quantised arms recorded on the H100 and the H200; the table and the path rule; the
 driver's resume and invalid-arm handling (arm processes stubbed)."""
 import json
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from analysis.quant import path, table, to_markdown
 from conftest import RESULTS
-from profiler import quant as pq
-from profiler import session
+from stepscope.analysis.render.tables import quant_markdown
+from stepscope.analysis.results.quant import path, table
+from stepscope.profiler.experiments import quant as pq
 
 
 def load(gpu):
-    return [json.loads(p.read_text()) for p in sorted((RESULTS / f"quant-{gpu}").glob("*.json"))]
+    return pq.load_arms(RESULTS / f"quant-{gpu}", "qwen2.5-7b", 2048)
 
 
 @pytest.mark.parametrize("gpu", ["h100", "h200"])
@@ -41,7 +39,7 @@ def test_recorded_arms(gpu):
         r = rows[(arm, "graph")]
         assert 0 < r["dram_gb"] - r["model_gb"] < (base["dram_gb"] - base["model_gb"]) + 0.3
     assert i8["dram_gb"] - i8["model_gb"] > 20
-    assert "| torchao-int8wo | graph |" in to_markdown(table(list(arms.values())), gpu)
+    assert "| torchao-int8wo | graph |" in quant_markdown(table(list(arms.values())), gpu)
 
 
 def test_path_rule():
@@ -51,17 +49,13 @@ def test_path_rule():
                       {"name": "nvjet_sm90", "per_step": 1}]) == "fused low-bit GEMV (tinygemm_m16n8k16_chunk_kernel)"
 
 
-def test_invalid_arm_is_recorded_and_finished_arms_are_kept(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_run(cmd, cwd=None, timeout=None):
-        out = Path(cmd[cmd.index("-o") + 1])
-        arm = cmd[cmd.index("--arm") + 1]
-        calls.append(arm)
-        if arm != "bnb-nf4":   # bnb's process dies without writing a result
-            out.write_text(json.dumps({"model": "m", "ctx": 8, "arm": arm, "valid": True, "modes": {}}))
-        return subprocess.CompletedProcess(cmd, 0 if arm != "bnb-nf4" else -11)
-    monkeypatch.setattr(session.subprocess, "run", fake_run)
+def test_invalid_arm_is_recorded_and_finished_arms_are_kept(tmp_path, fake_children):
+    def behave(target, kw, out):
+        assert target == "quant:run_arm_result"
+        if kw["arm"] != "bnb-nf4":   # bnb's process dies without writing a result
+            out.write_text(json.dumps({"model": "m", "ctx": 8, "arm": kw["arm"], "valid": True, "modes": {}}))
+        return 0 if kw["arm"] != "bnb-nf4" else -11
+    calls = fake_children(behave)
     res = pq.run_quant("m", 8, list(pq.ARMS), tmp_path, progress=lambda m: None)
     bad = [r for r in res if not r["valid"]]
     assert [r["arm"] for r in bad] == ["bnb-nf4"] and "exit -11" in bad[0]["reason"]

@@ -6,8 +6,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from analysis.trace import SCHEMA_VERSION, TABLES, Trace, TraceFileError, table_from_rows
 from conftest import trace_path
+from stepscope.analysis.trace import SCHEMA_VERSION, TABLES, Trace, TraceFileError, table_from_rows
 
 
 def small_trace():

@@ -1,8 +1,8 @@
 """The tracer's refusals, checked before CUPTI is touched (no GPU needed)."""
 import pytest
 
-from profiler.errors import CaptureError
-from profiler.tracer import Tracer, cupti_holder
+from stepscope.profiler.capture.tracer import Tracer, cupti_holder
+from stepscope.profiler.errors import CaptureError
 
 
 def test_another_tracer_is_named(monkeypatch):

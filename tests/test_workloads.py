@@ -7,10 +7,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from analysis.floor import param_counts, step_bytes  # noqa: E402
-from profiler.errors import WorkloadError  # noqa: E402
-from profiler.workloads import (Decoder, build_model, check_fits, kv_bytes_per_token,  # noqa: E402
-                                param_bytes, registry, resolve_model)
+from stepscope.analysis.floor import param_counts, step_bytes  # noqa: E402
+from stepscope.profiler.errors import WorkloadError  # noqa: E402
+from stepscope.profiler.workloads.decode import (  # noqa: E402
+    Decoder,
+    build_model,
+    check_fits,
+    kv_bytes_per_token,
+    param_bytes,
+    registry,
+    resolve_model,
+)
 
 #: ../shared/REFERENCE.md
 REFERENCE = {"qwen2.5-7b": (7_615_616_512, 57_344, 14.141e9),

@@ -117,7 +117,7 @@ class Trace:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Trace":
+    def load(cls, path: str | os.PathLike) -> Trace:
         path = Path(path)
         if not path.exists():
             raise TraceFileError(f"{path}: no such file.")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .trace import Trace
+from .join import lookup
+from .model import Trace
 
 
 def assign_steps(trace: Trace) -> dict:
@@ -25,16 +26,10 @@ def assign_steps(trace: Trace) -> dict:
 
     api = trace["api"]
     api["step"] = window_of(api["start_ns"], api["start_ns"])
-    corr_order = np.argsort(api["correlation"], kind="stable")
-    corr_sorted = api["correlation"][corr_order]
     counts = {}
     for t in ("kernels", "memcpy", "memset"):
         tab = trace[t]
-        c = tab["correlation"]
-        j = np.searchsorted(corr_sorted, c)
-        jc = np.clip(j, 0, max(len(corr_sorted) - 1, 0))
-        matched = (j < len(corr_sorted)) & (corr_sorted[jc] == c) if len(corr_sorted) else np.zeros(len(c), bool)
-        step = np.where(matched, api["step"][corr_order][jc] if len(corr_sorted) else -1, -1)
+        matched, step = lookup(api["correlation"], api["step"], tab["correlation"])
         by_time = window_of(tab["start_ns"], tab["end_ns"])
         fallback = ~matched & (by_time >= 0)
         tab["step"] = np.where(matched, step, by_time).astype(np.int64)

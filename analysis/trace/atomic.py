@@ -31,3 +31,9 @@ def write_json(path, obj, indent: int | None = 1) -> Path:
     with atomic_open(path, "w") as f:
         json.dump(obj, f, indent=indent)
     return Path(path)
+
+
+def write_text(path, text: str) -> Path:
+    with atomic_open(path, "w") as f:
+        f.write(text)
+    return Path(path)

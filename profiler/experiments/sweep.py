@@ -1,38 +1,31 @@
 """`stepscope sweep`: the paper's grid, one fresh process per cell, resumable.
 
-Each cell (model, ctx, mode) runs ``python -m profiler.sweep --cell`` and writes
-``DIR/cells/<model>-ctx<N>-<mode>.json`` atomically; a rerun skips finished cells. A
-cell that cannot run (does not fit, too long for the model, crashed) is recorded as
-invalid with its reason, and the sweep goes on.
+Run: each cell (model, ctx, mode) runs in a fresh process (``runner``) and writes
+``DIR/cells/<model>-ctx<N>-<mode>.json`` atomically; a rerun skips finished cells. A cell
+that cannot run (does not fit, too long for the model, crashed) is recorded as invalid
+with its reason, and the sweep goes on. Load: ``load_cells``. Summarise:
+``stepscope.analysis.results.sweep``.
 """
 from __future__ import annotations
 
-import argparse
-import sys
-import time
+import json
+import statistics
 from pathlib import Path
 
-from analysis.atomic import write_json
-from analysis.sweep import load_cells
-
-from .session import run_fresh
-
+from .runner import each, run_fresh
 
 
 def cell_name(model: str, ctx: int, mode: str) -> str:
     return f"{model}-ctx{ctx}-{mode}"
 
 
-
 def run_cell(model: str, ctx: int, mode: str, warmup: int, steps: int, trace_steps: int) -> dict:
-    import statistics
-
     import torch
 
-    from analysis.facade import TraceAnalysis
+    from stepscope.analysis.facade import TraceAnalysis
 
-    from .errors import CaptureError, WorkloadError
-    from .session import run_decode
+    from ..errors import CaptureError, WorkloadError
+    from .protocol import run_decode
     cell = {"model": model, "ctx": ctx, "mode": mode}
     try:
         trace, info = run_decode(model, ctx, mode, warmup, steps, trace_steps)
@@ -65,32 +58,17 @@ def run_sweep(models, ctxs, modes, out_dir: Path, warmup=5, steps=30, trace_step
     grid = [(m, c, mo) for m in models for c in ctxs for mo in modes]
     todo = [g for g in grid if not (cells_dir / f"{cell_name(*g)}.json").exists()]
     progress(f"{len(grid)} cells, {len(grid) - len(todo)} already done")
-    t0 = time.time()
-    for i, (model, ctx, mode) in enumerate(todo):
-        eta = f", about {(time.time() - t0) / i * (len(todo) - i):.0f} s left" if i else ""
-        progress(f"[{i + 1}/{len(todo)}] {cell_name(model, ctx, mode)}{eta}")
-        path = cells_dir / f"{cell_name(model, ctx, mode)}.json"
-        run_fresh("profiler.sweep", ["--cell", "--model", model, "--ctx", str(ctx), "--mode", mode,
-                                     "--warmup", str(warmup), "--steps", str(steps),
-                                     "--trace-steps", str(trace_steps)],
-                  path, {"model": model, "ctx": ctx, "mode": mode}, "cell", timeout_s)
+    for model, ctx, mode in each(todo, progress, lambda g: cell_name(*g)):
+        run_fresh("sweep:run_cell", {"model": model, "ctx": ctx, "mode": mode, "warmup": warmup,
+                                     "steps": steps, "trace_steps": trace_steps},
+                  cells_dir / f"{cell_name(model, ctx, mode)}.json",
+                  {"model": model, "ctx": ctx, "mode": mode}, "cell", timeout_s)
     return load_cells(out_dir)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cell", action="store_true")
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--ctx", type=int, required=True)
-    ap.add_argument("--mode", required=True)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--trace-steps", type=int, default=2)
-    ap.add_argument("-o", "--output", required=True)
-    a = ap.parse_args(argv)
-    write_json(Path(a.output), run_cell(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def load_cells(folder) -> list[dict]:
+    """The cell results of a sweep folder; ValueError if it holds none."""
+    cells = [json.loads(p.read_text()) for p in sorted(Path(folder, "cells").glob("*.json"))]
+    if not cells:
+        raise ValueError(f"{folder} holds no sweep cells (expected {folder}/cells/*.json).")
+    return cells

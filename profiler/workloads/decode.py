@@ -10,14 +10,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.floor import kv_bytes_per_token
+from stepscope.analysis.floor import kv_bytes_per_token
 
-from .errors import WorkloadError
+from ..errors import WorkloadError
 
 MODELS_DIR = Path(__file__).with_name("models")
 MODES = ("eager", "eager-static", "graph")
-
-
 
 
 def registry() -> dict[str, Path]:
@@ -141,6 +139,11 @@ class Decoder:
         self.max_cache_len = ctx + max_new_tokens
         self.graph = None
         self.steps_done = 0
+
+    @property
+    def position(self) -> int:
+        """Tokens in the cache before the next step: ctx + steps run so far."""
+        return self.ctx + self.steps_done
 
     @property
     def inference(self):

@@ -49,6 +49,15 @@ def classify_names(strings: list[str], name_ids: np.ndarray) -> np.ndarray:
     return table[inv] if len(uniq) else np.zeros(0, np.int64)
 
 
+def record_classes(trace, rec) -> np.ndarray:
+    """Class of every GPU record (``intervals.GpuRecords``): kernels by name, copies
+    MEMCPY, sets MEMSET."""
+    kern = classify_names(trace.strings, trace["kernels"]["name"])
+    return np.select([rec.table == 0, rec.table == 1], [kern[np.where(rec.table == 0, rec.row, 0)]
+                     if len(kern) else np.zeros(len(rec.table), np.int64), KernelClass.MEMCPY],
+                     KernelClass.MEMSET).astype(np.int64)
+
+
 def demangle_prefix(name: str) -> str:
     """The qualified name of an Itanium-mangled symbol (``_ZN2at6native4mulE...`` ->
     ``at::native::mul``); other names are returned unchanged. Templates are dropped."""

@@ -12,8 +12,9 @@ import json
 
 import numpy as np
 
-from .atomic import atomic_open
-from .kernels import KernelClass, classify_names
+from ..dram import valid
+from ..kernel_classes import KernelClass, classify_names
+from ..trace.atomic import atomic_open
 
 CPU_PID, GPU_PID = 1, 2
 STEPS_TID = 0
@@ -79,7 +80,6 @@ def to_chrome(trace) -> dict:
         tab = t[table]
         for i in range(len(tab["start_ns"])):
             gpu_event(table, name, i, tab, {"bytes": int(tab["bytes"][i]), "step": int(tab["step"][i])})
-    from .dram import valid
     ok = valid(t["pm"])
     pm = {c: v[ok] for c, v in t["pm"].items()}
     order = np.argsort(pm["start_ns"], kind="stable")

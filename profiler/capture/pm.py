@@ -31,17 +31,13 @@ class DramSampler:
         self._decoded: list = []
         self._collector = None
 
-    @property
-    def active(self) -> bool:
-        return self._collector is not None
-
     def start(self) -> str | None:
         """Start sampling; return None, or one sentence on why counters are unavailable."""
         try:
             from cupti import pm_sampling
         except ImportError as e:
             return self._unavailable(f"cupti.pm_sampling cannot be imported ({e}); it needs "
-                                     "cupti-python >= 13.3 and libcupti >= 13.3")
+                                     "cupti-python >= 13.4 and libcupti >= 13.4")
         col = pm_sampling.Collector(device_index=self.device)
         try:
             col.enable()

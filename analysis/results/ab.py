@@ -1,8 +1,8 @@
-"""Statistics of an eager vs graph A/B over sessions, and the launch-overhead prediction.
+"""Statistics of an eager vs graph A/B over sessions (scipy is imported at call time), and the launch-overhead prediction.
 
 Speedup per session = median eager step / median graph step. Across sessions: the
 median speedup and its 95% bootstrap confidence interval (scipy.stats.bootstrap,
-BCa, resampling sessions). Prediction (graph and compile arms), per session, from the eager arm's traced
+percentile method, resampling sessions). Prediction (graph and compile arms), per session, from the eager arm's traced
 attribution: graph step = eager step - eager launch-bound idle + kernels x graph
 per-node gap (from `stepscope calibrate` when given, else 0), where the eager step's
 launch-bound idle is its untraced median minus the traced busy and non-launch idle

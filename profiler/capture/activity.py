@@ -11,9 +11,9 @@ import subprocess
 
 import numpy as np
 
-from analysis.trace import DOMAIN_DRIVER, DOMAIN_RUNTIME
+from stepscope.analysis.trace.model import DOMAIN_DRIVER, DOMAIN_RUNTIME
 
-from .errors import CuptiBusyError
+from ..errors import CuptiBusyError
 
 #: API calls recorded, by name (versions and _ptsz/_ptds suffixes stripped):
 #: kernel and graph launches, copies and sets, and host synchronisations.
@@ -26,8 +26,6 @@ _DRIVER_RE = re.compile(
 _SUFFIX_RE = re.compile(r"(_v\d+)?(_ptsz|_ptds)?(_v\d+)?$")
 
 BUFFER_BYTES = 32 << 20
-
-
 
 
 def _base_name(member: str) -> str:

@@ -1,19 +1,16 @@
-"""Run a decode workload end to end: build, prefill, warm up, time untraced steps,
-then trace a few steps. Returns the trace (with workload metadata) and the timings."""
+"""The measurement protocol of every experiment: warm up, time untraced steps, then trace
+a few; and ``run_decode``, a decode workload end to end (build, prefill, protocol) that
+returns the trace with its workload metadata and the timings."""
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from analysis.atomic import write_json
+from stepscope.analysis.trace import workload
 
-from .tracer import CaptureError, Tracer
-from .workloads import Decoder, WorkloadError, build_model, check_fits, param_bytes, resolve_model
-
-ROOT = Path(__file__).resolve().parents[1]
+from ..capture import Tracer
+from ..errors import CaptureError, WorkloadError
+from ..workloads.decode import Decoder, build_model, check_fits, param_bytes, resolve_model
 
 
 def require_gpu() -> None:
@@ -57,19 +54,12 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, **tracer
     return untraced, tracer.trace
 
 
-def run_fresh(module: str, args: list[str], out: Path, invalid: dict, what: str,
-              timeout_s: int = 900) -> None:
-    """Run ``python -m module *args -o out`` in a fresh process (cwd: the repository).
-    If it leaves no ``out`` (crash, kill, timeout), write ``invalid`` there, marked
-    invalid with the exit status: finished results are never lost, failures never silent."""
-    cmd = [sys.executable, "-m", module, *args, "-o", str(out)]
-    try:
-        code = subprocess.run(cmd, cwd=ROOT, timeout=timeout_s).returncode
-    except subprocess.TimeoutExpired:
-        code = "timeout"
-    if not out.exists():
-        write_json(out, {**invalid, "valid": False,
-                         "reason": f"{what} process ended without a result (exit {code})"})
+def decode_workload(spec, dec: Decoder, traced_steps: int, sizes: dict, mode: str | None = None,
+                    **extra) -> dict:
+    """``meta["workload"]`` of a decode traced with this protocol (one builder:
+    ``stepscope.analysis.trace.workload.decode``); ``mode`` defaults to the decoder's."""
+    return workload.decode(spec.name, spec.config, dec.ctx, mode=mode or dec.mode, next_position=dec.position,
+                           traced_steps=traced_steps, sizes=sizes, **extra)
 
 
 def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
@@ -93,25 +83,21 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
         build_s = time.perf_counter() - t0
     else:
         (spec, net), build_s = built, 0.0
-    new_tokens = warmup + steps + trace_steps + 4
-    dec = Decoder(net, ctx, mode, new_tokens)
+    dec = Decoder(net, ctx, mode, warmup + steps + trace_steps + 4)
     say(f"prefill {ctx} tokens, mode {mode}")
     dec.prefill()
     dec.capture()
     untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps,
                               dram_interval_ns=dram_interval_ns)
-    pb = param_bytes(net)
-    trace.meta["workload"] = {
-        "kind": "decode", "model": spec.name, "config": spec.config,
-        "weights": "checkpoint" if spec.checkpoint else "random", "ctx": ctx, "mode": mode,
-        "dtype": dtype, "attn": attn, "batch": 1, "warmup_steps": warmup,
-        "static_cache_len": dec.max_cache_len if mode != "eager" else None,
-        "first_traced_position": ctx + dec.steps_done - trace_steps, **pb,
-        "untraced_step_ns": untraced, "build_s": round(build_s, 2),
-    }
+    trace.meta["workload"] = decode_workload(
+        spec, dec, trace_steps, param_bytes(net),
+        weights="checkpoint" if spec.checkpoint else "random", dtype=dtype, attn=attn, batch=1,
+        warmup_steps=warmup, static_cache_len=dec.max_cache_len if mode != "eager" else None,
+        untraced_step_ns=untraced, build_s=round(build_s, 2))
     info = {"untraced_median_ms": statistics.median(untraced) / 1e6, "trace": trace,
             "spec": spec, "model": net}
     return trace, info
 
 
-__all__ = ["run_decode", "require_gpu", "timed_steps", "CaptureError", "WorkloadError"]
+__all__ = ["run_decode", "require_gpu", "timed_steps", "measure", "decode_workload",
+           "CaptureError", "WorkloadError"]

@@ -13,8 +13,8 @@ import gzip
 import json
 from pathlib import Path
 
+from .model import DOMAIN_DRIVER, DOMAIN_RUNTIME, Trace, TraceFileError, table_from_rows
 from .steps import assign_steps
-from .trace import DOMAIN_DRIVER, DOMAIN_RUNTIME, Trace, TraceFileError, table_from_rows
 
 
 def _ns(v) -> int:
@@ -112,9 +112,4 @@ _COPY_KINDS = {"Memcpy HtoD (Pageable -> Device)": 1, "Memcpy HtoD (Pinned -> De
                "Memcpy DtoD (Device -> Device)": 8, "Memcpy HtoH (Pinned -> Pinned)": 9}
 
 
-def load_any(path: str | Path) -> Trace:
-    """A stepscope trace, or a torch.profiler trace by its .json/.json.gz name."""
-    return load_kineto(path) if is_kineto(path) else Trace.load(path)
-
-
-__all__ = ["load_kineto", "load_any", "is_kineto"]
+__all__ = ["load_kineto", "is_kineto"]

@@ -1,5 +1,5 @@
-"""`stepscope calibrate`: the GPU's own launch and bandwidth limits, and a ground-truth
-chain whose bytes and host delays are known by construction.
+"""Calibration workloads: a null kernel, a streaming read and a copy (kernels/calibration.cu),
+and a ground-truth chain whose bytes and host delays are known by construction.
 
 Launch: host cost per eager launch of a null kernel (untraced), GPU time per launch
 when launched back to back, per-node cost in a CUDA graph, for N in (10, 100, 1000);
@@ -13,6 +13,8 @@ from __future__ import annotations
 import ctypes
 import statistics
 import time
+
+from stepscope.analysis.trace import workload
 
 
 def _events_ms(fn, reps: int, warmup: int = 2) -> list[float]:
@@ -54,7 +56,7 @@ class Calibration:
     def __init__(self, device: int = 0):
         import torch
 
-        from kernels import Module
+        from stepscope.kernels import Module
         self.torch = torch
         self.mod = Module(device=device)
         props = torch.cuda.get_device_properties(device)
@@ -88,7 +90,7 @@ class Calibration:
                 host.append((time.perf_counter_ns() - t0) / n)
                 torch.cuda.synchronize()
 
-            def eager():
+            def eager(n=n):
                 for _ in range(n):
                     self.null()
             gpu = _events_ms(eager, reps)
@@ -102,7 +104,7 @@ class Calibration:
         """Median kernel-to-kernel gap of null kernels, eager and graph, from a trace."""
         import numpy as np
 
-        from profiler import Tracer
+        from ..capture import Tracer
         def eager():
             for _ in range(n):
                 self.null()
@@ -141,7 +143,7 @@ class Calibration:
     def chain(self, k: int = 16, b_bytes: int = 256 << 20, m: int = 200, spin_us: float = 20.0,
               steps: int = 3):
         """Trace the chain eagerly (host spins) and as a graph; returns the trace."""
-        from profiler import Tracer
+        from ..capture import Tracer
         torch = self.torch
         bufs = [torch.randint(0, 255, (b_bytes,), dtype=torch.uint8, device="cuda") for _ in range(k)]
         per = m // k
@@ -165,39 +167,11 @@ class Calibration:
                 with tr.step(s, mode="graph"):
                     g.replay()
         t = tr.trace
-        t.meta["workload"] = {
-            "kind": "chain", "read_kernels": k, "read_bytes_each": b_bytes, "null_kernels": per * k,
-            "spin_ns_target": int(spin_us * 1000), "spin_ns_mean": statistics.mean(spins),
-            "bytes_per_step": k * b_bytes,
-            "description": f"{k} x read_reduce over {b_bytes >> 20} MiB, each followed by {per} null "
-                           f"kernels launched after a host spin of {spin_us} us (eager); the same "
-                           "kernels as one CUDA graph without spins (graph)"}
+        t.meta["workload"] = workload.constructed(
+            "chain", k * b_bytes,
+            f"{k} x read_reduce over {b_bytes >> 20} MiB, each followed by {per} null "
+            f"kernels launched after a host spin of {spin_us} us (eager); the same "
+            "kernels as one CUDA graph without spins (graph)",
+            read_kernels=k, read_bytes_each=b_bytes, null_kernels=per * k,
+            spin_ns_target=int(spin_us * 1000), spin_ns_mean=statistics.mean(spins))
         return t
-
-
-def run(device: int = 0, chain_out=None) -> dict:
-    import torch
-
-    from .nvml import Nvml
-    cal = Calibration(device)
-    nv = Nvml(device)
-    gpu = nv.describe()
-    res = {"gpu": gpu, "sms": cal.sms, "torch": torch.__version__,
-           "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    res["launch"] = cal.launch_costs()
-    res["traced_gaps"] = cal.traced_gaps()
-    res["bandwidth"] = cal.bandwidth()
-    peak = gpu.get("peak_bytes_per_s")
-    if peak:
-        for key in ("read", "copy", "torch_copy"):
-            res["bandwidth"][f"{key}_fraction_of_peak"] = res["bandwidth"][f"{key}_bytes_per_s"] / peak
-    res["achievable_bytes_per_s"] = max(res["bandwidth"]["read_bytes_per_s"],
-                                        res["bandwidth"]["copy_bytes_per_s"])
-    res["clocks_after"] = nv.sample()
-    if chain_out:
-        t = cal.chain()
-        t.meta["calibration"] = {"launch": res["launch"], "traced_gaps": res["traced_gaps"]}
-        t.save(chain_out)
-        res["chain_trace"] = str(chain_out)
-    nv.close()
-    return res

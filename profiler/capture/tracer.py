@@ -17,11 +17,11 @@ import os
 import sys
 from contextlib import contextmanager
 
-from analysis.steps import assign_steps
-from analysis.trace import TABLES, Trace, table_from_rows
+from stepscope.analysis.trace import TABLES, Trace, table_from_rows
+from stepscope.analysis.trace.steps import assign_steps
 
+from ..errors import CaptureError
 from .environment import describe_host, loaded_libraries
-from .errors import CaptureError
 
 
 def _synchronize():
@@ -69,7 +69,7 @@ def cupti_holder() -> str | None:
 
 
 class Tracer:
-    """Trace steps of a CUDA workload into a :class:`analysis.trace.Trace`."""
+    """Trace steps of a CUDA workload into a :class:`stepscope.analysis.trace.Trace`."""
 
     _active = None   # the Tracer holding CUPTI in this process
 
@@ -95,7 +95,7 @@ class Tracer:
         self.running = False
 
     # -- lifecycle ----------------------------------------------------------
-    def __enter__(self) -> "Tracer":
+    def __enter__(self) -> Tracer:
         self.start()
         return self
 
@@ -111,7 +111,7 @@ class Tracer:
         except ImportError as e:
             raise CaptureError(f"cupti-python is not installed or cannot load libcupti ({e}).") from None
         from .activity import ActivitySession
-        from .dram import DramSampler
+        from .pm import DramSampler
         self._cupti = cupti
         if self.want_nvml:
             from .nvml import Nvml

@@ -1,19 +1,5 @@
-"""The quantised-arms table: does a byte saving turn into time? Reads arm JSON files."""
+"""Statistics of the quantised arms (one result dict per arm): does a byte saving turn into time?"""
 from __future__ import annotations
-
-import json
-from pathlib import Path
-
-#: Arm order in tables (the bf16 baseline first).
-ARM_ORDER = ("bf16", "bnb-nf4", "torchao-int8wo", "torchao-int4wo")
-
-
-def load_arms(folder, model: str, ctx: int) -> list[dict]:
-    """The arm results of ``model`` at ``ctx`` in ``folder``, baseline first."""
-    arms = [json.loads(p.read_text()) for p in sorted(Path(folder).glob(f"{model}-ctx{ctx}-*.json"))]
-    order = {a: i for i, a in enumerate(ARM_ORDER)}
-    return sorted(arms, key=lambda a: order.get(a["arm"], len(order)))
-
 
 #: bf16 matmul kernels of cuBLAS/cuBLASLt (names as CUPTI reports them on Hopper).
 _BF16_GEMM = ("nvjet", "cublas", "sm90_xmma", "ampere_bf16")
@@ -59,21 +45,3 @@ def table(arms: list[dict], base: str = "bf16") -> list[dict]:
                 "matmul_kernels": ", ".join(f"{k['name']} x{k['per_step']:.0f}" for k in m["matmul_kernels"][:2]),
             })
     return rows
-
-
-def to_markdown(rows: list[dict], gpu: str) -> str:
-    out = [f"Qwen-style table on {gpu}: bf16 vs each arm (ms per decode step, median of 30 untraced steps)",
-           "",
-           "| arm | mode | weights GB | ms/step | bytes/step model GB | DRAM measured GB | expected speedup (bytes) "
-           "| realised speedup | % of floor | launch share | matmul ms | other kernels ms | path |",
-           "|" + "---|" * 13]
-    for r in rows:
-        if not r["valid"]:
-            out.append(f"| {r['arm']} | {r['mode']} | invalid: {r['reason']} |" + " |" * 10)
-            continue
-        f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
-        out.append(f"| {r['arm']} | {r['mode']} | {r['weight_gb']:.2f} | {r['median_ms']:.2f} | {r['model_gb']:.2f} | "
-                   f"{r['dram_gb']:.2f} | {f(r['expected_speedup'], '.2f')}x | {f(r['realised_speedup'], '.2f')}x | "
-                   f"{r['pct_floor']:.1f} | {100 * r['launch_share']:.0f}% | {r['matmul_ms']:.2f} | "
-                   f"{r['other_kernels_ms']:.2f} | {r['path']} |")
-    return "\n".join(out)

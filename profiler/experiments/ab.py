@@ -1,25 +1,22 @@
 """`stepscope ab`: eager vs CUDA-graph (and torch.compile) over fresh sessions.
 
-Each session is a fresh process (``python -m profiler.ab --session``) that builds the
-model anew and runs every arm with the paper's protocol (warm-up, then untimed-by-
-tracer measured steps), plus one traced step per arm for its attribution. Sessions
-are written to ``DIR/session-NN.json`` atomically as they finish; a rerun skips the
-sessions already there (resume).
+Run: each session is a fresh process (``runner``) that builds the model anew and runs
+every arm with the protocol (warm-up, then measured steps untouched by the tracer), plus
+one traced step per arm for its attribution; ``DIR/session-NN.json`` is written
+atomically as each finishes, and a rerun skips the sessions already there (resume).
+Load: ``load_sessions``. Summarise: ``stepscope.analysis.results.ab.summarize``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from analysis.atomic import write_json
+from stepscope.analysis.trace.atomic import write_json
 
-from .session import ROOT
+from .runner import each, run_fresh
 
 ARMS = ("eager-static", "graph", "eager", "compile")
 
@@ -27,10 +24,10 @@ ARMS = ("eager-static", "graph", "eager", "compile")
 def run_session(model: str, ctx: int, arms: list[str], warmup: int, steps: int) -> dict:
     import torch
 
-    from analysis.facade import TraceAnalysis
+    from stepscope.analysis.facade import TraceAnalysis
 
-    from .session import measure, require_gpu
-    from .workloads import Decoder, build_model, param_bytes, resolve_model
+    from ..workloads.decode import Decoder, build_model, param_bytes, resolve_model
+    from .protocol import decode_workload, measure, require_gpu
     require_gpu()
     spec = resolve_model(model)
     t0 = time.perf_counter()
@@ -46,10 +43,7 @@ def run_session(model: str, ctx: int, arms: list[str], warmup: int, steps: int) 
             dec.capture()
             step = dec.step
         ns, trace = measure(step, arm, warmup, steps, 1, warn=lambda m: None)
-        trace.meta["workload"] = {"kind": "decode", "model": spec.name, "config": spec.config,
-                                  "ctx": ctx, "mode": arm,
-                                  "first_traced_position": ctx + dec.steps_done - 1,
-                                  **param_bytes(net)}
+        trace.meta["workload"] = decode_workload(spec, dec, 1, param_bytes(net), mode=arm)
         s = TraceAnalysis(trace).get_steps()
         out["arms"][arm] = {"step_ns": ns, "median_ms": statistics.median(ns) / 1e6,
                             "traced": {k: int(s[k][0]) for k in (
@@ -78,7 +72,7 @@ def _compiled_step(dec):
 
 
 def run_ab(model: str, ctx: int, sessions: int, arms: list[str], out_dir: Path,
-           warmup: int = 5, steps: int = 30, progress=print) -> list[dict]:
+           warmup: int = 5, steps: int = 30, progress=print, timeout_s: int = 1800) -> list[dict]:
     """Run the missing sessions, each in a fresh process; return all session results."""
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = {"model": model, "ctx": ctx, "arms": arms, "warmup": warmup, "steps": steps}
@@ -89,44 +83,27 @@ def run_ab(model: str, ctx: int, sessions: int, arms: list[str], out_dir: Path,
             raise ValueError(f"{out_dir} holds an A/B with other settings ({old}); use another folder.")
     else:
         write_json(spec_path, spec)
-    t_start, done_now = time.time(), 0
-    for i in range(sessions):
-        path = out_dir / f"session-{i:02d}.json"
-        if path.exists():
-            continue
-        eta = ""
-        if done_now:
-            left = sum(not (out_dir / f"session-{j:02d}.json").exists() for j in range(i, sessions))
-            eta = f", about {(time.time() - t_start) / done_now * left:.0f} s left"
-        progress(f"session {i + 1}/{sessions}{eta}")
-        cmd = [sys.executable, "-m", "profiler.ab", "--session", "--model", model, "--ctx", str(ctx),
-               "--arms", ",".join(arms), "--warmup", str(warmup), "--steps", str(steps),
-               "-o", str(path)]
-        r = subprocess.run(cmd, cwd=ROOT)
-        if r.returncode != 0:
-            raise RuntimeError(f"session {i} failed (exit {r.returncode}); finished sessions are kept.")
-        done_now += 1
+    todo = [i for i in range(sessions) if not (out_dir / f"session-{i:02d}.json").exists()]
+    for i in each(todo, progress, lambda i: f"session {i + 1}/{sessions}"):
+        run_fresh("ab:run_session", {"model": model, "ctx": ctx, "arms": arms, "warmup": warmup,
+                                     "steps": steps},
+                  out_dir / f"session-{i:02d}.json", None, f"session {i}", timeout_s)
     return load_sessions(out_dir)
 
 
+def summarise(out_dir: Path, arms: list[str], calibration: dict | None = None) -> dict:
+    """The A/B summary of the sessions in ``out_dir``: the first arm is the baseline of
+    each other arm; the graph node cost comes from ``calibration`` (else 0)."""
+    from stepscope.analysis.results.ab import summarize
+    sessions = load_sessions(out_dir)
+    if not sessions:
+        raise ValueError(f"{out_dir} holds no A/B sessions.")
+    node = float(calibration["traced_gaps"]["graph_gap_ns_median"]) if calibration else 0.0
+    res = {arm: summarize(sessions, arms[0], arm, node) for arm in arms[1:]}
+    title = f"{sessions[0]['model']} ctx {sessions[0]['ctx']} on {sessions[0]['gpu']}"
+    return {"summaries": res, "title": title}
+
+
 def load_sessions(out_dir: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(out_dir.glob("session-*.json"))]
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--session", action="store_true")
-    ap.add_argument("--model", default="qwen2.5-7b")
-    ap.add_argument("--ctx", type=int, default=2048)
-    ap.add_argument("--arms", default="eager-static,graph")
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("-o", "--output", required=True)
-    a = ap.parse_args(argv)
-    res = run_session(a.model, a.ctx, a.arms.split(","), a.warmup, a.steps)
-    write_json(Path(a.output), res)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    """The session results in ``out_dir``, in session order."""
+    return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("session-*.json"))]

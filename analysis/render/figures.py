@@ -1,13 +1,13 @@
-"""Matplotlib renderers: launch-gap timelines and attribution bars. No GPU, no display
-(Agg backend). They read traces and analyses only."""
+"""Figures of traces: launch-gap timelines and attribution bars (matplotlib, Agg backend,
+no display). They read traces and analyses only."""
 from __future__ import annotations
 
 import numpy as np
 
-from .dram import valid
-from .facade import TraceAnalysis
-from .gaps import GapCause
-from .kernels import KernelClass, classify_names
+from ..dram import valid
+from ..facade import TraceAnalysis
+from ..gaps import GapCause
+from ..kernel_classes import KernelClass, record_classes
 
 CLASS_COLORS = {
     KernelClass.GEMM: "#1f77b4", KernelClass.ATTENTION: "#d62728", KernelClass.NORM: "#9467bd",
@@ -105,14 +105,12 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1):
     m = api["step"] == sidx
     bs, bw = coalesce(api["start_ns"][m], api["end_ns"][m], px_ns)
     ax.broken_barh(list(zip(rel(bs), bw / 1e6)), (2.1, 0.8), color="#444444")
-    k = t["kernels"]
-    cls = classify_names(t.strings, k["name"])
-    tables = [(k, cls), (t["memcpy"], np.full(t.n("memcpy"), KernelClass.MEMCPY)),
-              (t["memset"], np.full(t.n("memset"), KernelClass.MEMSET))]
+    rec = a.attribution["records"]
+    cls = record_classes(t, rec)
+    mine = rec.step == sidx
     for c, color in CLASS_COLORS.items():
-        starts = np.concatenate([tab["start_ns"][(tab["step"] == sidx) & (cc == c)] for tab, cc in tables])
-        ends = np.concatenate([tab["end_ns"][(tab["step"] == sidx) & (cc == c)] for tab, cc in tables])
-        bs, bw = coalesce(starts, ends, px_ns)
+        sel = mine & (cls == c)
+        bs, bw = coalesce(rec.start_ns[sel], rec.end_ns[sel], px_ns)
         ax.broken_barh(list(zip(rel(bs), bw / 1e6)), (1.1, 0.8), color=color)
     g = a.get_gaps()
     gm = g["step"] == sidx
@@ -125,7 +123,7 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1):
     ax.set_xlim(x0, x1)
     ax.set_title(_title(a, pos), fontsize=9, loc="left")
     pm = t["pm"]
-    pk = a._attr["peak_bytes_per_s"]
+    pk, _ = a.get_peak()
     sel = valid(pm) & (pm["end_ns"] > s["start_ns"][pos]) & (pm["start_ns"] < s["end_ns"][pos])
     if sel.any():
         mid = (pm["start_ns"][sel] + pm["end_ns"][sel]) / 2
@@ -176,31 +174,6 @@ def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: in
     ax.set_ylabel("median step time (ms), traced")
     ax.legend(frameon=False)
     ax.set_title("where the decode step's time goes (median traced step)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
-
-
-def ab_figure(results: dict, out, title: str = ""):
-    """Per-session speedups, their median with the 95% bootstrap CI, and the prediction."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for j, r in enumerate(results.values()):
-        sp = np.asarray(r["speedup"])
-        x = j + (np.arange(len(sp)) - (len(sp) - 1) / 2) * 0.03
-        ax.scatter(x, sp, s=14, color="#1f77b4", zorder=3, label="per session" if j == 0 else None)
-        lo, hi = r["ci95"]
-        ax.errorbar([j + 0.25], [r["speedup_median"]], yerr=[[r["speedup_median"] - lo], [hi - r["speedup_median"]]],
-                    fmt="s", color="black", capsize=4, label="median, 95% bootstrap CI" if j == 0 else None)
-        if r["predicted_speedup_median"]:
-            ax.scatter([j + 0.4], [r["predicted_speedup_median"]], marker="D", color="#ff7f0e", zorder=3,
-                       label="predicted from eager attribution")
-    ax.set_xticks(range(len(results)), [f"{r['base']} / {r['arm']}" for r in results.values()])
-    ax.set_xlim(-0.5, len(results) - 0.3)
-    ax.set_ylabel("speedup (eager step / arm step)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)

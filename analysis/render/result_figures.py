@@ -1,0 +1,100 @@
+"""Figures of result sets: A/B speedups, sweep curves, the cross-GPU comparison
+(matplotlib, Agg backend)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .figures import _plt
+
+
+def ab_figure(results: dict, out, title: str = ""):
+    """Per-session speedups, their median with the 95% bootstrap CI, and the prediction."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for j, r in enumerate(results.values()):
+        sp = np.asarray(r["speedup"])
+        x = j + (np.arange(len(sp)) - (len(sp) - 1) / 2) * 0.03
+        ax.scatter(x, sp, s=14, color="#1f77b4", zorder=3, label="per session" if j == 0 else None)
+        lo, hi = r["ci95"]
+        ax.errorbar([j + 0.25], [r["speedup_median"]], yerr=[[r["speedup_median"] - lo], [hi - r["speedup_median"]]],
+                    fmt="s", color="black", capsize=4, label="median, 95% bootstrap CI" if j == 0 else None)
+        if r["predicted_speedup_median"]:
+            ax.scatter([j + 0.4], [r["predicted_speedup_median"]], marker="D", color="#ff7f0e", zorder=3,
+                       label="predicted from eager attribution")
+    ax.set_xticks(range(len(results)), [f"{r['base']} / {r['arm']}" for r in results.values()])
+    ax.set_xlim(-0.5, len(results) - 0.3)
+    ax.set_ylabel("speedup (eager step / arm step)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def sweep_figures(cells, out_dir: Path) -> list[Path]:
+    plt = _plt()
+    valid = [c for c in cells if c.get("valid")]
+    paths = []
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
+    for model in sorted({c["model"] for c in valid}):
+        for mode, ls in (("eager", "--"), ("eager-static", ":"), ("graph", "-")):
+            pts = sorted((c["ctx"], c["pct_floor_all"]) for c in valid if c["model"] == model and c["mode"] == mode)
+            if pts:
+                ax.plot(*zip(*pts), ls, marker="o", label=f"{model} {mode}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("context length (tokens)")
+    ax.set_ylabel("% of analytic floor (all parameters + KV)")
+    ax.set_title(f"batch-1 decode on {valid[0]['gpu'] if valid else '?'}: % of floor vs ctx", fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    paths.append(out_dir / "pct_floor_vs_ctx.png")
+    fig.savefig(paths[-1])
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
+    labels = sorted({(c["model"], c["ctx"]) for c in valid})
+    x = np.arange(len(labels))
+    modes = sorted({c["mode"] for c in valid})
+    for j, mode in enumerate(modes):
+        v = [next((100 * c["launch_share"] for c in valid if (c["model"], c["ctx"]) == lab and c["mode"] == mode), 0)
+             for lab in labels]
+        ax.bar(x + j * 0.8 / len(modes), v, 0.8 / len(modes), label=mode)
+    ax.set_xticks(x + 0.4 - 0.4 / len(modes), [f"{m}\n{c}" for m, c in labels], fontsize=6)
+    ax.set_ylabel("launch overhead, % of traced step")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    paths.append(out_dir / "launch_share.png")
+    fig.savefig(paths[-1])
+    plt.close(fig)
+    return paths
+
+
+def compare_figure(res: dict, floors: list[dict], out) -> Path:
+    """Left: % of floor (all parameters) against peak bandwidth, per mode, for the GPUs
+    measured. Right: graph speedup over eager against peak bandwidth. GPUs not measured
+    appear only in the floor table, never here."""
+    plt = _plt()
+    rows = res["gpus"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
+    bw = [r["peak_bytes_per_s"] / 1e12 for r in rows]
+    for key, label, mk in (("pct_floor_all_eager", "eager", "o"), ("pct_floor_all_graph", "graph", "s")):
+        ys = [r.get(key) for r in rows]
+        if any(y is not None for y in ys):
+            a1.plot(bw, ys, mk + "-", label=label)
+    for r in rows:
+        a1.annotate(r["gpu"].replace("NVIDIA ", ""), (r["peak_bytes_per_s"] / 1e12, r.get("pct_floor_all_graph") or 0),
+                    fontsize=8, textcoords="offset points", xytext=(4, 4))
+    a1.set_xlabel("peak DRAM bandwidth (TB/s, NVML)")
+    a1.set_ylabel("% of analytic floor (median over cells)")
+    a1.legend(frameon=False)
+    sp = [r["graph_speedup_median"] for r in rows]
+    a2.plot(bw, sp, "D-", color="#ff7f0e")
+    a2.set_xlabel("peak DRAM bandwidth (TB/s, NVML)")
+    a2.set_ylabel("graph speedup over eager (median over cells)")
+    fig.suptitle("Does the achieved fraction fall, and the graph speedup grow, with bandwidth?", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)

@@ -1,0 +1,71 @@
+"""The per-mode summary of one trace: medians over steps, the figures `stepscope report`
+prints, and the achievable floor from a calibration."""
+from __future__ import annotations
+
+import numpy as np
+
+from .throttle import throttle_names
+
+
+def achievable(calibration: dict | None, meta: dict, model_bytes: float, step_ns: float) -> dict:
+    """The floor at the calibrated achievable bandwidth (a `stepscope calibrate` result of
+    the same GPU)."""
+    if not calibration or not model_bytes:
+        return {"achievable_floor_ms": None, "pct_achievable_floor": None}
+    gpu = meta.get("gpu", {})
+    if calibration.get("gpu", {}).get("name") != gpu.get("name"):
+        raise ValueError(f"the calibration is of a {calibration.get('gpu', {}).get('name')}, the trace "
+                         f"of a {gpu.get('name')}.")
+    f_ms = model_bytes / calibration["achievable_bytes_per_s"] * 1e3
+    return {"achievable_floor_ms": f_ms, "pct_achievable_floor": 100 * f_ms / (step_ns / 1e6),
+            "achievable_bytes_per_s": calibration["achievable_bytes_per_s"]}
+
+
+def summarize(trace, attr: dict, calibration: dict | None = None) -> dict:
+    """Medians over steps, per mode label."""
+    s = attr["steps"]
+    t = trace
+    wl = t.meta.get("workload", {})
+    out = {"gpu": t.meta.get("gpu", {}).get("name"), "model": wl.get("model"),
+           "ctx": wl.get("ctx"), "peak_bytes_per_s": attr["peak_bytes_per_s"],
+           "peak_source": attr["peak_source"], "floor_source": attr["floor_source"],
+           "capture": {k: t.meta.get("capture", {}).get(k) for k in
+                       ("dropped_records", "dram_status", "pm_overflows",
+                        "kernels_without_launch_call", "kernels_assigned_by_time")},
+           "modes": {}}
+    modes = s["mode"]
+    for mid in np.unique(modes):
+        out["modes"][t.strings[mid]] = _mode(t, s, modes == mid, wl, calibration)
+    return out
+
+
+def _mode(t, s: dict, m: np.ndarray, wl: dict, calibration) -> dict:
+    def med(a):
+        return float(np.median(a[m]))
+    mode = t.strings[s["mode"][m][0]]
+    untraced = wl.get("untraced_step_ns") if wl.get("mode") == mode else None
+    thr = int(np.bitwise_or.reduce(np.maximum(s["throttle_reasons"][m], 0)))
+    return {
+        "steps": int(m.sum()),
+        "step_ms": med(s["step_ns"]) / 1e6,
+        "step_ms_min": float(s["step_ns"][m].min()) / 1e6,
+        "step_ms_max": float(s["step_ns"][m].max()) / 1e6,
+        "untraced_step_ms": float(np.median(untraced)) / 1e6 if untraced else None,
+        "untraced_steps": len(untraced) if untraced else 0,
+        "kernels": med(s["kernels"]), "launch_calls": med(s["launch_calls"]),
+        "busy_ms": med(s["busy_ns"]) / 1e6, "idle_ms": med(s["idle_ns"]) / 1e6,
+        "floor_ms": med(s["floor_ns"]) / 1e6, "floor_all_ms": med(s["floor_all_ns"]) / 1e6,
+        "kernel_inefficiency_ms": med(s["kernel_inefficiency_ns"]) / 1e6,
+        "launch_overhead_ms": med(s["launch_overhead_ns"]) / 1e6,
+        "other_idle_ms": med(s["other_idle_ns"]) / 1e6,
+        "pct_floor": med(s["pct_floor"]), "pct_floor_all": med(s["pct_floor_all"]),
+        "dram_gb": med(s["dram_read_bytes"] + s["dram_write_bytes"]) / 1e9,
+        "dram_gb_per_s": med(s["dram_bytes_per_s"]) / 1e9,
+        "model_gb": med(s["model_read_bytes"]) / 1e9,
+        "model_all_gb": med(s["model_all_bytes"]) / 1e9,
+        "closure_max_abs_ns": int(np.abs(s["closure_ns"][m]).max()),
+        **achievable(calibration, t.meta, med(s["model_read_bytes"]), med(s["step_ns"])),
+        "busy_below_floor_steps": int(s["busy_below_floor"][m].sum()),
+        "sm_clock_mhz": med(s["sm_clock_mhz"]), "mem_clock_mhz": med(s["mem_clock_mhz"]),
+        "throttle_reasons": throttle_names(thr),
+    }

@@ -1,0 +1,106 @@
+"""`stepscope quant`: do quantised weight paths turn their byte savings into time?
+
+Run: each arm (profiler/workloads/quantize.py) runs in a fresh process (``runner``) and
+writes one JSON; a failing arm is recorded as invalid with its reason. Weight bytes are
+measured (device memory held by the quantised model: weights, scales and zero points).
+Load: ``load_arms``. Summarise: ``stepscope.analysis.results.quant``.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import traceback
+from pathlib import Path
+
+from ..workloads.quantize import ARMS
+from .runner import run_fresh
+
+
+def run_arm(model_name: str, ctx: int, arm: str, warmup: int, steps: int, trace_steps: int,
+            trace_dir: Path | None = None) -> dict:
+    import numpy as np
+    import torch
+
+    from stepscope.analysis.facade import TraceAnalysis
+    from stepscope.analysis.kernel_classes import KernelClass, classify_names, short_name
+
+    from ..workloads.decode import Decoder, build_model, param_bytes, resolve_model
+    from ..workloads.quantize import quantize
+    from .protocol import decode_workload, measure, require_gpu
+    require_gpu()
+    spec = resolve_model(model_name)
+    out = {"model": spec.name, "ctx": ctx, "arm": arm, "gpu": torch.cuda.get_device_name(), "modes": {}}
+    base = torch.cuda.memory_allocated()
+    net = build_model(spec)
+    pb = param_bytes(net)
+    t0 = time.perf_counter()
+    out["library"] = quantize(net, arm)
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    out["quantize_s"] = time.perf_counter() - t0
+    out["weight_bytes"] = torch.cuda.memory_allocated() - base
+    sizes = {**pb, "param_bytes": out["weight_bytes"]}
+    for mode in ("eager-static", "graph"):
+        try:
+            dec = Decoder(net, ctx, mode, warmup + steps + trace_steps + 8)
+            dec.prefill()
+            dec.capture()
+            ns, trace = measure(dec.step, mode, warmup, steps, trace_steps, warn=lambda m: None)
+        except Exception as e:  # noqa: BLE001 - an arm that cannot run is recorded as invalid
+            out["modes"][mode] = {"valid": False, "reason": f"{type(e).__name__}: {str(e)[:300]}"}
+            traceback.print_exc()
+            continue
+        trace.meta["workload"] = decode_workload(spec, dec, trace_steps, sizes, quant=arm,
+                                                 untraced_step_ns=ns)
+        if trace_dir:
+            trace.save(trace_dir / f"{spec.name}-ctx{ctx}-{arm}-{mode}.stepscope")
+        a = TraceAnalysis(trace)
+        m = next(iter(a.get_summary()["modes"].values()))
+        kc = a.get_kernel_classes()
+        k = trace["kernels"]
+        cls = classify_names(trace.strings, k["name"])
+        mat = np.isin(cls, [KernelClass.GEMM, KernelClass.DEQUANT]) & (k["step"] >= 0)
+        names, counts = np.unique(k["name"][mat], return_counts=True)
+        top = sorted(zip(counts.tolist(), names.tolist()), reverse=True)[:4]
+        out["modes"][mode] = {
+            "valid": True, "median_ms": statistics.median(ns) / 1e6, "step_ns": ns,
+            "traced_ms": m["step_ms"], "floor_ms": m["floor_ms"], "model_gb": m["model_gb"],
+            "dram_gb": m["dram_gb"], "busy_ms": m["busy_ms"], "launch_overhead_ms": m["launch_overhead_ms"],
+            "kernels": m["kernels"],
+            "classes": {c: {"count": float(n), "ms": float(t) / 1e6} for c, n, t in
+                        zip(kc["class"], kc["count_per_step"], kc["time_ns_per_step"])},
+            "matmul_kernels": [{"name": short_name(trace.strings[n], 90),
+                                "per_step": c / len(trace["steps"]["index"])} for c, n in top]}
+    return out
+
+
+def run_quant(model: str, ctx: int, arms: list[str], out_dir: Path, warmup=5, steps=30, trace_steps=2,
+              progress=print, timeout_s: int = 900) -> list[dict]:
+    """Each missing arm in a fresh process; a crash is recorded as an invalid arm."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, arm in enumerate(arms):
+        path = out_dir / f"{model}-ctx{ctx}-{arm}.json"
+        if path.exists():
+            continue
+        progress(f"[{i + 1}/{len(arms)}] {arm}")
+        run_fresh("quant:run_arm_result", {"model_name": model, "ctx": ctx, "arm": arm, "warmup": warmup,
+                                           "steps": steps, "trace_steps": trace_steps},
+                  path, {"model": model, "ctx": ctx, "arm": arm}, "arm", timeout_s)
+    return load_arms(out_dir, model, ctx)
+
+
+def run_arm_result(**kw) -> dict:
+    """``run_arm``, marked valid when at least one mode ran (the child's target)."""
+    res = run_arm(**kw)
+    res["valid"] = any(m.get("valid") for m in res["modes"].values())
+    if not res["valid"]:
+        res["reason"] = "; ".join(f"{k}: {v['reason']}" for k, v in res["modes"].items())
+    return res
+
+
+def load_arms(folder, model: str, ctx: int) -> list[dict]:
+    """The arm results of ``model`` at ``ctx`` in ``folder``, baseline first."""
+    arms = [json.loads(p.read_text()) for p in sorted(Path(folder).glob(f"{model}-ctx{ctx}-*.json"))]
+    order = {a: i for i, a in enumerate(ARMS)}
+    return sorted(arms, key=lambda a: order.get(a["arm"], len(order)))

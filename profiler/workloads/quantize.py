@@ -1,0 +1,45 @@
+"""Quantised weight paths, applied in place to a built bf16 model (random weights
+quantised at load, no downloads):
+
+- ``bf16``: the baseline;
+- ``bnb-nf4``: bitsandbytes 4-bit NF4, every Linear but lm_head (transformers'
+  BitsAndBytesConfig default), bf16 compute: the paper's bnb-nf4;
+- ``torchao-int8wo``: torchao int8 weight-only, per-row scales, every Linear;
+- ``torchao-int4wo``: torchao int4 weight-only, group size 128, tinygemm layout
+  (``tile_packed_to_4d``, torch's own ``_weight_int4pack_mm``), every Linear.
+AutoAWQ+Marlin and GPTQ+ExLlamaV2 are not reproduced yet; the README says what the
+registry offers for them and what adding them would take.
+"""
+from __future__ import annotations
+
+#: The arms, the bf16 baseline first (also the order of tables).
+ARMS = ("bf16", "bnb-nf4", "torchao-int8wo", "torchao-int4wo")
+
+
+def quantize(model, arm: str) -> str:
+    """Quantise ``model`` in place; returns the library and version used."""
+    import torch
+    if arm == "bf16":
+        return f"torch {torch.__version__}"
+    if arm == "bnb-nf4":
+        import bitsandbytes as bnb
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, torch.nn.Linear) and name != "lm_head":
+                    new = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=child.bias is not None,
+                                            compute_dtype=torch.bfloat16, quant_type="nf4", device="meta")
+                    new.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False,
+                                                   quant_type="nf4").to(child.weight.device)
+                    if child.bias is not None:
+                        new.bias = child.bias
+                    setattr(parent, name, new)
+        return f"bitsandbytes {bnb.__version__}"
+    import torchao
+    from torchao.quantization import Int4WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
+    if arm == "torchao-int8wo":
+        quantize_(model, Int8WeightOnlyConfig())
+    elif arm == "torchao-int4wo":
+        quantize_(model, Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d"))
+    else:
+        raise ValueError(f"unknown arm {arm!r}")
+    return f"torchao {torchao.__version__}"
