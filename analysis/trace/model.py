@@ -20,7 +20,9 @@ import numpy as np
 from .atomic import atomic_open
 
 SCHEMA = "stepscope-trace"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this reader accepts; a version-1 file has none of ``V2_TABLES`` (read as empty).
+READABLE_VERSIONS = (1, 2)
 
 #: Every table and its columns, in file order. All columns are int64.
 #: ``name``/``mode`` columns are indices into ``Trace.strings``; ``step`` is the
@@ -37,10 +39,28 @@ TABLES: dict[str, tuple[str, ...]] = {
                "graph_id", "step"),
     "memset": ("start_ns", "end_ns", "bytes", "stream", "correlation", "graph_id", "step"),
     "pm": ("start_ns", "end_ns", "dram_read_bytes", "dram_write_bytes"),
+    # -- schema version 2 --
+    # Host spans of the framework (nn.Module forwards, operators, user annotations):
+    # ``kind`` a HostSpanKind, ``parent`` the row of the enclosing span (-1: none).
+    "host_spans": ("start_ns", "end_ns", "name", "kind", "depth", "parent", "thread_id", "step"),
+    # NVML read by a background sampler at a fixed rate, off the step path.
+    "nvml": ("t_ns", "sm_clock_mhz", "mem_clock_mhz", "power_mw", "temperature_c", "throttle_reasons"),
+    # Sampled host stacks (optional deep dive): ``stack`` a string "outer;...;inner".
+    "stack_samples": ("t_ns", "thread_id", "stack", "step"),
+    # Exact per-kernel DRAM bytes from a counter pass: ``kernel`` the row in ``kernels``.
+    "kernel_dram": ("kernel", "dram_read_bytes", "dram_write_bytes"),
 }
+V2_TABLES = ("host_spans", "nvml", "stack_samples", "kernel_dram")
 
 #: ``api.domain`` values.
 DOMAIN_RUNTIME, DOMAIN_DRIVER = 0, 1
+
+
+class HostSpanKind:
+    """``host_spans.kind`` values."""
+    MODULE = 0      # an nn.Module forward
+    OPERATOR = 1    # a torch operator (aten op)
+    USER = 2        # a span the caller annotated
 
 
 class TraceFileError(Exception):
@@ -98,7 +118,7 @@ class Trace:
                 lens.add(len(a))
             if len(lens) > 1:
                 raise ValueError(f"table {t!r} has columns of different lengths {sorted(lens)}")
-        for t in ("kernels", "api", "memcpy", "memset"):
+        for t in ("kernels", "api", "memcpy", "memset", "host_spans"):
             names = self.tables[t].get("name")
             if names is not None and len(names) and (names.min() < 0 or names.max() >= len(self.strings)):
                 raise ValueError(f"{t}.name points outside the string table")
@@ -136,13 +156,16 @@ class Trace:
                 if meta.get("schema") != SCHEMA:
                     raise TraceFileError(f"{path}: not a stepscope trace (schema {meta.get('schema')!r}).")
                 version = meta.get("schema_version")
-                if version != SCHEMA_VERSION:
+                if version not in READABLE_VERSIONS:
                     raise TraceFileError(
                         f"{path}: trace schema version {version} is not supported "
-                        f"(this stepscope reads version {SCHEMA_VERSION}).")
+                        f"(this stepscope reads versions {', '.join(map(str, READABLE_VERSIONS))}).")
                 strings = json.loads(z["strings.json"].tobytes())
                 tables = {}
                 for t, cols in TABLES.items():
+                    if version == 1 and t in V2_TABLES:
+                        tables[t] = empty_table(t)
+                        continue
                     tables[t] = {}
                     for c in cols:
                         key = f"{t}.{c}"
