@@ -10,9 +10,14 @@ with L the launch call of R (same correlation id) and [g0, g1) the gap:
 3. LAUNCH  L ended after g0: R was not yet submitted when the GPU went idle, so the GPU
            waited for the CPU. The leading gap (step start -> first record) is LAUNCH.
 4. QUEUED  L ended at or before g0: R was already submitted; the delay is on the GPU
-           side (scheduling, dependencies, graph node overhead, launch latency).
+           side (scheduling, dependencies, launch latency).
 5. OTHER   L was not recorded, or (trailing gap) nothing above applies: host work after
            the last record.
+6. GRAPH   an internal gap before a node of a CUDA-graph replay (R has a graph id) whose
+           graph launch call L started before the gap: the replayed graph's nodes do not
+           wait for the CPU, even while ``cudaGraphLaunch`` has not returned yet (the gaps
+           before and after its return have the same size), so this is graph-internal
+           node overhead, never launch overhead. Takes precedence over LAUNCH and QUEUED.
 
 The trailing gap (last record end -> step end) is SYNC when the step's closing
 synchronisation returned inside it (stepscope's Tracer always closes a step so), else OTHER.
@@ -42,6 +47,7 @@ class GapCause(IntEnum):
     SYNC = 2
     COPY = 3
     OTHER = 4
+    GRAPH = 5
 
 
 #: CUPTI memcpy kinds that touch host memory: HtoD, DtoH, HtoA, AtoH, HtoH.
@@ -88,9 +94,27 @@ def classify(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:
     cause[known & (l_end >= 0) & (l_end <= g0)] = GapCause.QUEUED
     cause[known & (l_end > g0)] = GapCause.LAUNCH
     cause[(iv.gap_position == LEADING) & known] = GapCause.LAUNCH
+    cause[in_graph_replay(trace, rec, iv)] = GapCause.GRAPH
     cause[host_copy] = GapCause.COPY
     cause[has_sync & (iv.gap_position != LEADING)] = GapCause.SYNC
     return cause
+
+
+def graph_ids(trace) -> np.ndarray:
+    """The graph id of every GPU record, in ``intervals.gpu_records`` order (0: not a graph node)."""
+    return np.concatenate([trace[t]["graph_id"] for t in ("kernels", "memcpy", "memset")])
+
+
+def in_graph_replay(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:
+    """Internal gaps before a graph node whose graph launch call started before the gap."""
+    api = trace["api"]
+    nxt = iv.gap_next
+    ok = (nxt >= 0) & (iv.gap_position == INTERNAL)
+    if not len(rec.correlation):
+        return np.zeros(len(nxt), bool)
+    nx = np.where(ok, nxt, 0)
+    found, l_start = lookup(api["correlation"], api["start_ns"], rec.correlation[nx], order_by=api["start_ns"])
+    return ok & (graph_ids(trace)[nx] != 0) & found & (l_start <= iv.gap_start_ns)
 
 
 def hta_rule(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:
