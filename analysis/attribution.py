@@ -7,7 +7,7 @@
   workloads their ``bytes_per_step`` by construction, else the measured DRAM bytes / peak;
 - kernel_inefficiency_ns = busy_ns - floor_ns (negative: busy below the floor, flagged);
 - launch_overhead_ns: idle gaps whose cause is LAUNCH (gaps.py);
-- other_idle_ns: all other idle (QUEUED, SYNC, COPY, OTHER).
+- other_idle_ns: all other idle (QUEUED, SYNC, COPY, OTHER, GRAPH-internal).
 Integers throughout; ``closure_ns`` is their difference from step_ns and is always 0.
 """
 from __future__ import annotations
@@ -45,8 +45,11 @@ def floors(trace, measured_bytes: np.ndarray, peak: float | None) -> dict:
         order = np.argsort(st["index"], kind="stable")
         rank = np.empty(n, np.int64)
         rank[order] = np.arange(n)
+        positions = wl.get("traced_positions")
+        if not positions or len(positions) != n:
+            positions = [first + i for i in range(n)]
         for i in range(n):
-            b = floor.step_bytes(wl, first + int(rank[i]))
+            b = floor.step_bytes(wl, int(positions[int(rank[i])]))
             out["model_all_bytes"][i], out["model_read_bytes"][i] = b["all_bytes"], b["read_bytes"]
         out["floor_all_ns"] = np.array([floor.floor_ns(b, peak) for b in out["model_all_bytes"]], np.int64)
         out["floor_ns"] = np.array([floor.floor_ns(b, peak) for b in out["model_read_bytes"]], np.int64)
@@ -105,6 +108,7 @@ def attribute(trace) -> dict:
             "closure_ns": fl["floor_ns"] + ineff + launch + other - iv.step_ns,
             "queued_ns": by_cause[GapCause.QUEUED], "sync_ns": by_cause[GapCause.SYNC],
             "copy_ns": by_cause[GapCause.COPY], "unexplained_ns": by_cause[GapCause.OTHER],
+            "graph_internal_ns": by_cause[GapCause.GRAPH],
             "leading_gap_ns": _per_step(iv.gap_step[lead], iv.gap_ns[lead], n),
             "trailing_gap_ns": _per_step(iv.gap_step[trail], iv.gap_ns[trail], n),
             "kernels": np.array([(kern_step == s).sum() for s in sidx], np.int64),

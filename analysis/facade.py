@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from . import dram, gaps, kernel_tables, summary
+from . import dram, gaps, host, kernel_tables, summary
 from .attribution import attribute
 from .trace import Trace, load
 
@@ -58,6 +58,9 @@ class TraceAnalysis:
 
     def get_dram(self) -> dict:
         return dram.summary(self.trace, self.get_steps())
+
+    def get_host(self, n: int = 10) -> dict:
+        return host.report(self.trace, self.attribution, n)
 
     def get_summary(self) -> dict:
         return summary.summarize(self.trace, self.attribution, self.calibration)

@@ -27,9 +27,9 @@ def interleaved(step, sync, arms: dict, rounds: int = 5, block: int = 10) -> dic
     return times
 
 
-def tracer_arm(windows: list):
-    """Wall time per step (NVML reads between steps included); the trace's own step
-    windows (launch to device idle, what stepscope reports) go to ``windows``."""
+def tracer_arm(windows: list, **tracer_kw):
+    """Wall time per step (the tracer's work between steps included); the trace's own
+    step windows (launch to device idle, what stepscope reports) go to ``windows``."""
     from contextlib import contextmanager
 
     from stepscope.profiler import Tracer
@@ -37,7 +37,7 @@ def tracer_arm(windows: list):
     @contextmanager
     def make():
         import time
-        tr = Tracer(warn=lambda m: None)
+        tr = Tracer(warn=lambda m: None, **tracer_kw)
         with tr:
             i = [0]
 

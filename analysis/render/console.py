@@ -2,6 +2,8 @@
 classes, top kernels, gap causes and the HTA comparison of one trace."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..facade import TraceAnalysis
 from ..gaps import GapCause
 
@@ -18,7 +20,7 @@ class ConsoleRenderer:
         out = self.header(a, s)
         for mode, m in s["modes"].items():
             out += [""] + self.mode(mode, m)
-        for section in (self.kernel_classes, self.unmodelled_bytes, self.top_kernels,
+        for section in (self.host, self.kernel_classes, self.unmodelled_bytes, self.top_kernels,
                         self.gap_histogram, self.hta):
             lines = section(a)
             if lines:
@@ -74,6 +76,40 @@ class ConsoleRenderer:
             w.append(f"  clocks: SM {m['sm_clock_mhz']:.0f} MHz, memory {m['mem_clock_mhz']:.0f} MHz; throttle: {thr}")
         else:
             w.append("  clocks: n/a (no NVML readings in this trace)")
+        return w
+
+    def host(self, a: TraceAnalysis) -> list[str]:
+        h = a.get_host()
+        ps = h["per_step"]
+        idle = a.get_steps()["launch_overhead_ns"]
+        if not idle.sum():
+            return []
+        med = lambda k: float(np.median(ps[k]))  # noqa: E731
+        w = [f"host side of the launch-bound idle (thread {h['thread_id']}; API calls recorded: {h['apis']}; "
+             f"host spans: {h['host_spans']})",
+             f"  CPU time per kernel launched: {med('launch_api_ns_per_launch') / 1e3:.2f} us in the launch API, "
+             f"{med('framework_ns_per_launch') / 1e3:.2f} us outside any API call (median over steps)",
+             "  launch-bound idle per step (median)          ms     share"]
+        total = max(float(np.median(idle)), 1.0)
+        for label, key in (("(a) inside the next kernel's launch call", "launch_api_ns"),
+                           ("(b) inside other API calls", "other_api_ns"),
+                           ("(c) framework, outside any API call", "framework_ns")):
+            w.append(f"    {label:<42} {med(key) / 1e6:8.3f}  {100 * med(key) / total:6.1f}%")
+        closure = int(np.abs(ps["launch_api_ns"] + ps["other_api_ns"] + ps["framework_ns"] - idle).max())
+        w.append(f"  closure: (a) + (b) + (c) = launch overhead within {closure} ns (max over steps)")
+        hot = h["hotspots"]
+        w.append("  host hotspots in launch-bound idle (per step)                         ms   share of idle")
+        for what, name, ns, share in zip(hot["what"], hot["name"], hot["ns_per_step"], hot["share_of_launch_idle"]):
+            w.append(f"    {what:<10} {name[:56]:<58} {ns / 1e6:8.3f}  {100 * share:5.1f}%")
+        lg = h["longest_gaps"]
+        if lg["step"]:
+            w.append("  longest launch-bound gaps: step, ms, host span running, the kernel that ended it (launch call), "
+                     "other API calls inside")
+            for i in range(len(lg["step"])):
+                w.append(f"    step {lg['step'][i]}  {lg['gap_ns'][i] / 1e6:8.3f} ms  {lg['span'][i]}  -> "
+                         f"{lg['next_kernel'][i][:60]} ({lg['launch_api'][i]})  "
+                         f"[{', '.join(lg['apis_inside'][i]) or 'none'}]")
+        w.append(f"  verdict: {h['verdict']}")
         return w
 
     def kernel_classes(self, a: TraceAnalysis) -> list[str]:

@@ -8,7 +8,8 @@ from .model import Trace
 
 
 def assign_steps(trace: Trace) -> dict:
-    """Set ``step`` on api, kernels, memcpy and memset rows. Returns counts for metadata.
+    """Set ``step`` on api, kernels, memcpy, memset, host_spans and stack_samples rows.
+    Returns counts for metadata.
 
     A launch call belongs to the step whose host window holds its start. A kernel,
     copy or set belongs to the step of the launch call with its correlation id, even
@@ -26,6 +27,9 @@ def assign_steps(trace: Trace) -> dict:
 
     api = trace["api"]
     api["step"] = window_of(api["start_ns"], api["start_ns"])
+    # Host spans and stack samples: the window holding their start.
+    trace["host_spans"]["step"] = window_of(trace["host_spans"]["start_ns"], trace["host_spans"]["start_ns"])
+    trace["stack_samples"]["step"] = window_of(trace["stack_samples"]["t_ns"], trace["stack_samples"]["t_ns"])
     counts = {}
     for t in ("kernels", "memcpy", "memset"):
         tab = trace[t]

@@ -18,13 +18,18 @@ SIZE_KEYS = ("param_count", "param_bytes", "input_embedding_bytes", "tied_embedd
 
 def decode(model: str, config: dict, ctx: int, *, mode: str | None = None,
            next_position: int | None = None, traced_steps: int = 0,
-           sizes: dict | None = None, **extra) -> dict:
-    """A decode workload. ``next_position``: the decoder's position after the traced
-    steps (ctx + steps run); the first traced step ran at ``next_position - traced_steps``.
-    Without it (an imported trace), the first traced step is taken to run at ``ctx``."""
+           sizes: dict | None = None, positions: list[int] | None = None, **extra) -> dict:
+    """A decode workload. ``positions``: each traced step's KV position, in step order
+    (``traced_positions``; protocols that interleave untraced steps record them). Else
+    ``next_position``: the decoder's position after the traced steps (ctx + steps run);
+    the first traced step ran at ``next_position - traced_steps`` and the others followed.
+    Without either (an imported trace), the first traced step is taken to run at ``ctx``."""
     first = ctx if next_position is None else int(next_position) - int(traced_steps)
     wl = {"kind": "decode", "model": model, "config": config, "ctx": ctx,
           "first_traced_position": first}
+    if positions:
+        wl["first_traced_position"] = int(positions[0])
+        wl["traced_positions"] = [int(p) for p in positions]
     if mode is not None:
         wl["mode"] = mode
     wl.update({k: v for k, v in (sizes or {}).items() if k in SIZE_KEYS})

@@ -1,4 +1,9 @@
-"""CUPTI activity tracing: kernels, copies, sets, and the launch API calls only.
+"""CUPTI activity tracing: kernels, copies, sets, and runtime/driver API calls.
+
+Two API sets: ``launch`` (launches, copies, sets, synchronisations: what the GPU-side
+attribution needs) and ``host`` (every runtime and driver call that can take real time:
+the launch set plus module and library loads, allocations, events, graphs, streams;
+chosen by name; the trivial getters and queries torch calls around every op are left out).
 
 The buffer callback only appends CUPTI's parsed records to a list; conversion to
 columns happens once, in :meth:`ActivitySession.collect`, after the last step.
@@ -24,6 +29,16 @@ _DRIVER_RE = re.compile(
     r"^cu(LaunchKernel(Ex)?|LaunchCooperativeKernel|GraphLaunch|Memcpy\w*|Memset\w*|"
     r"(Ctx|Stream|Event)Synchronize)$")
 _SUFFIX_RE = re.compile(r"(_v\d+)?(_ptsz|_ptds)?(_v\d+)?$")
+#: Added in the ``host`` set: calls that can take real time inside a step besides
+#: launches and synchronisations. An allow-list, so that no callback is paid for the
+#: getters and queries torch calls around every op.
+_HOST_RE = re.compile(
+    r"^cu(da)?(Module(Load|Unload)\w*|Library(Load|Unload)\w*|Link(Create|AddData|AddFile|Complete)\w*|"
+    r"Malloc\w*|Free\w*|MemAlloc\w*|MemFree\w*|MemCreate|MemRelease|MemMap|MemUnmap|MemAddress(Reserve|Free)|"
+    r"MemSetAccess|MemHostAlloc|HostAlloc|MemHostRegister|HostRegister|MemPool\w*|"
+    r"Event(Record\w*|Create\w*|Destroy\w*)|StreamWaitEvent|"
+    r"Graph(Instantiate\w*|Upload|ExecUpdate\w*|Destroy|ExecDestroy)|"
+    r"Stream(BeginCapture\w*|EndCapture|Create\w*|Destroy\w*))$")
 
 BUFFER_BYTES = 32 << 20
 
@@ -32,14 +47,19 @@ def _base_name(member: str) -> str:
     return _SUFFIX_RE.sub("", member.split("__")[-1])
 
 
-def launch_cbids(cupti) -> dict[tuple[int, int], str]:
-    """(domain, cbid) -> API name for every API call stepscope records."""
+def launch_cbids(cupti, apis: str = "launch") -> dict[tuple[int, int], str]:
+    """(domain, cbid) -> API name for every API call recorded: ``apis`` is ``none``,
+    ``launch`` (launch-type calls and synchronisations) or ``host`` (those and ``_HOST_RE``)."""
+    if apis == "none":
+        return {}
     out = {}
     for domain, enum, pattern in ((DOMAIN_RUNTIME, cupti.RuntimeApiTraceCbid, _RUNTIME_RE),
                                   (DOMAIN_DRIVER, cupti.DriverApiTraceCbid, _DRIVER_RE)):
         for member in enum:
             base = _base_name(member.name)
-            if pattern.match(base):
+            if base in ("INVALID", "SIZE", "FORCE_INT"):
+                continue
+            if pattern.match(base) or (apis == "host" and _HOST_RE.match(base)):
                 out[(domain, int(member))] = base
     return out
 
@@ -47,12 +67,12 @@ def launch_cbids(cupti) -> dict[tuple[int, int], str]:
 class ActivitySession:
     """Enable CUPTI activity kinds, gather records, convert them to columns."""
 
-    def __init__(self):
+    def __init__(self, apis: str = "launch"):
         from cupti import cupti
         self.cupti = cupti
         self.records: list = []
         self.buffers_completed = 0
-        self.cbid_names = launch_cbids(cupti)
+        self.cbid_names = launch_cbids(cupti, apis)
         self.kinds = [cupti.ActivityKind.CONCURRENT_KERNEL, cupti.ActivityKind.MEMCPY,
                       cupti.ActivityKind.MEMSET]
         self.enabled = False

@@ -1,5 +1,13 @@
-"""NVML: the GPU's identity and peak bandwidth once, clocks/power/throttling per step."""
+"""NVML: the GPU's identity and peak bandwidth once, and a background sampler of clocks,
+power, temperature and throttle reasons at a fixed rate, on CUPTI's clock, off the step
+path (nothing in ``Tracer.step`` waits for NVML). The total-energy counter costs ~3 ms a
+read on the lent H100s, so it is read only at the capture's start and end."""
 from __future__ import annotations
+
+import threading
+
+#: Columns of one background sample, in ``Trace`` table order (after ``t_ns``).
+SAMPLE_COLUMNS = ("sm_clock_mhz", "mem_clock_mhz", "power_mw", "temperature_c", "throttle_reasons")
 
 
 class Nvml:
@@ -8,6 +16,8 @@ class Nvml:
         self.nv = pynvml
         pynvml.nvmlInit()
         self.h = pynvml.nvmlDeviceGetHandleByIndex(device)
+        self._reasons = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
+            pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
 
     def _get(self, fn, *args, default=-1):
         try:
@@ -40,25 +50,59 @@ class Nvml:
             "persistence_mode": self._get(nv.nvmlDeviceGetPersistenceMode),
         }
 
-    def sample(self) -> dict:
-        """Clocks, power, energy counter, throttle reasons, temperature: now."""
+    def quick(self) -> tuple:
+        """Clocks, power, temperature, throttle reasons (each ~1-2 us): ``SAMPLE_COLUMNS``."""
         nv = self.nv
-        reasons = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
-            nv.nvmlDeviceGetCurrentClocksThrottleReasons
-        return {
-            "sm_clock_mhz": self._get(nv.nvmlDeviceGetClockInfo, nv.NVML_CLOCK_SM),
-            "mem_clock_mhz": self._get(nv.nvmlDeviceGetClockInfo, nv.NVML_CLOCK_MEM),
-            "power_mw": self._get(nv.nvmlDeviceGetPowerUsage),
-            "energy_mj": self._get(nv.nvmlDeviceGetTotalEnergyConsumption),
-            "throttle_reasons": self._get(reasons),
-            "temperature_c": self._get(nv.nvmlDeviceGetTemperature, nv.NVML_TEMPERATURE_GPU),
-        }
+        return (self._get(nv.nvmlDeviceGetClockInfo, nv.NVML_CLOCK_SM),
+                self._get(nv.nvmlDeviceGetClockInfo, nv.NVML_CLOCK_MEM),
+                self._get(nv.nvmlDeviceGetPowerUsage),
+                self._get(nv.nvmlDeviceGetTemperature, nv.NVML_TEMPERATURE_GPU),
+                self._get(self._reasons))
+
+    def energy_mj(self) -> int:
+        """The total-energy counter (slow: ~3 ms a read on the lent H100s)."""
+        return self._get(self.nv.nvmlDeviceGetTotalEnergyConsumption)
+
+    def sample(self) -> dict:
+        """Everything at once, energy included (for one-off reads, never per step)."""
+        return {**dict(zip(SAMPLE_COLUMNS, self.quick())), "energy_mj": self.energy_mj()}
 
     def close(self) -> None:
         try:
             self.nv.nvmlShutdown()
         except self.nv.NVMLError:
             pass
+
+
+class NvmlSampler:
+    """Samples ``Nvml.quick`` every ``period_ns`` on its own thread; timestamps from
+    ``clock`` (CUPTI's). ctypes releases the GIL inside each NVML call, so a sample holds
+    the GIL for the Python around five calls only."""
+
+    def __init__(self, nvml: Nvml, clock, period_ns: int = 10_000_000):
+        self.nvml, self.clock, self.period_ns = nvml, clock, int(period_ns)
+        self.rows: list[tuple] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stepscope-nvml", daemon=True)
+
+    def _run(self) -> None:
+        rows, clock, quick, wait = self.rows, self.clock, self.nvml.quick, self._stop.wait
+        period_s = self.period_ns / 1e9
+        while True:
+            rows.append((clock(), *quick()))
+            if wait(period_s):
+                break
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, list]:
+        """Stop (one last sample is taken) and return the ``nvml`` table's columns."""
+        self._stop.set()
+        self._thread.join()
+        self.rows.append((self.clock(), *self.nvml.quick()))
+        cols = ("t_ns",) + SAMPLE_COLUMNS
+        return {c: [r[i] for r in self.rows] for i, c in enumerate(cols)}
 
 
 def _try(fn, default):

@@ -6,18 +6,25 @@
                 run_one_decode_step()
     tracer.trace.save("run.stepscope")
 
-Per step: host window (CUPTI clock, integer ns), NVML clocks/power/energy/throttle
-reasons; over the capture: kernels, launch API calls, copies, sets, and PM-sampled
-DRAM bytes. Records belong to a step through the correlation id of their launch
-call, never by timestamps alone (see ``assign_steps``).
+Per step: the host window (CUPTI clock, integer ns); over the capture: kernels, copies,
+sets, runtime/driver API calls (``apis="host"``: every call that can take real time;
+``"launch"``: launches and synchronisations only), host spans of the framework
+(``nn.Module`` forwards; torch functions with ``host_ops=True``), PM-sampled DRAM bytes,
+and NVML sampled by a background thread (per-step clocks, power, energy and throttle
+reasons come from those samples: ``step()`` never waits for NVML). Records belong to a
+step through the correlation id of their launch call, never by timestamps alone (see
+``assign_steps``).
 """
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from contextlib import contextmanager
 
 from stepscope.analysis.trace import TABLES, Trace, table_from_rows
+from stepscope.analysis.trace.nvml_steps import per_step, power_integral_mj
 from stepscope.analysis.trace.steps import assign_steps
 
 from ..errors import CaptureError
@@ -49,6 +56,15 @@ def _prime():
         pass
 
 
+def host_clock(cupti) -> dict:
+    """Host timestamps (step windows, host spans, NVML samples) come from ``time.time_ns``
+    (CLOCK_REALTIME, ~0.1 us a call); CUPTI's records are on the same clock, and
+    ``cupti.get_timestamp`` costs ~10 us a call from Python on the lent H100s. Recorded:
+    the median of CUPTI's clock minus the host clock read right after it."""
+    diffs = [cupti.get_timestamp() - time.time_ns() for _ in range(21)]
+    return {"source": "time.time_ns (CLOCK_REALTIME)", "cupti_minus_host_ns_median": int(statistics.median(diffs))}
+
+
 def cupti_holder() -> str | None:
     """Which other CUPTI client is active in this process, if one can be seen."""
     if Tracer._active is not None:
@@ -75,12 +91,19 @@ class Tracer:
 
     def __init__(self, device: int = 0, dram: bool = True, dram_interval_ns: int = 20_000,
                  nvml: bool = True, sync: bool = True, flush_every: int = 0,
-                 drain_every: int = 0, warn=None):
+                 drain_every: int = 0, warn=None, apis: str = "host", modules=None,
+                 host_spans: bool = True, host_ops: bool = False,
+                 nvml_period_ns: int = 10_000_000):
         self.device = device
         self.want_dram = dram
         self.dram_interval_ns = dram_interval_ns
         self.want_nvml = nvml
+        self.nvml_period_ns = nvml_period_ns
         self.sync = sync
+        self.apis = apis
+        self.modules = modules
+        self.want_spans = host_spans
+        self.host_ops = host_ops
         # Steps between activity flushes / PM drains; 0: only at stop. Measured on an
         # H100 (benchmarks/stall_probe): a flush between steps makes the next step's
         # first CUDA call stall ~15 ms, so the default never flushes mid-capture.
@@ -90,7 +113,7 @@ class Tracer:
         self.meta: dict = {}
         self._steps: list[dict] = []
         self._trace: Trace | None = None
-        self._activity = self._dram = self._nvml = None
+        self._activity = self._dram = self._nvml = self._sampler = self._spans = None
         self._cupti = None
         self.running = False
 
@@ -114,13 +137,16 @@ class Tracer:
         from .pm import DramSampler
         self._cupti = cupti
         if self.want_nvml:
-            from .nvml import Nvml
+            from .nvml import Nvml, NvmlSampler
             try:
                 self._nvml = Nvml(self.device)
             except Exception as e:  # noqa: BLE001
                 raise CaptureError(f"NVML cannot open GPU {self.device}: {e}") from None
             self.meta["gpu"] = self._nvml.describe()
-        self._activity = ActivitySession()
+            self._energy_start = (time.time_ns(), self._nvml.energy_mj())
+            self._sampler = NvmlSampler(self._nvml, time.time_ns, self.nvml_period_ns)
+            self._sampler.start()
+        self._activity = ActivitySession(self.apis)
         self._activity.start()
         Tracer._active = self
         self._dram = DramSampler(self.device, self.dram_interval_ns)
@@ -131,8 +157,17 @@ class Tracer:
         else:
             self._dram.status = "disabled by the caller"
         _prime()
-        self.meta["capture"] = {"start_ns": cupti.get_timestamp(), "device": self.device,
-                                "dram_interval_ns": self.dram_interval_ns, "sync": self.sync}
+        if self.want_spans:
+            from .host import HostSpans
+            self._spans = HostSpans(time.time_ns, self.modules or (), ops=self.host_ops)
+            if not self._spans.start():
+                self._spans = None
+        self.meta["capture"] = {"start_ns": time.time_ns(), "device": self.device,
+                                "host_clock": host_clock(cupti),
+                                "dram_interval_ns": self.dram_interval_ns, "sync": self.sync,
+                                "apis": self.apis, "host_spans": "modules" + (" and operators" if self.host_ops
+                                                                              else "") if self._spans else "off",
+                                "nvml_period_ns": self.nvml_period_ns if self._sampler else None}
         self.running = True
 
     @contextmanager
@@ -140,25 +175,15 @@ class Tracer:
         """One step: host window [enter, exit after device synchronise] on CUPTI's clock."""
         if not self.running:
             raise CaptureError("Tracer.step() was called outside a started Tracer.")
-        get_ts = self._cupti.get_timestamp
-        before = self._nvml.sample() if self._nvml else {}
+        get_ts = time.time_ns
         buffers = self._activity.buffers_completed
         start_ns = get_ts()
         yield
         if self.sync:
             _synchronize()
         end_ns = get_ts()
-        after = self._nvml.sample() if self._nvml else {}
-        row = {"index": int(index), "mode": mode, "start_ns": start_ns, "end_ns": end_ns,
-               "cupti_buffers_completed": self._activity.buffers_completed - buffers}
-        for k in ("sm_clock_mhz", "mem_clock_mhz", "power_mw", "throttle_reasons", "temperature_c"):
-            row[k] = after.get(k, -1)
-        e0, e1 = before.get("energy_mj", -1), after.get("energy_mj", -1)
-        row["energy_mj"] = e1 - e0 if e0 >= 0 and e1 >= 0 else -1
-        # Reasons seen at either end of the window (NVML's reads sit outside it).
-        t0, t1 = before.get("throttle_reasons", -1), after.get("throttle_reasons", -1)
-        row["throttle_reasons"] = (t0 | t1) if t0 >= 0 and t1 >= 0 else max(t0, t1)
-        self._steps.append(row)
+        self._steps.append({"index": int(index), "mode": mode, "start_ns": start_ns, "end_ns": end_ns,
+                            "cupti_buffers_completed": self._activity.buffers_completed - buffers})
         # Between steps, outside the window: hand back full buffers, drain PM samples.
         n = len(self._steps)
         if self.flush_every and n % self.flush_every == 0:
@@ -171,6 +196,9 @@ class Tracer:
             return self._trace
         self.running = False
         _synchronize()
+        if self._spans:
+            self._spans.stop()
+        nvml_cols = self._sampler.stop() if self._sampler else None
         self._activity.stop()
         Tracer._active = None
         dropped = self._activity.dropped_records()
@@ -180,18 +208,20 @@ class Tracer:
         for t in ("kernels", "api", "memcpy", "memset"):
             trace.tables[t] = table_from_rows(t, cols[t])
         trace.tables["pm"] = table_from_rows("pm", pm)
+        if self._spans:
+            trace.tables["host_spans"] = table_from_rows("host_spans", self._spans.collect(trace.intern))
+        if nvml_cols:
+            trace.tables["nvml"] = table_from_rows("nvml", nvml_cols)
         steps = sorted(self._steps, key=lambda r: r["start_ns"])
-        rows = {c: [] for c in TABLES["steps"]}
-        for r in steps:
-            for c in TABLES["steps"]:
-                rows[c].append(trace.intern(r[c]) if c == "mode" else r[c])
+        rows = {c: [r.get(c, -1) if c != "mode" else trace.intern(r[c]) for r in steps] for c in TABLES["steps"]}
         trace.tables["steps"] = table_from_rows("steps", rows)
+        trace.tables["steps"].update(per_step(trace["nvml"], trace["steps"]["start_ns"], trace["steps"]["end_ns"]))
         unattributed = assign_steps(trace)
         from .activity import demangle
         trace.strings = demangle(trace.strings)   # one-to-one: ids stay valid
         trace.__dict__.pop("_index", None)
         cap = self.meta["capture"]
-        cap["end_ns"] = self._cupti.get_timestamp()
+        cap["end_ns"] = time.time_ns()
         cap["dropped_records"] = dropped
         cap["cupti_buffers"] = self._activity.buffers_completed
         cap["other_records"] = cols["_other"]
@@ -199,6 +229,14 @@ class Tracer:
         cap["pm_overflows"] = self._dram.overflows
         cap["pm_invalid_samples"] = self._dram.invalid_samples
         cap["pm_truncated_decodes"] = self._dram.truncated
+        if self._nvml:
+            e0 = self._energy_start
+            e1 = (time.time_ns(), self._nvml.energy_mj())
+            # The slow energy counter, read at start and end only: a cross-check of the
+            # energy integrated from the sampled power.
+            cap["nvml_energy_counter"] = {"start_ns": e0[0], "end_ns": e1[0], "energy_mj": e1[1] - e0[1],
+                                          "integrated_power_mj": int(round(float(power_integral_mj(
+                                              trace["nvml"], [e0[0]], [e1[0]])[0])))}
         cap.update(unattributed)
         host = describe_host()
         host["libraries"] = loaded_libraries("libcupti", "libcudart", "libcuda", "libnvidia-ml")

@@ -35,37 +35,86 @@ def timed_steps(fn, n: int, sync) -> list[int]:
     return out
 
 
-def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, **tracer_kw):
-    """The protocol: ``warmup`` steps, ``steps`` untraced timed steps, then under the
-    tracer one untimed step (CUPTI's first-launch costs per kernel, ~2x the first eager
-    step on an H100, stay out of the trace) and ``trace_steps`` traced steps.
+def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: int = 1,
+            position=None, **tracer_kw):
+    """The protocol: ``warmup`` steps, then ``rounds`` rounds of [a block of untraced timed
+    steps, then under a fresh tracer one untimed step (CUPTI's first-launch costs per
+    kernel, ~2x the first eager step on an H100, stay out of the trace) and
+    ``trace_steps`` traced steps]. The untraced steps (``steps`` in all) and the traced
+    steps interleave, so drift hits both alike, and the trace carries its own
+    perturbation (``meta["perturbation"]``, from ``perturbation``). ``position``: a callable
+    giving the decoder's KV position before a step; the traced steps' positions go to
+    ``meta["traced_positions"]`` (the floor needs them: the rounds leave gaps).
     Returns (untraced step times in ns, trace)."""
     import torch
+
+    from stepscope.analysis.trace.merge import concat
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
-    untraced = timed_steps(step, steps, torch.cuda.synchronize)
-    with Tracer(**tracer_kw) as tracer:
-        step()
-        torch.cuda.synchronize()
-        for i in range(trace_steps):
-            with tracer.step(i, mode=mode):
-                step()
-    return untraced, tracer.trace
+    rounds = max(1, min(rounds, steps))
+    untraced, blocks, traces, outside, positions = [], [], [], [], []
+    for r in range(rounds):
+        block = timed_steps(step, steps // rounds + (r < steps % rounds), torch.cuda.synchronize)
+        untraced += block
+        blocks.append(block)
+        with Tracer(**tracer_kw) as tracer:
+            step()
+            torch.cuda.synchronize()
+            for i in range(trace_steps):
+                if position is not None:
+                    positions.append(int(position()))
+                t0 = time.perf_counter_ns()
+                with tracer.step(r * trace_steps + i, mode=mode):
+                    step()
+                outside.append(time.perf_counter_ns() - t0)
+        traces.append(tracer.trace)
+    trace = concat(traces)
+    if position is not None:
+        trace.meta["traced_positions"] = positions
+    st = trace["steps"]
+    windows = (st["end_ns"] - st["start_ns"]).tolist()
+    trace.meta["perturbation"] = perturbation(blocks, windows, trace_steps)
+    trace.meta["perturbation"]["step_call_outside_window_ns"] = int(statistics.median(
+        [w - (e - s) for w, s, e in zip(outside, st["start_ns"].tolist(), st["end_ns"].tolist())]))
+    return untraced, trace
+
+
+def perturbation(untraced_blocks: list[list[int]], traced_windows: list[int], per_round: int) -> dict:
+    """Traced vs untraced step time of one process: median traced window / median untraced
+    step - 1, with a 95% bootstrap interval over rounds (the rounds' ratios resampled)."""
+    import numpy as np
+    traced = [traced_windows[i * per_round:(i + 1) * per_round] for i in range(len(untraced_blocks))]
+    ratios = np.array([statistics.median(t) / statistics.median(u)
+                       for t, u in zip(traced, untraced_blocks) if t and u])
+    out = {"method": "median traced step window / median untraced step - 1, interleaved rounds",
+           "rounds": len(untraced_blocks), "traced_median_ns": int(statistics.median(traced_windows)),
+           "untraced_median_ns": int(statistics.median([x for b in untraced_blocks for x in b])),
+           "round_ratios": ratios.tolist()}
+    out["pct"] = 100 * (out["traced_median_ns"] / out["untraced_median_ns"] - 1)
+    if len(ratios) >= 3:
+        rng = np.random.default_rng(0)
+        boots = np.median(ratios[rng.integers(0, len(ratios), (10_000, len(ratios)))], axis=1)
+        out["ci95_pct"] = [100 * (float(np.percentile(boots, 2.5)) - 1), 100 * (float(np.percentile(boots, 97.5)) - 1)]
+    else:
+        out["ci95_pct"] = None
+    return out
 
 
 def decode_workload(spec, dec: Decoder, traced_steps: int, sizes: dict, mode: str | None = None,
-                    **extra) -> dict:
+                    positions: list[int] | None = None, **extra) -> dict:
     """``meta["workload"]`` of a decode traced with this protocol (one builder:
-    ``stepscope.analysis.trace.workload.decode``); ``mode`` defaults to the decoder's."""
+    ``stepscope.analysis.trace.workload.decode``); ``mode`` defaults to the decoder's;
+    ``positions``: each traced step's KV position, when the protocol recorded them."""
     return workload.decode(spec.name, spec.config, dec.ctx, mode=mode or dec.mode, next_position=dec.position,
-                           traced_steps=traced_steps, sizes=sizes, **extra)
+                           traced_steps=traced_steps, sizes=sizes, positions=positions, **extra)
 
 
 def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
                warmup: int = 5, steps: int = 30, trace_steps: int = 5,
                dram_interval_ns: int = 20_000, attn: str = "sdpa", dtype: str = "bfloat16",
-               built=None, progress=None):
+               built=None, progress=None, rounds: int = 1, sdpa_backend: str = "default",
+               host_ops: bool = False, apis: str = "host"):
     """Returns (trace, info). ``built`` reuses a (spec, model) pair across modes."""
     import torch
     require_gpu()
@@ -83,14 +132,17 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
         build_s = time.perf_counter() - t0
     else:
         (spec, net), build_s = built, 0.0
-    dec = Decoder(net, ctx, mode, warmup + steps + trace_steps + 4)
+    rounds = max(1, rounds)
+    dec = Decoder(net, ctx, mode, warmup + steps + rounds * (trace_steps + 1) + 4, sdpa_backend=sdpa_backend)
     say(f"prefill {ctx} tokens, mode {mode}")
     dec.prefill()
     dec.capture()
-    untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps,
-                              dram_interval_ns=dram_interval_ns)
+    untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps, rounds=rounds,
+                              position=lambda: dec.position, dram_interval_ns=dram_interval_ns, modules=net,
+                              host_ops=host_ops, apis=apis)
     trace.meta["workload"] = decode_workload(
-        spec, dec, trace_steps, param_bytes(net),
+        spec, dec, trace_steps, param_bytes(net), positions=trace.meta.pop("traced_positions"),
+        sdpa_backend=sdpa_backend,
         weights="checkpoint" if spec.checkpoint else "random", dtype=dtype, attn=attn, batch=1,
         warmup_steps=warmup, static_cache_len=dec.max_cache_len if mode != "eager" else None,
         untraced_step_ns=untraced, build_s=round(build_s, 2))

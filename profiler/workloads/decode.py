@@ -16,6 +16,25 @@ from ..errors import WorkloadError
 
 MODELS_DIR = Path(__file__).with_name("models")
 MODES = ("eager", "eager-static", "graph")
+#: SDPA backend choices: ``default`` leaves torch's choice; ``no-cudnn`` excludes the
+#: cuDNN attention backend (torch picks among flash, memory-efficient and math); the
+#: others force one backend.
+SDPA_BACKENDS = ("default", "no-cudnn", "flash", "efficient", "math", "cudnn")
+
+
+def sdpa_context(name: str):
+    """A context manager restricting torch's SDPA backends to ``name``'s set."""
+    import contextlib
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    if name == "default":
+        return contextlib.nullcontext()
+    sets = {"no-cudnn": [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH],
+            "flash": [SDPBackend.FLASH_ATTENTION], "efficient": [SDPBackend.EFFICIENT_ATTENTION],
+            "math": [SDPBackend.MATH], "cudnn": [SDPBackend.CUDNN_ATTENTION]}
+    if name not in sets:
+        raise WorkloadError(f"unknown SDPA backend {name!r}: give one of {', '.join(SDPA_BACKENDS)}.")
+    return sdpa_kernel(sets[name])
 
 
 def registry() -> dict[str, Path]:
@@ -127,11 +146,15 @@ class Decoder:
     as a CUDA graph and replayed).
     """
 
-    def __init__(self, model, ctx: int, mode: str, max_new_tokens: int, seed: int = 0):
+    def __init__(self, model, ctx: int, mode: str, max_new_tokens: int, seed: int = 0,
+                 sdpa_backend: str = "default"):
         import torch
         if mode not in MODES:
             raise WorkloadError(f"unknown mode {mode!r}: give one of {', '.join(MODES)}.")
+        if sdpa_backend not in SDPA_BACKENDS:
+            raise WorkloadError(f"unknown SDPA backend {sdpa_backend!r}: give one of {', '.join(SDPA_BACKENDS)}.")
         self.torch, self.model, self.ctx, self.mode = torch, model, ctx, mode
+        self.sdpa_backend = sdpa_backend
         self.device = next(model.parameters()).device
         g = torch.Generator().manual_seed(seed)
         vocab = model.config.vocab_size
@@ -147,7 +170,14 @@ class Decoder:
 
     @property
     def inference(self):
-        return self.torch.inference_mode()
+        """Inference mode, with the SDPA backends this decoder was given."""
+        import contextlib
+        if self.sdpa_backend == "default":
+            return self.torch.inference_mode()
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.torch.inference_mode())
+        stack.enter_context(sdpa_context(self.sdpa_backend))
+        return stack
 
     def prefill(self):
         """Run the prompt; return the logits of its last position (float32, CPU)."""
