@@ -157,7 +157,8 @@ def _launch_rows(trace, attr, sp) -> np.ndarray:
 
 
 def per_step(trace, attr: dict, sp: dict) -> dict:
-    """Per step: the split of launch-bound idle, and CPU time per kernel launched."""
+    """Per step: the split of launch-bound idle, and CPU time per kernel launched (the
+    step's time in launch calls, and outside any API call, over its kernels)."""
     st = attr["steps"]
     n = len(st["step"])
     pos = _step_pos(st["step"], attr["gaps"]["step"][sp["gap"]])
@@ -171,10 +172,10 @@ def per_step(trace, attr: dict, sp: dict) -> dict:
     is_launch = np.isin(api["name"], [i for i, s in enumerate(trace.strings) if _is_launch(s)])
     out["launch_api_total_ns"] = np.bincount(a_pos[ok & is_launch], dur[ok & is_launch], n).astype(np.int64)
     out["api_total_ns"] = np.bincount(a_pos[ok], dur[ok], n).astype(np.int64)
-    calls = np.maximum(st["launch_calls"], 1)
+    kernels = np.maximum(st["kernels"], 1)
     host_window = st["end_ns"] - st["start_ns"]
-    out["launch_api_ns_per_launch"] = out["launch_api_total_ns"] / calls
-    out["framework_ns_per_launch"] = (host_window - out["api_total_ns"]) / calls
+    out["launch_api_ns_per_launch"] = out["launch_api_total_ns"] / kernels
+    out["framework_ns_per_launch"] = (host_window - out["api_total_ns"]) / kernels
     return out
 
 

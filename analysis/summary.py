@@ -21,6 +21,22 @@ def achievable(calibration: dict | None, meta: dict, model_bytes: float, step_ns
             "achievable_bytes_per_s": calibration["achievable_bytes_per_s"]}
 
 
+#: Perturbation targets of traced vs untraced step time, by mode (issue #16).
+PERTURBATION_TARGET_PCT = {"graph": 3.0}
+PERTURBATION_TARGET_DEFAULT_PCT = 2.0
+
+
+def perturbation(meta: dict) -> dict | None:
+    """The trace's own measured perturbation (``meta["perturbation"]``, from interleaved
+    traced and untraced steps in the capturing process) and its target; None if absent."""
+    p = meta.get("perturbation")
+    if not p:
+        return None
+    mode = (meta.get("workload") or {}).get("mode", "")
+    target = PERTURBATION_TARGET_PCT.get(mode, PERTURBATION_TARGET_DEFAULT_PCT)
+    return {**p, "target_pct": target, "over_target": p["pct"] > target}
+
+
 def summarize(trace, attr: dict, calibration: dict | None = None) -> dict:
     """Medians over steps, per mode label."""
     s = attr["steps"]
@@ -32,6 +48,7 @@ def summarize(trace, attr: dict, calibration: dict | None = None) -> dict:
            "capture": {k: t.meta.get("capture", {}).get(k) for k in
                        ("dropped_records", "dram_status", "pm_overflows",
                         "kernels_without_launch_call", "kernels_assigned_by_time")},
+           "perturbation": perturbation(t.meta),
            "modes": {}}
     modes = s["mode"]
     for mid in np.unique(modes):

@@ -20,6 +20,7 @@ class ConsoleRenderer:
         out = self.header(a, s)
         for mode, m in s["modes"].items():
             out += [""] + self.mode(mode, m)
+            out += self.perturbation(s["perturbation"])
         for section in (self.host, self.kernel_classes, self.unmodelled_bytes, self.top_kernels,
                         self.gap_histogram, self.hta):
             lines = section(a)
@@ -77,6 +78,18 @@ class ConsoleRenderer:
         else:
             w.append("  clocks: n/a (no NVML readings in this trace)")
         return w
+
+    def perturbation(self, p: dict | None) -> list[str]:
+        if not p:
+            return []
+        ci = p.get("ci95_pct")
+        ci = f" (95% CI {ci[0]:+.1f}% to {ci[1]:+.1f}%)" if ci else ""
+        line = (f"  tracer perturbation: traced step {p['pct']:+.1f}% vs untraced{ci}, measured in this "
+                f"process over {p['rounds']} interleaved rounds; target <= {p['target_pct']:.0f}%")
+        out = [line]
+        if p["over_target"]:
+            out.append("  WARNING: the tracer's perturbation exceeds its target: compare traced figures with care")
+        return out
 
     def host(self, a: TraceAnalysis) -> list[str]:
         h = a.get_host()
