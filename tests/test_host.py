@@ -1,0 +1,83 @@
+"""The host side of launch-bound idle: the exact split (launch API / other API /
+framework by innermost span) on a constructed trace, the thread-id match with CUPTI's
+32-bit ids, and the merge of several captures' host spans."""
+import numpy as np
+import pytest
+
+from stepscope.analysis import host
+from stepscope.analysis.facade import TraceAnalysis
+from stepscope.analysis.gaps import GapCause
+from stepscope.analysis.trace import Trace, table_from_rows
+from stepscope.analysis.trace.merge import concat
+from stepscope.analysis.trace.model import DOMAIN_DRIVER, DOMAIN_RUNTIME, HostSpanKind
+
+TID = 0x7F46D7261140          # pthread_self(); CUPTI reports its low 32 bits
+
+
+def constructed(offset_ns=0, step=0):
+    """One step [-60, 1000): K1's launch call runs [-50, -10), K1 [0, 100), then a gap
+    until K2 [600, 700). K2's launch call runs [500, 650); cuLibraryLoadData runs [200, 300);
+    module m spans [50, 900) with its child m.attn [150, 450). Expected split: of the
+    leading gap [-60, 0): launch API 40, no span 20; of the gap [100, 600): launch API 100,
+    other API 100 (cuLibraryLoadData), framework 300 (m.attn 200, m 100)."""
+    t = Trace()
+    o = offset_ns
+    t.tables["steps"] = table_from_rows("steps", {"index": [step], "mode": [t.intern("eager")],
+                                                  "start_ns": [o - 60], "end_ns": [o + 1000]})
+    k = t.intern("kernel")
+    t.tables["kernels"] = table_from_rows("kernels", {"start_ns": [o, o + 600], "end_ns": [o + 100, o + 700],
+                                                      "name": [k, k], "correlation": [10 + step * 100, 12 + step * 100],
+                                                      "graph_id": [0, 0], "stream": [7, 7]})
+    t.tables["api"] = table_from_rows("api", {
+        "start_ns": [o - 50, o + 200, o + 500], "end_ns": [o - 10, o + 300, o + 650],
+        "name": [t.intern("cudaLaunchKernel"), t.intern("cuLibraryLoadData"), t.intern("cudaLaunchKernel")],
+        "domain": [DOMAIN_RUNTIME, DOMAIN_DRIVER, DOMAIN_RUNTIME], "thread_id": [TID & 0xFFFFFFFF] * 3,
+        "correlation": [10 + step * 100, 11 + step * 100, 12 + step * 100]})
+    t.tables["host_spans"] = table_from_rows("host_spans", {
+        "start_ns": [o + 50, o + 150], "end_ns": [o + 900, o + 450], "name": [t.intern("m"), t.intern("m.attn")],
+        "kind": [HostSpanKind.MODULE] * 2, "depth": [0, 1], "parent": [-1, 0], "thread_id": [TID, TID]})
+    from stepscope.analysis.trace.steps import assign_steps
+    assign_steps(t)
+    return t
+
+
+def test_split_is_exact_and_names_the_span():
+    a = TraceAnalysis(constructed())
+    g = a.get_gaps()
+    assert g["cause"][g["gap_ns"] == 500].tolist() == [GapCause.LAUNCH]
+    h = a.get_host()
+    ps = h["per_step"]
+    assert (ps["launch_api_ns"][0], ps["other_api_ns"][0], ps["framework_ns"][0]) == (140, 100, 320)
+    assert ps["launch_api_ns"][0] + ps["other_api_ns"][0] + ps["framework_ns"][0] == \
+        a.get_steps()["launch_overhead_ns"][0] == 560
+    hot = dict(zip(h["hotspots"]["name"], h["hotspots"]["ns_per_step"]))
+    assert hot["m.attn"] == 200 and hot["m"] == 100 and hot["cuLibraryLoadData"] == 100
+    assert hot["cudaLaunchKernel"] == 140 and hot[host.NO_SPAN] == 20
+    lg = h["longest_gaps"]
+    assert lg["gap_ns"][0] == 500 and lg["span"][0] == "m.attn" and lg["apis_inside"][0] == ["cuLibraryLoadData"]
+    assert "framework" in h["verdict"] and "m.attn" in h["verdict"]
+
+
+def test_spans_on_another_thread_are_not_charged():
+    t = constructed()
+    t["host_spans"]["thread_id"][:] = TID + 1
+    hot = TraceAnalysis(t).get_host()["hotspots"]
+    assert "m.attn" not in hot["name"] and host.NO_SPAN in hot["name"]
+
+
+def test_merged_captures_keep_span_parents():
+    merged = concat([constructed(0, 0), constructed(10_000, 1)])
+    s = merged["host_spans"]
+    assert s["parent"].tolist() == [-1, 0, -1, 2]
+    ps = TraceAnalysis(merged).get_host()["per_step"]
+    assert ps["framework_ns"].tolist() == [320, 320]
+    with pytest.raises(ValueError, match="share step indices"):
+        concat([constructed(0, 0), constructed(10_000, 0)])
+
+
+def test_version_1_traces_have_empty_host_tables(traces_dir):
+    t = Trace.load(traces_dir / "qwen2.5-7b-ctx2048-eager-h100.stepscope")
+    assert t.n("host_spans") == t.n("nvml") == 0
+    h = TraceAnalysis(t).get_host()
+    np.testing.assert_array_equal(h["per_step"]["launch_api_ns"] + h["per_step"]["other_api_ns"]
+                                  + h["per_step"]["framework_ns"], TraceAnalysis(t).get_steps()["launch_overhead_ns"])
