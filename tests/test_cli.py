@@ -32,13 +32,60 @@ def test_report_json_is_valid_and_closes():
     assert d["summary"]["modes"]["eager"]["kernels"] == 1495
 
 
-def test_main_job_without_gpu_reports_on_a_shipped_trace():
+def test_main_job_without_gpu_compares_the_shipped_traces(tmp_path):
     import os
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    r = run(env=env)
+    r = run("-o", tmp_path, env=env)
     assert r.returncode == 0, r.stderr
-    assert "no CUDA GPU here; reporting on the recorded trace traces/" in r.stderr
-    assert "stepscope report: qwen2.5-7b  ctx 2048" in r.stdout
+    assert "no CUDA GPU here; comparing the shipped traces traces/qwen2.5-7b-ctx2048-eager-static-h100" in r.stderr
+    out = r.stdout
+    assert "shipped traces recorded on an H100, not this machine" in out
+    for needle in ("eager-static", "graph", "launch overhead", "graph speedup, measured: 2.255x",
+                   "graph speedup, predicted: 2.189x", "node gap 96 ns", "verdict: launch-bound"):
+        assert needle in out, needle
+    png = tmp_path / "timeline-qwen2.5-7b-ctx2048-eager-static-vs-graph.png"
+    assert png.stat().st_size > 10_000 and f"wrote {png}" in out
+    # No progress bar when stderr is not a terminal: no carriage returns.
+    assert "\r" not in r.stderr
+
+
+def test_main_job_bad_modes_and_missing_shipped_trace(tmp_path):
+    r = run("--shipped", "--modes", "graph", "-o", tmp_path)
+    assert r.returncode == 2 and "--modes takes two different modes" in r.stderr
+    r = run("--shipped", "--ctx", "4096", "-o", tmp_path)
+    assert r.returncode == 2 and "no shipped trace qwen2.5-7b-ctx4096-eager-static-h100.stepscope" in r.stderr
+
+
+def test_version():
+    from stepscope import __version__
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"stepscope {__version__}"
+
+
+def test_every_option_of_every_subcommand_has_help_and_every_subcommand_an_example():
+    import argparse
+
+    from stepscope.cli import build_parser
+    ap = build_parser()
+    subs = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    parsers = {"stepscope": ap, **{f"stepscope {k}": v for k, v in subs.choices.items()}}
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in parsers.items()
+               for a in p._actions if not isinstance(a, argparse._SubParsersAction)
+               and (not a.help or a.help == argparse.SUPPRESS)]
+    assert missing == []
+    assert [k for k, p in subs.choices.items() if "example" not in (p.epilog or "")] == []
+    for name in subs.choices:   # and --help itself renders
+        r = run(name, "--help")
+        assert r.returncode == 0 and "example:" in r.stdout, name
+
+
+def test_figure_output_without_suffix_gets_png_and_says_so(tmp_path):
+    r = run("bars", trace_path("synthetic-h100"), "-o", tmp_path / "noext")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "noext.png").is_file() and not (tmp_path / "noext").exists()
+    assert r.stdout.strip() == f"wrote {tmp_path / 'noext.png'}"
+    r = run("timeline", trace_path("synthetic-h100"), "-o", tmp_path / "x.jpg")
+    assert r.returncode == 2 and "give a .png, .svg or .pdf file name" in r.stderr
 
 
 @pytest.mark.parametrize("args, message", [
