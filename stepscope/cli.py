@@ -77,8 +77,8 @@ def load_trace(path, model: str | None = None, ctx: int | None = None):
         if not is_kineto(path):
             raise UsageError("--model/--ctx apply to torch.profiler traces only; a stepscope "
                              "trace records its workload.")
-        from stepscope.profiler.workloads.decode import resolve_model
-        spec = resolve_model(model)
+        from stepscope.profiler.workloads.decode import resolve_config
+        spec = resolve_config(model)   # config.json only: never a checkpoint download
         t.meta["workload"] = workload.decode(spec.name, spec.config, ctx)
     return t
 

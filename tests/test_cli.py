@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, trace_path
+from conftest import ROOT, TRACES, trace_path
+
+TRACES_KINETO = TRACES / "kineto-qwen2.5-7b-ctx2048-eager-h100.json.gz"
 
 
 def run(*args, env=None):
@@ -140,3 +142,45 @@ def test_compare_prints_a_gpu_row_without_graph_cells(tmp_path):
     assert r.returncode == 0, r.stderr
     row = next(line for line in r.stdout.splitlines() if line.startswith("| NVIDIA H200"))
     assert row.endswith("| n/a |") and "| 12/12 |" in row
+
+
+def test_report_without_model_says_floor_unknown_and_leaves_floor_rows_out():
+    r = run("report", TRACES_KINETO)
+    assert r.returncode == 0, r.stderr
+    assert "floor unknown: pass --model and --ctx" in r.stdout
+    assert "ctx None" not in r.stdout
+    for absent in ("memory floor", "kernel inefficiency", "% of floor"):
+        assert absent not in r.stdout, absent
+    assert "busy (kernels, copies, sets)" in r.stdout and "launch overhead" in r.stdout
+    r = run("report", TRACES_KINETO, "--model", "qwen2.5-7b", "--ctx", "2048")
+    assert "memory floor" in r.stdout and "floor unknown" not in r.stdout
+
+
+def test_report_with_a_hub_id_offline_downloads_nothing(tmp_path):
+    import os
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    r = run("report", TRACES_KINETO, "--model", "someorg/somemodel", "--ctx", "2048", env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "cannot fetch config.json of 'someorg/somemodel' (the hub is offline" in r.stderr
+    assert not any((tmp_path / "hf").rglob("*.safetensors"))
+
+
+def test_a_hub_id_fetches_config_json_only(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    from stepscope.profiler.workloads import decode
+    calls = []
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"hidden_size": 8}))
+
+    def fake(repo_id, filename, **kw):
+        calls.append((repo_id, filename))
+        return str(cfg)
+
+    def no_snapshot(*a, **kw):
+        raise AssertionError("snapshot_download called: that would fetch the checkpoint")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_snapshot)
+    spec = decode.resolve_config("org/name")
+    assert calls == [("org/name", "config.json")]
+    assert spec.config == {"hidden_size": 8} and spec.checkpoint is None
