@@ -133,7 +133,8 @@ def cmd_bars(a) -> int:
     from stepscope.analysis.facade import TraceAnalysis
     from stepscope.analysis.render.figures import attribution_bars
     out = check_writable(figure_path(a.output))
-    attribution_bars([TraceAnalysis(load_trace(p)) for p in a.traces], out)
+    attribution_bars([TraceAnalysis(load_trace(p)) for p in a.traces], out,
+                     names=[Path(p).name for p in a.traces])
     print(f"wrote {out}")
     return 0
 
