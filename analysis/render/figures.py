@@ -31,7 +31,15 @@ def _plt():
     import matplotlib.pyplot as plt
     plt.rcParams["svg.fonttype"] = "none"    # SVG text stays text: searchable, and testable
     plt.rcParams["hatch.linewidth"] = 0.6
+    plt.rcParams["svg.hashsalt"] = "stepscope"  # stable element ids: re-renders are identical
     return plt
+
+
+def _save(fig, out) -> None:
+    """Save; SVG and PDF without a creation date, so a re-render of the same trace is
+    byte-identical."""
+    suffix = str(out).rsplit(".", 1)[-1].lower()
+    fig.savefig(out, metadata={"Date": None} if suffix in ("svg", "pdf") else None)
 
 
 def coalesce(start, end, min_gap_ns: float):
@@ -122,11 +130,11 @@ def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
         _panel(a, pick_step(a, step), axes[2 * j], axes[2 * j + 1], px_ns, x0, x1, drawn)
     axes[-1].set_xlabel("time from step start (ms)")
     handles, labels = legend_entries(plt, drawn)
-    fig.suptitle(_suptitle(items), fontsize=11)
+    fig.suptitle(_suptitle(items) + ("" if window_ms is None else f", {x0:g}-{x1:g} ms of it"), fontsize=11)
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=8, frameon=False)
     rows = -(-len(labels) // 8)
     fig.tight_layout(rect=(0, 0.03 + 0.035 * rows * 600 / height_px, 1, 1))
-    fig.savefig(out)
+    _save(fig, out)
     plt.close(fig)
     return out
 
@@ -293,6 +301,6 @@ def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: in
     ax.set_title(f"where the decode step's time goes{': ' + common if common else ''} (median traced step)",
                  fontsize=11)
     fig.tight_layout()
-    fig.savefig(out)
+    _save(fig, out)
     plt.close(fig)
     return out
