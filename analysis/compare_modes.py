@@ -59,27 +59,33 @@ def arm(a: TraceAnalysis) -> dict:
 
 def compare(base: TraceAnalysis, graph: TraceAnalysis, node_gap_ns: float | None = None,
             node_gap_source: str | None = None, tolerance: float = 0.05) -> dict:
-    """The main job's comparison of a baseline trace and a graph-replay trace."""
+    """The main job's comparison of a baseline trace and a graph-replay trace. When the
+    second trace is not a graph replay, the speedup is measured and nothing is predicted
+    (``predicted_speedup``, ``explained`` and the node gap are None)."""
     b, g = arm(base), arm(graph)
     if (b["model"], b["ctx"], b["gpu"]) != (g["model"], g["ctx"], g["gpu"]):
         raise ValueError(f"the two traces are of different workloads or GPUs: {b['model']} ctx {b['ctx']} on "
                          f"{b['gpu']} vs {g['model']} ctx {g['ctx']} on {g['gpu']}.")
-    if node_gap_ns is None:
-        node_gap_ns, node_gap_source = graph_node_gap_ns(graph), "median internal GPU gap of the graph trace"
-    st = base.get_steps()
-    pred_ns = float(np.median(st["busy_ns"] + (st["idle_ns"] - st["launch_overhead_ns"])
-                              + st["kernels"] * node_gap_ns))
-    predicted = b["timed_step_ms"] / (pred_ns / 1e6)
     measured = b["timed_step_ms"] / g["timed_step_ms"]
+    if g["mode"] != "graph":   # the prediction models a graph replay only
+        node_gap_ns, pred_ns, predicted = None, None, None
+    else:
+        if node_gap_ns is None:
+            node_gap_ns, node_gap_source = graph_node_gap_ns(graph), "median internal GPU gap of the graph trace"
+        st = base.get_steps()
+        pred_ns = float(np.median(st["busy_ns"] + (st["idle_ns"] - st["launch_overhead_ns"])
+                                  + st["kernels"] * node_gap_ns))
+        predicted = b["timed_step_ms"] / (pred_ns / 1e6)
     launch_share = b["share"]["launch_overhead_ms"]
     after = max(PARTS if g["floor_known"] else PARTS[2:] + ("busy_ms",),
                 key=lambda k: g[k])
     return {
         "model": b["model"], "ctx": b["ctx"], "gpu": b["gpu"], "arms": [b, g],
-        "node_gap_ns": node_gap_ns, "node_gap_source": node_gap_source or "given",
-        "predicted_graph_step_ms": pred_ns / 1e6, "predicted_speedup": predicted,
+        "node_gap_ns": node_gap_ns, "node_gap_source": (node_gap_source or "given") if predicted else None,
+        "predicted_graph_step_ms": pred_ns / 1e6 if predicted else None, "predicted_speedup": predicted,
         "measured_speedup": measured, "speedup_source": f"{b['timed_step_source']} / {g['timed_step_source']}",
-        "explained": bool(abs(predicted / measured - 1) <= tolerance), "tolerance": tolerance,
+        "explained": bool(abs(predicted / measured - 1) <= tolerance) if predicted else None,
+        "tolerance": tolerance,
         "launch_bound": bool(launch_share >= LAUNCH_BOUND_SHARE), "base_launch_share": launch_share,
         "graph_largest_part": after, "graph_largest_share": g[after] / g["step_ms"] if g["step_ms"] else 0.0,
     }

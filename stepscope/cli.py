@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from stepscope import __version__
@@ -322,6 +323,7 @@ def cmd_default(a) -> int:
         check_writable(out_dir)
         out_dir.mkdir()
     check_writable(out_dir / "probe")
+    t0 = time.perf_counter()
     gpu = not a.shipped and _gpu_here()
     bar = _progress_bar(4 if gpu else 2, a.quiet)
     quiet_say = _say(a.quiet)
@@ -358,6 +360,7 @@ def cmd_default(a) -> int:
     timeline([base, arm], fig)
     stage("drew the timeline")
     bar.close()
+    quiet_say(f"done in {time.perf_counter() - t0:.0f} s")
     if a.json:
         from stepscope.analysis.render.main_job import render_json
         print(render_json(res, traces=[str(p) for p in paths], timeline=str(fig)))

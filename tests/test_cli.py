@@ -184,3 +184,33 @@ def test_a_hub_id_fetches_config_json_only(monkeypatch, tmp_path):
     spec = decode.resolve_config("org/name")
     assert calls == [("org/name", "config.json")]
     assert spec.config == {"hidden_size": 8} and spec.checkpoint is None
+
+
+def test_main_job_gpu_branch_runs_the_arms_once_and_compares_their_traces(tmp_path, monkeypatch, capsys):
+    """The GPU half cannot run here: ``run_arms`` is replaced by one that copies the
+    shipped traces where it would write its own, so the rest of the GPU branch runs."""
+    import shutil
+
+    from stepscope import cli
+    from stepscope.profiler.experiments import main_job
+    calls = []
+
+    def fake_run_arms(model, ctx, modes, out_dir, warmup, steps, trace_steps, progress=None, stage=None):
+        calls.append((model, ctx, list(modes), warmup, steps, trace_steps))
+        stage("built")
+        paths = []
+        for m in modes:
+            p = out_dir / main_job.trace_name(model, ctx, m)
+            shutil.copy(trace_path(f"{model}-ctx{ctx}-{m}-h100"), p)
+            paths.append(p)
+            stage(m)
+        return paths
+    monkeypatch.setattr(cli, "_gpu_here", lambda: True)
+    monkeypatch.setattr(main_job, "run_arms", fake_run_arms)
+    rc = cli.main(["--model", "llama-3.1-8b", "-o", str(tmp_path), "--steps", "7", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert calls == [("llama-3.1-8b", 2048, ["eager-static", "graph"], 5, 7, 5)]
+    assert "(traced now)" in out and "llama-3.1-8b  ctx 2048" in out and "verdict:" in out
+    assert (tmp_path / "timeline-llama-3.1-8b-ctx2048-eager-static-vs-graph.png").is_file()
+    assert f"the traces {tmp_path / 'llama-3.1-8b-ctx2048-eager-static.stepscope'}" in out

@@ -48,3 +48,12 @@ def test_traces_of_different_workloads_are_refused():
     other = TraceAnalysis(trace_path("llama-3.1-8b-ctx2048-graph-h100"))
     with pytest.raises(ValueError, match="different workloads"):
         compare(BASE, other)
+
+
+def test_no_prediction_when_the_arm_is_not_a_graph_replay():
+    eager = TraceAnalysis(trace_path("qwen2.5-7b-ctx2048-eager-h100"))
+    c = compare(eager, BASE)
+    assert c["predicted_speedup"] is None and c["explained"] is None and c["node_gap_ns"] is None
+    assert c["measured_speedup"] > 1
+    text = render(c, "test")
+    assert "predicted: none" in text and "CUDA graphs make it" not in text

@@ -22,6 +22,9 @@ def verdict(c: dict) -> str:
     what = (f"launch-bound: the GPU waits for the CPU {100 * c['base_launch_share']:.0f}% of the {b['mode']} step"
             if c["launch_bound"] else
             f"not launch-bound: launch overhead is {100 * c['base_launch_share']:.0f}% of the {b['mode']} step")
+    if c["predicted_speedup"] is None:
+        return (f"verdict: {what}; {g['mode']} is {c['measured_speedup']:.2f}x as fast; what is left is mostly "
+                f"{SHORT[c['graph_largest_part']]} ({100 * c['graph_largest_share']:.0f}% of the {g['mode']} step).")
     off = 100 * (c["predicted_speedup"] / c["measured_speedup"] - 1)
     pred = (f"predicted {c['predicted_speedup']:.2f}x from its attribution, "
             + (f"within {100 * c['tolerance']:.0f}%" if c["explained"] else f"{off:+.0f}%: not launch overhead alone"))
@@ -56,8 +59,13 @@ def render(c: dict, source: str) -> str:
     else:
         w.append("  floor unknown: pass --model and --ctx")
     w.append("")
-    w.append(f"graph speedup, measured: {c['measured_speedup']:.3f}x ({b['mode']} / {g['mode']} step, "
+    what = "graph speedup" if g["mode"] == "graph" else f"{g['mode']} speedup"
+    w.append(f"{what}, measured: {c['measured_speedup']:.3f}x ({b['mode']} / {g['mode']} step, "
              f"{c['speedup_source']} medians)")
+    if c["predicted_speedup"] is None:
+        w.append(f"{what}, predicted: none (the prediction models a CUDA-graph replay; {g['mode']} is not one)")
+        w.append(verdict(c))
+        return "\n".join(w)
     w.append(f"graph speedup, predicted: {c['predicted_speedup']:.3f}x (predicted graph step "
              f"{c['predicted_graph_step_ms']:.3f} ms = {b['mode']} busy + non-launch idle + kernels x node gap "
              f"{c['node_gap_ns']:.0f} ns, the {c['node_gap_source']})")
