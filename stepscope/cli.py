@@ -285,8 +285,15 @@ def figure_path(path) -> Path:
 
 
 def _progress_bar(total: int, quiet: bool):
-    """A tqdm bar on stderr; none with --quiet or when stderr is not a terminal."""
-    from tqdm import tqdm
+    """A tqdm bar on stderr; none with --quiet, when stderr is not a terminal, or
+    without tqdm (a dependency of transformers and of stepscope)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        from types import SimpleNamespace
+        nothing = lambda *a, **k: None  # noqa: E731
+        return SimpleNamespace(disable=True, write=nothing, update=nothing, set_description_str=nothing,
+                               close=nothing)
     return tqdm(total=total, unit="stage", file=sys.stderr, leave=False,
                 disable=quiet or not sys.stderr.isatty(),
                 bar_format="{desc} {bar} {n_fmt}/{total_fmt} stages [{elapsed}<{remaining}]")
@@ -326,12 +333,11 @@ def cmd_default(a) -> int:
     t0 = time.perf_counter()
     gpu = not a.shipped and _gpu_here()
     bar = _progress_bar(4 if gpu else 2, a.quiet)
-    quiet_say = _say(a.quiet)
-    say = (lambda msg: bar.write(f"stepscope: {msg}", file=sys.stderr)) if not bar.disable else quiet_say
+    say = (lambda msg: bar.write(f"stepscope: {msg}", file=sys.stderr)) if not bar.disable else _say(a.quiet)
 
-    def stage(label):
-        bar.set_description_str(label)
+    def stage(next_label):   # a stage ended; say what comes next
         bar.update(1)
+        bar.set_description_str(next_label)
 
     if gpu:
         from stepscope.profiler.experiments.main_job import run_arms
@@ -342,10 +348,10 @@ def cmd_default(a) -> int:
     else:
         paths = _shipped_traces(a.model, a.ctx, modes)
         why = "--shipped" if a.shipped else "no CUDA GPU here"
-        quiet_say(f"{why}; comparing the shipped traces {paths[0].relative_to(ROOT)} and "
+        say(f"{why}; comparing the shipped traces {paths[0].relative_to(ROOT)} and "
                   f"{paths[1].relative_to(ROOT)}")
         source = f"shipped traces recorded on an {SHIPPED_GPU.upper()}, not this machine"
-        stage("loaded the shipped traces")
+        stage("comparing")
     from stepscope.analysis.compare_modes import compare
     from stepscope.analysis.facade import TraceAnalysis
     from stepscope.analysis.render.figures import timeline
@@ -358,9 +364,9 @@ def cmd_default(a) -> int:
     fig = out_dir / f"timeline-{res['model']}-ctx{res['ctx']}-{modes[0]}-vs-{modes[1]}.png"
     bar.set_description_str("drawing the timeline")
     timeline([base, arm], fig)
-    stage("drew the timeline")
+    stage("done")
     bar.close()
-    quiet_say(f"done in {time.perf_counter() - t0:.0f} s")
+    say(f"done in {time.perf_counter() - t0:.0f} s")
     if a.json:
         from stepscope.analysis.render.main_job import render_json
         print(render_json(res, traces=[str(p) for p in paths], timeline=str(fig)))

@@ -21,8 +21,9 @@ def trace_name(model: str, ctx: int, mode: str) -> str:
 def run_arms(model: str, ctx: int, modes, out_dir: Path, warmup: int = 5, steps: int = 30,
              trace_steps: int = 5, dram_interval_ns: int = 20_000, progress=None, stage=None) -> list[Path]:
     """Build the model once, run and trace each mode, save each trace in ``out_dir``;
-    return their paths in ``modes`` order. ``progress(msg)`` gets messages,
-    ``stage(label)`` is called when each stage (build, then one per mode) is done."""
+    return their paths in ``modes`` order. ``progress(msg)`` gets messages;
+    ``stage(next_label)`` is called as each stage (the build, then one per mode) ends,
+    with the name of what comes next."""
     import torch
     require_gpu()
     from ..workloads.decode import build_model, check_fits, param_bytes, resolve_model
@@ -39,9 +40,11 @@ def run_arms(model: str, ctx: int, modes, out_dir: Path, warmup: int = 5, steps:
     t0 = time.perf_counter()
     net = build_model(spec, device="cuda")
     build_s = time.perf_counter() - t0
-    done(f"built {spec.name} in {build_s:.0f} s")
+    say(f"built {spec.name} in {build_s:.0f} s")
     paths = []
-    for mode in modes:
+    for i, mode in enumerate(modes):
+        if i == 0:
+            done(f"tracing {mode}")
         trace, _ = run_decode(spec.name, ctx, mode, warmup, steps, trace_steps,
                               dram_interval_ns=dram_interval_ns, built=(spec, net), progress=say)
         trace.meta["workload"]["build_s"] = round(build_s, 2)
@@ -50,5 +53,5 @@ def run_arms(model: str, ctx: int, modes, out_dir: Path, warmup: int = 5, steps:
         paths.append(path)
         del trace
         torch.cuda.empty_cache()
-        done(f"traced {mode}")
+        done(f"tracing {modes[i + 1]}" if i + 1 < len(modes) else "comparing")
     return paths
