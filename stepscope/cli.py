@@ -12,6 +12,8 @@ from pathlib import Path
 
 from stepscope import __version__
 from stepscope.analysis.trace.atomic import write_json, write_text
+from stepscope.progress import Progress
+from stepscope.progress import bar as progress_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACE = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-h100.stepscope"
@@ -175,7 +177,7 @@ def cmd_ab(a) -> int:
         check_not_overwriting(outputs, a.force)
     else:
         _run_on_gpu(ab.run_ab, a.model, a.ctx, a.sessions, arms, out_dir, a.warmup, a.steps,
-                    progress=_say(a.quiet))
+                    progress=Progress(a.quiet))
     cal = _load_json(a.calibration, "a `stepscope calibrate` result", "traced_gaps") if a.calibration else None
     try:
         res = ab.summarise(out_dir, arms, cal)
@@ -208,7 +210,7 @@ def cmd_sweep(a) -> int:
                                out_dir / "launch_share.png"), a.force)
     else:
         _run_on_gpu(sweep.run_sweep, a.models.split(","), [int(x) for x in a.ctx.split(",")],
-                    a.modes.split(","), out_dir, a.warmup, a.steps, progress=_say(a.quiet))
+                    a.modes.split(","), out_dir, a.warmup, a.steps, progress=Progress(a.quiet))
     try:
         cells = sweep.load_cells(out_dir)
     except ValueError as e:
@@ -235,7 +237,7 @@ def cmd_quant(a) -> int:
         check_not_overwriting((md_path,), a.force)
     else:
         _run_on_gpu(quant.run_quant, a.model, a.ctx, arms, out_dir, a.warmup, a.steps,
-                    progress=_say(a.quiet))
+                    progress=Progress(a.quiet))
     res = quant.load_arms(out_dir, a.model, a.ctx)
     if not res:
         raise UsageError(f"{out_dir} holds no quantised-arm results for {a.model} at ctx {a.ctx}.")
@@ -284,21 +286,6 @@ def figure_path(path) -> Path:
     return path
 
 
-def _progress_bar(total: int, quiet: bool):
-    """A tqdm bar on stderr; none with --quiet, when stderr is not a terminal, or
-    without tqdm (a dependency of transformers and of stepscope)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        from types import SimpleNamespace
-        nothing = lambda *a, **k: None  # noqa: E731
-        return SimpleNamespace(disable=True, write=nothing, update=nothing, set_description_str=nothing,
-                               close=nothing)
-    return tqdm(total=total, unit="stage", file=sys.stderr, leave=False,
-                disable=quiet or not sys.stderr.isatty(),
-                bar_format="{desc} {bar} {n_fmt}/{total_fmt} stages [{elapsed}<{remaining}]")
-
-
 def _shipped_traces(model: str, ctx: int, modes: list[str]) -> list[Path]:
     paths = [ROOT / "traces" / f"{model}-ctx{ctx}-{m}-{SHIPPED_GPU}.stepscope" for m in modes]
     missing = [p.name for p in paths if not p.is_file()]
@@ -332,7 +319,7 @@ def cmd_default(a) -> int:
     check_writable(out_dir / "probe")
     t0 = time.perf_counter()
     gpu = not a.shipped and _gpu_here()
-    bar = _progress_bar(4 if gpu else 2, a.quiet)
+    bar = progress_bar(4 if gpu else 2, a.quiet)
     say = (lambda msg: bar.write(f"stepscope: {msg}", file=sys.stderr)) if not bar.disable else _say(a.quiet)
 
     def stage(next_label):   # a stage ended; say what comes next

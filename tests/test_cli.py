@@ -214,3 +214,14 @@ def test_main_job_gpu_branch_runs_the_arms_once_and_compares_their_traces(tmp_pa
     assert "(traced now)" in out and "llama-3.1-8b  ctx 2048" in out and "verdict:" in out
     assert (tmp_path / "timeline-llama-3.1-8b-ctx2048-eager-static-vs-graph.png").is_file()
     assert f"the traces {tmp_path / 'llama-3.1-8b-ctx2048-eager-static.stepscope'}" in out
+
+
+def test_progress_without_a_terminal_is_messages_and_quiet_is_silent(capsys):
+    from stepscope.profiler.experiments.runner import each
+    from stepscope.progress import Progress, bar
+    assert list(each([1, 2], Progress(False), lambda i: f"session {i}/2")) == [1, 2]
+    err = capsys.readouterr().err   # pytest's stderr is not a terminal: no bar, no \r
+    assert "stepscope: [1/2] session 1/2" in err and "[2/2] session 2/2, about" in err and "\r" not in err
+    assert list(each([1, 2], Progress(True))) == [1, 2]
+    assert capsys.readouterr().err == ""
+    assert bar(3, quiet=False).disable and bar(3, quiet=True).disable
