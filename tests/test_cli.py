@@ -225,3 +225,12 @@ def test_progress_without_a_terminal_is_messages_and_quiet_is_silent(capsys):
     assert list(each([1, 2], Progress(True))) == [1, 2]
     assert capsys.readouterr().err == ""
     assert bar(3, quiet=False).disable and bar(3, quiet=True).disable
+
+
+def test_readme_shows_the_main_job_output_as_printed(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("stepscope: qwen2.5-7b  ctx 2048"):]
+    block = block[:block.index("\n```")]
+    r = run("--shipped", "-o", tmp_path, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == block.replace("wrote stepscope-run/", f"wrote {tmp_path}/").strip()

@@ -27,7 +27,7 @@ def verdict(c: dict) -> str:
                 f"{SHORT[c['graph_largest_part']]} ({100 * c['graph_largest_share']:.0f}% of the {g['mode']} step).")
     off = 100 * (c["predicted_speedup"] / c["measured_speedup"] - 1)
     pred = (f"predicted {c['predicted_speedup']:.2f}x from its attribution, "
-            + (f"within {100 * c['tolerance']:.0f}%" if c["explained"] else f"{off:+.0f}%: not launch overhead alone"))
+            + (f"within {100 * c['tolerance']:.0f}%" if c["explained"] else f"{off:+.1f}%: not launch overhead alone"))
     return (f"verdict: {what}; CUDA graphs make it {c['measured_speedup']:.2f}x faster ({pred}); "
             f"what is left is mostly {SHORT[c['graph_largest_part']]} "
             f"({100 * c['graph_largest_share']:.0f}% of the graph step).")
@@ -68,7 +68,7 @@ def render(c: dict, source: str) -> str:
         return "\n".join(w)
     w.append(f"graph speedup, predicted: {c['predicted_speedup']:.3f}x (predicted graph step "
              f"{c['predicted_graph_step_ms']:.3f} ms = {b['mode']} busy + non-launch idle + kernels x node gap "
-             f"{c['node_gap_ns']:.0f} ns, the {c['node_gap_source']})")
+             f"{c['node_gap_ns']:.0f} ns: {c['node_gap_source']})")
     w.append(verdict(c))
     return "\n".join(w)
 
