@@ -313,6 +313,8 @@ def cmd_default(a) -> int:
     if a.ctx < 1 or a.steps < 1 or a.trace_steps < 1 or a.warmup < 0:
         raise UsageError("--ctx, --steps and --trace-steps must be at least 1, --warmup at least 0.")
     out_dir = Path(a.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"-o {out_dir} is a file; the main job writes a folder (traces and the timeline).")
     if not out_dir.is_dir():
         check_writable(out_dir)
         out_dir.mkdir()

@@ -54,6 +54,9 @@ def test_main_job_without_gpu_compares_the_shipped_traces(tmp_path):
 def test_main_job_bad_modes_and_missing_shipped_trace(tmp_path):
     r = run("--shipped", "--modes", "graph", "-o", tmp_path)
     assert r.returncode == 2 and "--modes takes two different modes" in r.stderr
+    (tmp_path / "afile").write_text("")
+    r = run("--shipped", "-o", tmp_path / "afile")
+    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
     r = run("--shipped", "--ctx", "4096", "-o", tmp_path)
     assert r.returncode == 2 and "no shipped trace qwen2.5-7b-ctx4096-eager-static-h100.stepscope" in r.stderr
 
