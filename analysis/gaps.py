@@ -64,14 +64,17 @@ def launch_end_of(trace, rec: GpuRecords) -> np.ndarray:
     return end
 
 
-def sync_ends(trace) -> np.ndarray:
-    """Sorted end times of host synchronisation calls."""
+def is_sync_call(trace) -> np.ndarray:
+    """Per API call: whether it is a host synchronisation call (rule 1 above)."""
     is_sync = np.array([bool(_SYNC_RE.search(s)) for s in trace.strings], bool) \
         if trace.strings else np.zeros(0, bool)
     api = trace["api"]
-    if not len(api["name"]):
-        return np.zeros(0, np.int64)
-    return np.sort(api["end_ns"][is_sync[api["name"]]])
+    return is_sync[api["name"]] if len(api["name"]) else np.zeros(0, bool)
+
+
+def sync_ends(trace) -> np.ndarray:
+    """Sorted end times of host synchronisation calls."""
+    return np.sort(trace["api"]["end_ns"][is_sync_call(trace)])
 
 
 def classify(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:

@@ -7,9 +7,13 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+from stepscope import __version__
 from stepscope.analysis.trace.atomic import write_json, write_text
+from stepscope.progress import Progress
+from stepscope.progress import bar as progress_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACE = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-h100.stepscope"
@@ -76,8 +80,8 @@ def load_trace(path, model: str | None = None, ctx: int | None = None):
         if not is_kineto(path):
             raise UsageError("--model/--ctx apply to torch.profiler traces only; a stepscope "
                              "trace records its workload.")
-        from stepscope.profiler.workloads.decode import resolve_model
-        spec = resolve_model(model)
+        from stepscope.profiler.workloads.decode import resolve_config
+        spec = resolve_config(model)   # config.json only: never a checkpoint download
         t.meta["workload"] = workload.decode(spec.name, spec.config, ctx)
     return t
 
@@ -117,7 +121,7 @@ def _window(text: str | None):
 def cmd_timeline(a) -> int:
     from stepscope.analysis.facade import TraceAnalysis
     from stepscope.analysis.render.figures import timeline
-    out = check_writable(a.output)
+    out = check_writable(figure_path(a.output))
     window = _window(a.window)
     items = [TraceAnalysis(load_trace(p)) for p in a.traces]
     try:
@@ -131,8 +135,9 @@ def cmd_timeline(a) -> int:
 def cmd_bars(a) -> int:
     from stepscope.analysis.facade import TraceAnalysis
     from stepscope.analysis.render.figures import attribution_bars
-    out = check_writable(a.output)
-    attribution_bars([TraceAnalysis(load_trace(p)) for p in a.traces], out)
+    out = check_writable(figure_path(a.output))
+    attribution_bars([TraceAnalysis(load_trace(p)) for p in a.traces], out,
+                     names=[Path(p).name for p in a.traces])
     print(f"wrote {out}")
     return 0
 
@@ -172,7 +177,7 @@ def cmd_ab(a) -> int:
         check_not_overwriting(outputs, a.force)
     else:
         _run_on_gpu(ab.run_ab, a.model, a.ctx, a.sessions, arms, out_dir, a.warmup, a.steps,
-                    progress=_say(a.quiet))
+                    progress=Progress(a.quiet))
     cal = _load_json(a.calibration, "a `stepscope calibrate` result", "traced_gaps") if a.calibration else None
     try:
         res = ab.summarise(out_dir, arms, cal)
@@ -205,7 +210,7 @@ def cmd_sweep(a) -> int:
                                out_dir / "launch_share.png"), a.force)
     else:
         _run_on_gpu(sweep.run_sweep, a.models.split(","), [int(x) for x in a.ctx.split(",")],
-                    a.modes.split(","), out_dir, a.warmup, a.steps, progress=_say(a.quiet))
+                    a.modes.split(","), out_dir, a.warmup, a.steps, progress=Progress(a.quiet))
     try:
         cells = sweep.load_cells(out_dir)
     except ValueError as e:
@@ -232,7 +237,7 @@ def cmd_quant(a) -> int:
         check_not_overwriting((md_path,), a.force)
     else:
         _run_on_gpu(quant.run_quant, a.model, a.ctx, arms, out_dir, a.warmup, a.steps,
-                    progress=_say(a.quiet))
+                    progress=Progress(a.quiet))
     res = quant.load_arms(out_dir, a.model, a.ctx)
     if not res:
         raise UsageError(f"{out_dir} holds no quantised-arm results for {a.model} at ctx {a.ctx}.")
@@ -266,27 +271,125 @@ def cmd_compare(a) -> int:
     return 0
 
 
-def cmd_default(a) -> int:
-    """The main job: trace a default decode step on a GPU; without one, report on a
-    trace shipped in traces/."""
+SHIPPED_GPU = "h100"
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def figure_path(path) -> Path:
+    """The path a figure is written to: ``.png`` added when the name has no suffix; an
+    unknown suffix is refused."""
+    path = Path(path)
+    if not path.suffix:
+        return path.with_name(path.name + ".png")
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise UsageError(f"-o {path}: give a .png, .svg or .pdf file name.")
+    return path
+
+
+def _shipped_traces(model: str, ctx: int, modes: list[str]) -> list[Path]:
+    paths = [ROOT / "traces" / f"{model}-ctx{ctx}-{m}-{SHIPPED_GPU}.stepscope" for m in modes]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        have = sorted(p.name for p in (ROOT / "traces").glob(f"*-{SHIPPED_GPU}.stepscope"))
+        raise UsageError(f"no GPU here and no shipped trace {missing[0]} (shipped: {', '.join(have)}).")
+    return paths
+
+
+def _gpu_here() -> bool:
     try:
         import torch
-        gpu = torch.cuda.is_available()
     except ImportError:
-        gpu = False
+        return False
+    return torch.cuda.is_available()
+
+
+def cmd_default(a) -> int:
+    """The main job: on a GPU, build the model once and trace it in both modes; without
+    one, use the shipped traces. Then compare the two arms, print the comparison and a
+    verdict, and draw the two-lane timeline next to the traces."""
+    modes = a.modes.split(",")
+    if len(modes) != 2 or len(set(modes)) != 2 or any(m not in ("eager", "eager-static", "graph") for m in modes):
+        raise UsageError(f"--modes takes two different modes of eager, eager-static, graph, not {a.modes!r}.")
+    if a.ctx < 1 or a.steps < 1 or a.trace_steps < 1 or a.warmup < 0:
+        raise UsageError("--ctx, --steps and --trace-steps must be at least 1, --warmup at least 0.")
+    out_dir = Path(a.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"-o {out_dir} is a file; the main job writes a folder (traces and the timeline).")
+    if not out_dir.is_dir():
+        check_writable(out_dir)
+        out_dir.mkdir()
+    check_writable(out_dir / "probe")
+    t0 = time.perf_counter()
+    gpu = not a.shipped and _gpu_here()
+    bar = progress_bar(4 if gpu else 2, a.quiet)
+    say = (lambda msg: bar.write(f"stepscope: {msg}", file=sys.stderr)) if not bar.disable else _say(a.quiet)
+
+    def stage(next_label):   # a stage ended; say what comes next
+        bar.update(1)
+        bar.set_description_str(next_label)
+
     if gpu:
-        return cmd_trace(build_parser().parse_args(["trace", "-o", "stepscope-default.stepscope"]))
-    print(f"stepscope: no CUDA GPU here; reporting on the recorded trace {DEFAULT_TRACE.relative_to(ROOT)}",
-          file=sys.stderr)
-    return _print_report(DEFAULT_TRACE, False)
+        from stepscope.profiler.experiments.main_job import run_arms
+        bar.set_description_str("building the model")
+        paths = run_arms(a.model, a.ctx, modes, out_dir, a.warmup, a.steps, a.trace_steps,
+                         progress=say, stage=stage)
+        source = "traced now"
+    else:
+        paths = _shipped_traces(a.model, a.ctx, modes)
+        why = "--shipped" if a.shipped else "no CUDA GPU here"
+        say(f"{why}; comparing the shipped traces {paths[0].relative_to(ROOT)} and "
+                  f"{paths[1].relative_to(ROOT)}")
+        source = f"shipped traces recorded on an {SHIPPED_GPU.upper()}, not this machine"
+        stage("comparing")
+    from stepscope.analysis.compare_modes import compare
+    from stepscope.analysis.facade import TraceAnalysis
+    from stepscope.analysis.render.figures import timeline
+    from stepscope.analysis.render.main_job import render
+    base, arm = (TraceAnalysis(p) for p in paths)
+    try:
+        res = compare(base, arm, a.node_gap_ns, "given with --node-gap-ns" if a.node_gap_ns is not None else None)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    fig = out_dir / f"timeline-{res['model']}-ctx{res['ctx']}-{modes[0]}-vs-{modes[1]}.png"
+    bar.set_description_str("drawing the timeline")
+    timeline([base, arm], fig)
+    stage("done")
+    bar.close()
+    say(f"done in {time.perf_counter() - t0:.0f} s")
+    if a.json:
+        from stepscope.analysis.render.main_job import render_json
+        print(render_json(res, traces=[str(p) for p in paths], timeline=str(fig)))
+    else:
+        print(render(res, source))
+        print(f"\nwrote {fig}" + ("" if not gpu else f" and the traces {paths[0]}, {paths[1]}"))
+    return 0
 
 
 # -- parser -----------------------------------------------------------------------
+MODEL_HELP = ("decode model: a registry name (qwen2.5-7b, llama-3.1-8b, mistral-7b-v0.3, mistral-7b-v0.1), "
+              "a local checkpoint folder, a config .json, or a hub id org/name")
+CTX_HELP = "prompt tokens in the KV cache before the decode steps (tokens)"
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Help with each option's default (when it has one) and epilogs kept as written."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parser(sub, name: str, help: str, example: str, **kw) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
+                          formatter_class=_Help, **kw)
+
+
 def _experiment_parent() -> argparse.ArgumentParser:
     """Options that ab, sweep and quant share, with the same meaning everywhere."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing, per arm (default 5)")
-    p.add_argument("--steps", type=int, default=30, help="timed decode steps per arm (default 30)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up decode steps per arm (steps)")
+    p.add_argument("--steps", type=int, default=30, help="timed, untraced decode steps per arm (steps)")
     p.add_argument("--report-only", action="store_true", help="summarise the results already in -o; no GPU")
     p.add_argument("--force", action="store_true", help="with --report-only: overwrite the summaries already there")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
@@ -294,84 +397,127 @@ def _experiment_parent() -> argparse.ArgumentParser:
 
 
 def _add_trace(sub) -> None:
-    t = sub.add_parser("trace", help="run a decode workload on the GPU and trace it")
-    t.add_argument("--model", default="qwen2.5-7b",
-                   help="registry name (qwen2.5-7b, llama-3.1-8b, mistral-7b-v0.3, mistral-7b-v0.1), "
-                        "a checkpoint folder, or a config .json")
-    t.add_argument("--ctx", type=int, default=2048, help="prompt tokens before decoding")
-    t.add_argument("--mode", default="eager", choices=("eager", "eager-static", "graph"))
-    t.add_argument("--warmup", type=int, default=5)
-    t.add_argument("--steps", type=int, default=30, help="untraced, timed steps (the headline)")
-    t.add_argument("--trace-steps", type=int, default=5, help="traced steps written to the file")
-    t.add_argument("--dram-interval-us", type=float, default=20.0)
-    t.add_argument("--attn", default="sdpa")
-    t.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16"))
-    t.add_argument("-o", "--output", default="trace.stepscope")
-    t.add_argument("--quiet", action="store_true")
-    t.add_argument("--json", action="store_true")
+    t = _parser(sub, "trace", "run a decode workload on the GPU and trace it (GPU)",
+                "stepscope trace --model qwen2.5-7b --ctx 2048 --mode graph -o graph.stepscope")
+    t.add_argument("--model", default="qwen2.5-7b", help=MODEL_HELP)
+    t.add_argument("--ctx", type=int, default=2048, help=CTX_HELP)
+    t.add_argument("--mode", default="eager", choices=("eager", "eager-static", "graph"),
+                   help="eager: dynamic cache; eager-static: static cache; graph: the eager-static step replayed "
+                        "as a CUDA graph")
+    t.add_argument("--warmup", type=int, default=5, help="untimed warm-up decode steps (steps)")
+    t.add_argument("--steps", type=int, default=30, help="timed, untraced decode steps: the headline median (steps)")
+    t.add_argument("--trace-steps", type=int, default=5, help="traced decode steps written to the file (steps)")
+    t.add_argument("--dram-interval-us", type=float, default=20.0,
+                   help="DRAM counter (PM sampling) interval (microseconds)")
+    t.add_argument("--attn", default="sdpa", help="transformers attention implementation (sdpa, eager, ...)")
+    t.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16"), help="weight and KV dtype")
+    t.add_argument("-o", "--output", default="trace.stepscope", help="trace file to write (.stepscope)")
+    t.add_argument("--quiet", action="store_true", help="no progress messages")
+    t.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     t.set_defaults(fn=cmd_trace)
 
 
 def _add_readers(sub) -> None:
-    r = sub.add_parser("report", help="attribute a recorded trace (no GPU needed)")
+    r = _parser(sub, "report", "attribute a recorded trace (no GPU needed)",
+                "stepscope report traces/qwen2.5-7b-ctx2048-graph-h100.stepscope")
     r.add_argument("trace", help="a .stepscope trace, or a torch.profiler .json/.json.gz trace")
-    r.add_argument("--json", action="store_true")
-    r.add_argument("--model", help="torch.profiler traces: the decode model, for the floor")
-    r.add_argument("--ctx", type=int, help="torch.profiler traces: the prompt length")
+    r.add_argument("--json", action="store_true", help="print every table as JSON instead of text")
+    r.add_argument("--model", help="torch.profiler traces only: " + MODEL_HELP +
+                   "; gives the floor (a hub id fetches config.json only)")
+    r.add_argument("--ctx", type=int, help="torch.profiler traces only, with --model: " + CTX_HELP)
     r.add_argument("--calibration", help="a `stepscope calibrate` JSON of the same GPU: adds the achievable floor")
     r.set_defaults(fn=cmd_report)
-    tl = sub.add_parser("timeline", help="launch-gap timeline figure (PNG/SVG)")
+    tl = _parser(sub, "timeline", "launch-gap timeline figure (PNG, SVG or PDF)",
+                 "stepscope timeline traces/qwen2.5-7b-ctx2048-eager-static-h100.stepscope "
+                 "traces/qwen2.5-7b-ctx2048-graph-h100.stepscope -o timeline.png")
     tl.add_argument("traces", nargs="+", help="one trace, or two (e.g. eager and graph) on one time scale")
-    tl.add_argument("-o", "--output", required=True)
-    tl.add_argument("--step", type=int, help="step index (default: the median-duration step)")
-    tl.add_argument("--window", help="START:END in ms from the step start")
-    tl.add_argument("--width", type=int, default=1800, help="figure width in pixels")
+    tl.add_argument("-o", "--output", required=True, help="figure file (.png, .svg or .pdf; .png added when no suffix)")
+    tl.add_argument("--step", type=int, help="step index to draw (default: the median-duration step)")
+    tl.add_argument("--window", help="START:END to draw, in ms from the step start (default: the whole step)")
+    tl.add_argument("--width", type=int, default=1800, help="figure width (pixels)")
     tl.set_defaults(fn=cmd_timeline)
-    b = sub.add_parser("bars", help="stacked attribution bars for several traces")
-    b.add_argument("traces", nargs="+")
-    b.add_argument("-o", "--output", required=True)
+    b = _parser(sub, "bars", "stacked attribution bars for several traces (PNG, SVG or PDF)",
+                "stepscope bars traces/qwen2.5-7b-ctx2048-*-h100.stepscope -o bars.png")
+    b.add_argument("traces", nargs="+", help="traces, one bar per trace and mode")
+    b.add_argument("-o", "--output", required=True, help="figure file (.png, .svg or .pdf; .png added when no suffix)")
     b.set_defaults(fn=cmd_bars)
-    e = sub.add_parser("export", help="export a trace for Perfetto UI")
-    e.add_argument("trace")
-    e.add_argument("--perfetto", required=True, help="output Chrome trace-event JSON")
+    e = _parser(sub, "export", "export a trace for Perfetto UI",
+                "stepscope export traces/qwen2.5-7b-ctx2048-graph-h100.stepscope -o graph.json")
+    e.add_argument("trace", help="a .stepscope or torch.profiler trace")
+    e.add_argument("-o", "--output", "--perfetto", dest="perfetto", required=True,
+                   help="Chrome trace-event JSON to write (open it in ui.perfetto.dev)")
     e.set_defaults(fn=cmd_export)
-    cp = sub.add_parser("compare", help="merge sweeps of several GPUs")
-    cp.add_argument("dirs", nargs="+")
-    cp.add_argument("-o", "--output", help="writes OUTPUT.json and OUTPUT.png")
+    cp = _parser(sub, "compare", "merge sweeps of several GPUs",
+                 "stepscope compare benchmarks/results/sweep-h100 benchmarks/results/sweep-h200 -o compare")
+    cp.add_argument("dirs", nargs="+", help="`stepscope sweep` output folders, one per GPU")
+    cp.add_argument("-o", "--output", help="writes OUTPUT.json and OUTPUT.png (default: print only)")
     cp.set_defaults(fn=cmd_compare)
 
 
 def _add_experiments(sub) -> None:
     common = _experiment_parent()
-    c = sub.add_parser("calibrate", help="the GPU's launch and bandwidth limits (GPU)")
-    c.add_argument("-o", "--output", default="calibration.json")
-    c.add_argument("--chain", help="also trace the ground-truth chain into this file")
+    c = _parser(sub, "calibrate", "the GPU's launch and bandwidth limits (GPU)",
+                "stepscope calibrate -o calibration.json --chain chain.stepscope")
+    c.add_argument("-o", "--output", default="calibration.json", help="calibration JSON to write")
+    c.add_argument("--chain", help="also trace the ground-truth kernel chain into this .stepscope file")
     c.set_defaults(fn=cmd_calibrate)
-    ab = sub.add_parser("ab", parents=[common], help="eager vs CUDA graph over fresh sessions, bootstrap CI (GPU)")
-    ab.add_argument("--model", default="qwen2.5-7b")
-    ab.add_argument("--ctx", type=int, default=2048)
-    ab.add_argument("--sessions", type=int, default=10)
-    ab.add_argument("--arms", default="eager-static,graph", help="first is the baseline; also eager, compile")
-    ab.add_argument("--calibration", help="calibration JSON: graph per-node cost for the prediction")
-    ab.add_argument("-o", "--output", default="ab")
+    ab = _parser(sub, "ab", "eager vs CUDA graph over fresh sessions, bootstrap CI (GPU)",
+                 "stepscope ab --sessions 10 --arms eager-static,graph -o ab", parents=[common])
+    ab.add_argument("--model", default="qwen2.5-7b", help=MODEL_HELP)
+    ab.add_argument("--ctx", type=int, default=2048, help=CTX_HELP)
+    ab.add_argument("--sessions", type=int, default=10, help="fresh processes, each running every arm (sessions)")
+    ab.add_argument("--arms", default="eager-static,graph",
+                    help="comma-separated arms of eager-static, graph, eager, compile; the first is the baseline")
+    ab.add_argument("--calibration", help="calibration JSON: its graph per-node gap (ns) enters the prediction")
+    ab.add_argument("-o", "--output", default="ab", help="folder for session results, summary.json and ab.png")
     ab.set_defaults(fn=cmd_ab)
-    sw = sub.add_parser("sweep", parents=[common], help="the paper's grid, one fresh process per cell (GPU)")
-    sw.add_argument("--models", default="qwen2.5-7b,llama-3.1-8b,mistral-7b-v0.3")
-    sw.add_argument("--ctx", default="2048,4096,8192,16384")
-    sw.add_argument("--modes", default="eager,graph")
-    sw.add_argument("-o", "--output", default="sweep")
+    sw = _parser(sub, "sweep", "the paper's grid, one fresh process per cell (GPU)",
+                 "stepscope sweep --models qwen2.5-7b --ctx 2048,4096 --modes eager,graph -o sweep", parents=[common])
+    sw.add_argument("--models", default="qwen2.5-7b,llama-3.1-8b,mistral-7b-v0.3",
+                    help="comma-separated decode models (registry names, folders or config .json)")
+    sw.add_argument("--ctx", default="2048,4096,8192,16384", help="comma-separated prompt lengths (tokens)")
+    sw.add_argument("--modes", default="eager,graph", help="comma-separated modes of eager, eager-static, graph")
+    sw.add_argument("-o", "--output", default="sweep", help="folder for cells/, cells.csv, table.md and figures")
     sw.set_defaults(fn=cmd_sweep)
-    q = sub.add_parser("quant", parents=[common], help="quantised weight paths vs bf16: bytes saved vs time saved (GPU)")
-    q.add_argument("--model", default="qwen2.5-7b")
-    q.add_argument("--ctx", type=int, default=2048)
-    q.add_argument("--arms", default="bf16,bnb-nf4,torchao-int8wo,torchao-int4wo")
-    q.add_argument("-o", "--output", default="quant")
+    q = _parser(sub, "quant", "quantised weight paths vs bf16: bytes saved vs time saved (GPU)",
+                "stepscope quant --arms bf16,bnb-nf4 -o quant", parents=[common])
+    q.add_argument("--model", default="qwen2.5-7b", help=MODEL_HELP)
+    q.add_argument("--ctx", type=int, default=2048, help=CTX_HELP)
+    q.add_argument("--arms", default="bf16,bnb-nf4,torchao-int8wo,torchao-int4wo",
+                   help="comma-separated weight paths to compare")
+    q.add_argument("-o", "--output", default="quant", help="folder for one result per arm and table.md")
     q.set_defaults(fn=cmd_quant)
 
 
+def _add_main_job(ap: argparse.ArgumentParser) -> None:
+    """Options of `stepscope` with no subcommand (the main job)."""
+    ap.add_argument("--version", action="version", version=f"stepscope {__version__}")
+    ap.add_argument("--model", default="qwen2.5-7b", help=MODEL_HELP)
+    ap.add_argument("--ctx", type=int, default=2048, help=CTX_HELP)
+    ap.add_argument("--modes", default="eager-static,graph",
+                    help="BASELINE,ARM: two of eager, eager-static, graph; the prediction assumes ARM replays graphs")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed warm-up decode steps per mode (steps)")
+    ap.add_argument("--steps", type=int, default=30, help="timed, untraced decode steps per mode (steps)")
+    ap.add_argument("--trace-steps", type=int, default=5, help="traced decode steps per mode (steps)")
+    ap.add_argument("--node-gap-ns", type=float,
+                    help="graph per-node gap for the prediction (ns; default: the graph trace's median internal gap)")
+    ap.add_argument("--shipped", action="store_true", help="compare the shipped H100 traces even on a GPU")
+    ap.add_argument("-o", "--output", default="stepscope-run", help="folder for the two traces and the timeline PNG")
+    ap.add_argument("--json", action="store_true", help="print the comparison as JSON instead of text")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="stepscope", description="Where does a batch-1 decode step's time go?")
-    sub = ap.add_subparsers(dest="cmd")
+    ap = argparse.ArgumentParser(
+        prog="stepscope", formatter_class=_Help,
+        description="Where does a batch-1 decode step's time go?\n\nWith no subcommand (the main job): trace the "
+                    "default model eagerly (static cache) and\nas a CUDA-graph replay on this GPU, or compare the "
+                    "shipped H100 traces without one;\nprint both attributions, the predicted and measured graph "
+                    "speedup and a verdict,\nand draw the two-lane timeline.",
+        epilog="examples:\n  stepscope\n  stepscope --model llama-3.1-8b --ctx 4096\n"
+               "  stepscope report traces/qwen2.5-7b-ctx2048-graph-h100.stepscope")
+    _add_main_job(ap)
+    sub = ap.add_subparsers(dest="cmd", title="subcommands", metavar="COMMAND")
     _add_trace(sub)
     _add_readers(sub)
     _add_experiments(sub)

@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, trace_path
+from conftest import ROOT, TRACES, trace_path
+
+TRACES_KINETO = TRACES / "kineto-qwen2.5-7b-ctx2048-eager-h100.json.gz"
 
 
 def run(*args, env=None):
@@ -32,13 +34,63 @@ def test_report_json_is_valid_and_closes():
     assert d["summary"]["modes"]["eager"]["kernels"] == 1495
 
 
-def test_main_job_without_gpu_reports_on_a_shipped_trace():
+def test_main_job_without_gpu_compares_the_shipped_traces(tmp_path):
     import os
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    r = run(env=env)
+    r = run("-o", tmp_path, env=env)
     assert r.returncode == 0, r.stderr
-    assert "no CUDA GPU here; reporting on the recorded trace traces/" in r.stderr
-    assert "stepscope report: qwen2.5-7b  ctx 2048" in r.stdout
+    assert "no CUDA GPU here; comparing the shipped traces traces/qwen2.5-7b-ctx2048-eager-static-h100" in r.stderr
+    out = r.stdout
+    assert "shipped traces recorded on an H100, not this machine" in out
+    for needle in ("eager-static", "graph", "launch overhead", "graph speedup, measured: 2.255x",
+                   "graph speedup, predicted: 2.189x", "node gap 96 ns", "verdict: launch-bound"):
+        assert needle in out, needle
+    png = tmp_path / "timeline-qwen2.5-7b-ctx2048-eager-static-vs-graph.png"
+    assert png.stat().st_size > 10_000 and f"wrote {png}" in out
+    # No progress bar when stderr is not a terminal: no carriage returns.
+    assert "\r" not in r.stderr
+
+
+def test_main_job_bad_modes_and_missing_shipped_trace(tmp_path):
+    r = run("--shipped", "--modes", "graph", "-o", tmp_path)
+    assert r.returncode == 2 and "--modes takes two different modes" in r.stderr
+    (tmp_path / "afile").write_text("")
+    r = run("--shipped", "-o", tmp_path / "afile")
+    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
+    r = run("--shipped", "--ctx", "4096", "-o", tmp_path)
+    assert r.returncode == 2 and "no shipped trace qwen2.5-7b-ctx4096-eager-static-h100.stepscope" in r.stderr
+
+
+def test_version():
+    from stepscope import __version__
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"stepscope {__version__}"
+
+
+def test_every_option_of_every_subcommand_has_help_and_every_subcommand_an_example():
+    import argparse
+
+    from stepscope.cli import build_parser
+    ap = build_parser()
+    subs = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    parsers = {"stepscope": ap, **{f"stepscope {k}": v for k, v in subs.choices.items()}}
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in parsers.items()
+               for a in p._actions if not isinstance(a, argparse._SubParsersAction)
+               and (not a.help or a.help == argparse.SUPPRESS)]
+    assert missing == []
+    assert [k for k, p in subs.choices.items() if "example" not in (p.epilog or "")] == []
+    for name in subs.choices:   # and --help itself renders
+        r = run(name, "--help")
+        assert r.returncode == 0 and "example:" in r.stdout, name
+
+
+def test_figure_output_without_suffix_gets_png_and_says_so(tmp_path):
+    r = run("bars", trace_path("synthetic-h100"), "-o", tmp_path / "noext")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "noext.png").is_file() and not (tmp_path / "noext").exists()
+    assert r.stdout.strip() == f"wrote {tmp_path / 'noext.png'}"
+    r = run("timeline", trace_path("synthetic-h100"), "-o", tmp_path / "x.jpg")
+    assert r.returncode == 2 and "give a .png, .svg or .pdf file name" in r.stderr
 
 
 @pytest.mark.parametrize("args, message", [
@@ -93,3 +145,95 @@ def test_compare_prints_a_gpu_row_without_graph_cells(tmp_path):
     assert r.returncode == 0, r.stderr
     row = next(line for line in r.stdout.splitlines() if line.startswith("| NVIDIA H200"))
     assert row.endswith("| n/a |") and "| 12/12 |" in row
+
+
+def test_report_without_model_says_floor_unknown_and_leaves_floor_rows_out():
+    r = run("report", TRACES_KINETO)
+    assert r.returncode == 0, r.stderr
+    assert "floor unknown: pass --model and --ctx" in r.stdout
+    assert "ctx None" not in r.stdout
+    for absent in ("memory floor", "kernel inefficiency", "% of floor"):
+        assert absent not in r.stdout, absent
+    assert "busy (kernels, copies, sets)" in r.stdout and "launch overhead" in r.stdout
+    r = run("report", TRACES_KINETO, "--model", "qwen2.5-7b", "--ctx", "2048")
+    assert "memory floor" in r.stdout and "floor unknown" not in r.stdout
+
+
+def test_report_with_a_hub_id_offline_downloads_nothing(tmp_path):
+    import os
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    r = run("report", TRACES_KINETO, "--model", "someorg/somemodel", "--ctx", "2048", env=env)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "cannot fetch config.json of 'someorg/somemodel' (the hub is offline" in r.stderr
+    assert not any((tmp_path / "hf").rglob("*.safetensors"))
+
+
+def test_a_hub_id_fetches_config_json_only(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    from stepscope.profiler.workloads import decode
+    calls = []
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"hidden_size": 8}))
+
+    def fake(repo_id, filename, **kw):
+        calls.append((repo_id, filename))
+        return str(cfg)
+
+    def no_snapshot(*a, **kw):
+        raise AssertionError("snapshot_download called: that would fetch the checkpoint")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_snapshot)
+    spec = decode.resolve_config("org/name")
+    assert calls == [("org/name", "config.json")]
+    assert spec.config == {"hidden_size": 8} and spec.checkpoint is None
+
+
+def test_main_job_gpu_branch_runs_the_arms_once_and_compares_their_traces(tmp_path, monkeypatch, capsys):
+    """The GPU half cannot run here: ``run_arms`` is replaced by one that copies the
+    shipped traces where it would write its own, so the rest of the GPU branch runs."""
+    import shutil
+
+    from stepscope import cli
+    from stepscope.profiler.experiments import main_job
+    calls = []
+
+    def fake_run_arms(model, ctx, modes, out_dir, warmup, steps, trace_steps, progress=None, stage=None):
+        calls.append((model, ctx, list(modes), warmup, steps, trace_steps))
+        stage("built")
+        paths = []
+        for m in modes:
+            p = out_dir / main_job.trace_name(model, ctx, m)
+            shutil.copy(trace_path(f"{model}-ctx{ctx}-{m}-h100"), p)
+            paths.append(p)
+            stage(m)
+        return paths
+    monkeypatch.setattr(cli, "_gpu_here", lambda: True)
+    monkeypatch.setattr(main_job, "run_arms", fake_run_arms)
+    rc = cli.main(["--model", "llama-3.1-8b", "-o", str(tmp_path), "--steps", "7", "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert calls == [("llama-3.1-8b", 2048, ["eager-static", "graph"], 5, 7, 5)]
+    assert "(traced now)" in out and "llama-3.1-8b  ctx 2048" in out and "verdict:" in out
+    assert (tmp_path / "timeline-llama-3.1-8b-ctx2048-eager-static-vs-graph.png").is_file()
+    assert f"the traces {tmp_path / 'llama-3.1-8b-ctx2048-eager-static.stepscope'}" in out
+
+
+def test_progress_without_a_terminal_is_messages_and_quiet_is_silent(capsys):
+    from stepscope.profiler.experiments.runner import each
+    from stepscope.progress import Progress, bar
+    assert list(each([1, 2], Progress(False), lambda i: f"session {i}/2")) == [1, 2]
+    err = capsys.readouterr().err   # pytest's stderr is not a terminal: no bar, no \r
+    assert "stepscope: [1/2] session 1/2" in err and "[2/2] session 2/2, about" in err and "\r" not in err
+    assert list(each([1, 2], Progress(True))) == [1, 2]
+    assert capsys.readouterr().err == ""
+    assert bar(3, quiet=False).disable and bar(3, quiet=True).disable
+
+
+def test_readme_shows_the_main_job_output_as_printed(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("stepscope: qwen2.5-7b  ctx 2048"):]
+    block = block[:block.index("\n```")]
+    r = run("--shipped", "-o", tmp_path, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == block.replace("wrote stepscope-run/", f"wrote {tmp_path}/").strip()

@@ -106,3 +106,35 @@ def test_static_cache_runs_out_with_a_clear_error():
     d.step()
     with pytest.raises(WorkloadError, match="static cache"):
         d.step()
+
+
+def test_main_job_builds_one_model_and_traces_each_mode_with_it(tmp_path, monkeypatch):
+    """``run_arms`` on CPU: the GPU calls are replaced; the model is built once (on the
+    meta device for the size check, then for real) and every mode gets that same model."""
+    from conftest import trace_path
+    from stepscope.analysis.trace import Trace
+    from stepscope.profiler.experiments import main_job
+    from stepscope.profiler.workloads import decode
+    built, runs = [], []
+
+    def fake_build(spec, device="cuda", **kw):
+        built.append(device)
+        return build_model(spec, device="meta" if device == "meta" else "cpu", dtype="float32")
+
+    def fake_run_decode(model, ctx, mode, warmup, steps, trace_steps, dram_interval_ns, built, progress):
+        runs.append((model, ctx, mode, warmup, steps, trace_steps, id(built[1])))
+        return Trace.load(trace_path(f"qwen2.5-7b-ctx2048-{mode}-h100")), {}
+    monkeypatch.setattr(decode, "build_model", fake_build)
+    monkeypatch.setattr(main_job, "run_decode", fake_run_decode)
+    monkeypatch.setattr(main_job, "require_gpu", lambda: None)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (80 << 30, 80 << 30))
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    stages = []
+    paths = main_job.run_arms("tiny-qwen2", 64, ["eager-static", "graph"], tmp_path, 2, 3, 1,
+                              stage=stages.append)
+    assert built == ["meta", "cuda"]
+    assert [r[2] for r in runs] == ["eager-static", "graph"] and len({r[-1] for r in runs}) == 1
+    assert runs[0][:6] == ("tiny-qwen2", 64, "eager-static", 2, 3, 1)
+    assert paths == [tmp_path / "tiny-qwen2-ctx64-eager-static.stepscope", tmp_path / "tiny-qwen2-ctx64-graph.stepscope"]
+    assert all(p.is_file() for p in paths)
+    assert stages == ["tracing eager-static", "tracing graph", "comparing"]

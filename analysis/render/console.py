@@ -11,7 +11,13 @@ ATTRIBUTION_ROWS = (("memory floor (bytes read / peak)", "floor_ms"),
                     ("kernel inefficiency (busy - floor)", "kernel_inefficiency_ms"),
                     ("launch overhead (GPU waited for CPU)", "launch_overhead_ms"),
                     ("other idle (queued, sync, copy, other)", "other_idle_ms"))
+BUSY_ROW = ("busy (kernels, copies, sets)", "busy_ms")
 GAP_LABELS = ["<1us", "1-2us", "2-5us", "5-10us", "10-20us", "20-50us", "50-100us", "0.1-1ms", ">1ms"]
+
+
+def floor_known(s: dict) -> bool:
+    """Whether the summary ``s`` has a floor (a model's bytes, or DRAM counters, and a peak)."""
+    return not str(s["floor_source"]).startswith("none")
 
 
 class ConsoleRenderer:
@@ -19,7 +25,7 @@ class ConsoleRenderer:
         s = a.get_summary()
         out = self.header(a, s)
         for mode, m in s["modes"].items():
-            out += [""] + self.mode(mode, m)
+            out += [""] + self.mode(mode, {**m, "floor_known": floor_known(s)})
             out += self.perturbation(s["perturbation"])
         for section in (self.host, self.kernel_classes, self.unmodelled_bytes, self.top_kernels,
                         self.gap_histogram, self.hta):
@@ -31,10 +37,17 @@ class ConsoleRenderer:
     def header(self, a: TraceAnalysis, s: dict) -> list[str]:
         w = []
         wl = a.trace.meta.get("workload", {})
-        w.append(f"stepscope report: {s['model'] or wl.get('kind', 'trace')}  ctx {s['ctx']}  on {s['gpu']}")
+        ctx = f"  ctx {s['ctx']}" if s["ctx"] else ""
+        w.append(f"stepscope report: {s['model'] or wl.get('kind', 'trace')}{ctx}  on {s['gpu']}")
         pk = s["peak_bytes_per_s"]
-        w.append(f"peak bandwidth {pk / 1e12:.3f} TB/s ({s['peak_source']}); floor from {s['floor_source']}"
-                 if pk else f"peak bandwidth unknown ({s['peak_source']})")
+        if not floor_known(s):
+            w.append(f"peak bandwidth {pk / 1e12:.3f} TB/s ({s['peak_source']}); " if pk else
+                     f"peak bandwidth unknown ({s['peak_source']}); ")
+            w[-1] += ("floor unknown: pass --model and --ctx" if a.trace.meta.get("source", "").startswith("torch.profiler")
+                      else "floor unknown: the trace records no model bytes and no DRAM counters")
+        else:
+            w.append(f"peak bandwidth {pk / 1e12:.3f} TB/s ({s['peak_source']}); floor from {s['floor_source']}"
+                     if pk else f"peak bandwidth unknown ({s['peak_source']})")
         cap = s["capture"]
         if cap.get("dropped_records"):
             w.append(f"WARNING: CUPTI dropped {cap['dropped_records']} records: figures are incomplete")
@@ -49,6 +62,7 @@ class ConsoleRenderer:
         return w
 
     def mode(self, mode: str, m: dict) -> list[str]:
+        """``m``: a mode summary with ``floor_known`` added by ``render``."""
         w = []
         un = (f"untraced median {m['untraced_step_ms']:.3f} ms over {m['untraced_steps']} steps; "
               if m["untraced_step_ms"] else "")
@@ -57,7 +71,8 @@ class ConsoleRenderer:
         w.append(f"  kernels/step {m['kernels']:.0f}   launch calls/step {m['launch_calls']:.0f}   "
                  f"busy {m['busy_ms']:.3f} ms   idle {m['idle_ms']:.3f} ms")
         w.append("  attribution of the step (median over steps)       ms      share")
-        for label, key in ATTRIBUTION_ROWS:
+        rows = ATTRIBUTION_ROWS if m["floor_known"] else (BUSY_ROW,) + ATTRIBUTION_ROWS[2:]
+        for label, key in rows:
             w.append(f"    {label:<42} {m[key]:9.3f}  {100 * m[key] / m['step_ms']:6.1f}%")
         w.append(f"  closure: parts sum to the step within {m['closure_max_abs_ns']} ns (max over steps)")
         if m["busy_below_floor_steps"]:

@@ -2,27 +2,44 @@
 no display). They read traces and analyses only."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..dram import valid
 from ..facade import TraceAnalysis
-from ..gaps import GapCause
+from ..gaps import GapCause, is_sync_call
 from ..kernel_classes import KernelClass, record_classes
 
+# Colour-blind-safe: Paul Tol's "muted" scheme for kernel classes (solid), Tol "vibrant"
+# tones with hatching for idle causes, so a class and a cause never differ by hue alone.
 CLASS_COLORS = {
-    KernelClass.GEMM: "#1f77b4", KernelClass.ATTENTION: "#d62728", KernelClass.NORM: "#9467bd",
-    KernelClass.ROTARY: "#8c564b", KernelClass.REDUCTION: "#e377c2", KernelClass.COPY: "#7f7f7f",
-    KernelClass.ELEMENTWISE: "#2ca02c", KernelClass.OTHER: "#bcbd22", KernelClass.MEMCPY: "#17becf",
-    KernelClass.MEMSET: "#aec7e8", KernelClass.DEQUANT: "#ffbb78"}
-CAUSE_COLORS = {GapCause.LAUNCH: "#ff7f0e", GapCause.QUEUED: "#c7c7c7", GapCause.SYNC: "#9edae5",
-                GapCause.COPY: "#17becf", GapCause.OTHER: "#f7b6d2"}
+    KernelClass.GEMM: "#332288", KernelClass.ATTENTION: "#CC6677", KernelClass.NORM: "#DDCC77",
+    KernelClass.ROTARY: "#117733", KernelClass.REDUCTION: "#882255", KernelClass.COPY: "#88CCEE",
+    KernelClass.ELEMENTWISE: "#44AA99", KernelClass.OTHER: "#999933", KernelClass.MEMCPY: "#AA4499",
+    KernelClass.MEMSET: "#DDDDDD", KernelClass.DEQUANT: "#000000"}
+CAUSE_STYLE = {GapCause.LAUNCH: ("#EE7733", "////"), GapCause.QUEUED: ("#BBBBBB", "...."),
+               GapCause.SYNC: ("#0077BB", "xxxx"), GapCause.COPY: ("#33BBEE", "\\\\"),
+               GapCause.OTHER: ("#FFFFFF", "----"), GapCause.GRAPH: ("#DDDDDD", "||||")}
+LAUNCH_COLOR, SYNC_COLOR = "#555555", "#CC3311"
+DRAM_COLOR, PEAK_COLOR = "#0077BB", "#CC3311"
 
 
 def _plt():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    plt.rcParams["svg.fonttype"] = "none"    # SVG text stays text: searchable, and testable
+    plt.rcParams["hatch.linewidth"] = 0.6
+    plt.rcParams["svg.hashsalt"] = "stepscope"  # stable element ids: re-renders are identical
     return plt
+
+
+def _save(fig, out) -> None:
+    """Save; SVG and PDF without a creation date, so a re-render of the same trace is
+    byte-identical."""
+    suffix = str(out).rsplit(".", 1)[-1].lower()
+    fig.savefig(out, metadata={"Date": None} if suffix in ("svg", "pdf") else None)
 
 
 def coalesce(start, end, min_gap_ns: float):
@@ -52,27 +69,53 @@ def pick_step(a: TraceAnalysis, step: int | None) -> int:
     return int(pos[0])
 
 
+def describe(a: TraceAnalysis) -> dict:
+    """GPU, model, ctx and mode labels of a trace, for titles."""
+    wl = a.trace.meta.get("workload", {})
+    gpu = (a.trace.meta.get("gpu", {}).get("name") or "unknown GPU").replace("NVIDIA ", "")
+    modes = [a.trace.strings[m] for m in np.unique(a.get_steps()["mode"])]
+    return {"gpu": gpu, "model": wl.get("model") or wl.get("kind") or a.trace.meta.get("source", "trace"),
+            "ctx": wl.get("ctx"), "modes": modes}
+
+
 def _title(a: TraceAnalysis, pos: int) -> str:
     s = a.get_steps()
-    wl = a.trace.meta.get("workload", {})
-    name = wl.get("model") or wl.get("kind") or a.trace.meta.get("source", "trace")
     mode = a.trace.strings[s["mode"][pos]]
     ms = lambda k: s[k][pos] / 1e6  # noqa: E731
-    t = (f"{name} {mode}, step {int(s['step'][pos])}: {ms('step_ns'):.2f} ms = floor {ms('floor_ns'):.2f}"
-         f" + kernel inefficiency {ms('kernel_inefficiency_ns'):.2f} + launch {ms('launch_overhead_ns'):.2f}"
-         f" + other idle {ms('other_idle_ns'):.2f} ms")
     if s["floor_ns"][pos]:
-        t += f"   ({s['pct_floor'][pos]:.1f}% of floor)"
+        t = (f"{mode}, step {int(s['step'][pos])}: {ms('step_ns'):.2f} ms = floor {ms('floor_ns'):.2f}"
+             f" + kernel inefficiency {ms('kernel_inefficiency_ns'):.2f} + launch {ms('launch_overhead_ns'):.2f}"
+             f" + other idle {ms('other_idle_ns'):.2f} ms   ({s['pct_floor'][pos]:.1f}% of floor)")
+    else:
+        t = (f"{mode}, step {int(s['step'][pos])}: {ms('step_ns'):.2f} ms = busy {ms('busy_ns'):.2f}"
+             f" + launch {ms('launch_overhead_ns'):.2f} + other idle {ms('other_idle_ns'):.2f} ms   (floor unknown)")
     return t
+
+
+def _suptitle(items) -> str:
+    """GPU, model, ctx and modes of the traces drawn, common parts once."""
+    d = [describe(a) for a in items]
+    parts = []
+    for key, fmt in (("model", "{}"), ("ctx", "ctx {}"), ("gpu", "on {}")):
+        vals = list(dict.fromkeys(str(x[key]) for x in d if x[key] is not None))
+        if vals:
+            parts.append(fmt.format(" / ".join(vals)))
+    modes = list(dict.fromkeys(m for x in d for m in x["modes"]))
+    return " ".join(parts) + ", " + " vs ".join(modes) + ": one decode step"
+
+
+def _overlaps(start, end, lo, x0_ns, x1_ns):
+    return (end > lo + x0_ns) & (start < lo + x1_ns)
 
 
 def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
              width_px: int = 1800, height_px: int | None = None, dpi: int = 100):
-    """One panel pair (lanes + DRAM) per trace, on one time scale (ms from step start)."""
+    """One panel pair (lanes + DRAM) per trace, on one time scale (ms from step start).
+    The legend lists the kernel classes, idle causes and marks drawn, and nothing else."""
     plt = _plt()
     items = [x if isinstance(x, TraceAnalysis) else TraceAnalysis(x) for x in paths_or_analyses]
     n = len(items)
-    height_px = height_px or 360 * n + 80
+    height_px = height_px or 380 * n + 150
     fig, axes = plt.subplots(2 * n, 1, figsize=(width_px / dpi, height_px / dpi), dpi=dpi, sharex=True,
                              gridspec_kw={"height_ratios": [3, 1.3] * n})
     axes = np.atleast_1d(axes)
@@ -82,43 +125,83 @@ def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
         spans.append(a.get_steps()["step_ns"][pos] / 1e6)
     x0, x1 = (0.0, max(spans)) if window_ms is None else window_ms
     px_ns = (x1 - x0) * 1e6 / width_px
+    drawn = {"classes": set(), "causes": set(), "marks": set()}
     for j, a in enumerate(items):
-        _panel(a, pick_step(a, step), axes[2 * j], axes[2 * j + 1], px_ns, x0, x1)
+        _panel(a, pick_step(a, step), axes[2 * j], axes[2 * j + 1], px_ns, x0, x1, drawn)
     axes[-1].set_xlabel("time from step start (ms)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in CLASS_COLORS.values()]
-    labels = [f"kernel: {k.name.lower()}" for k in CLASS_COLORS]
-    handles += [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.8) for c in CAUSE_COLORS.values()]
-    labels += [f"idle: {c.name.lower()}" for c in CAUSE_COLORS]
-    fig.legend(handles, labels, loc="lower center", ncol=8, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(out)
+    handles, labels = legend_entries(plt, drawn)
+    fig.suptitle(_suptitle(items) + ("" if window_ms is None else f", {x0:g}-{x1:g} ms of it"), fontsize=11)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=8, frameon=False)
+    rows = -(-len(labels) // 8)
+    fig.tight_layout(rect=(0, 0.03 + 0.035 * rows * 600 / height_px, 1, 1))
+    _save(fig, out)
     plt.close(fig)
     return out
 
 
-def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1):
+def legend_entries(plt, drawn: dict):
+    """Legend handles and labels, in a fixed order, for what was drawn only."""
+    handles, labels = [], []
+    for c in KernelClass:
+        if c in drawn["classes"]:
+            handles.append(plt.Rectangle((0, 0), 1, 1, color=CLASS_COLORS[c]))
+            labels.append(f"kernel: {c.name.lower()}")
+    for c in GapCause:
+        if c in drawn["causes"]:
+            color, hatch = CAUSE_STYLE[c]
+            handles.append(plt.Rectangle((0, 0), 1, 1, facecolor=color, hatch=hatch, edgecolor="#333333", lw=0.5))
+            labels.append(f"idle: {c.name.lower()}")
+    from matplotlib.lines import Line2D
+    marks = {"launch": (plt.Rectangle((0, 0), 1, 1, color=LAUNCH_COLOR), "CPU: launch call"),
+             "sync": (Line2D([], [], color=SYNC_COLOR, marker="v", ls="", markersize=8), "CPU: host synchronisation"),
+             "dram": (Line2D([], [], color=DRAM_COLOR, lw=1.2), "DRAM read+write (PM samples)"),
+             "peak": (Line2D([], [], color=PEAK_COLOR, lw=1, ls="--"), "peak DRAM bandwidth (NVML)")}
+    for k, (h, lab) in marks.items():
+        if k in drawn["marks"]:
+            handles.append(h)
+            labels.append(lab)
+    return handles, labels
+
+
+def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1, drawn: dict):
     t = a.trace
     s = a.get_steps()
     sidx, lo = s["step"][pos], s["start_ns"][pos]
+    w0, w1 = x0 * 1e6, x1 * 1e6
     rel = lambda v: (v - lo) / 1e6  # noqa: E731
     api = t["api"]
-    m = api["step"] == sidx
-    bs, bw = coalesce(api["start_ns"][m], api["end_ns"][m], px_ns)
-    ax.broken_barh(list(zip(rel(bs), bw / 1e6)), (2.1, 0.8), color="#444444")
+    sync = is_sync_call(t)
+    m = (api["step"] == sidx) & _overlaps(api["start_ns"], api["end_ns"], lo, w0, w1)
+    bs, bw = coalesce(api["start_ns"][m & ~sync], api["end_ns"][m & ~sync], px_ns)
+    ax.broken_barh(list(zip(rel(bs), bw / 1e6)), (2.1, 0.8), color=LAUNCH_COLOR)
+    if (m & ~sync).any():
+        drawn["marks"].add("launch")
+    if (m & sync).any():
+        ss, se = api["start_ns"][m & sync], api["end_ns"][m & sync]
+        ax.broken_barh(list(zip(rel(ss), (se - ss) / 1e6)), (2.1, 0.8), color=SYNC_COLOR)
+        ax.plot(rel(ss), np.full(len(ss), 2.95), "v", color=SYNC_COLOR, markersize=8, clip_on=False)
+        drawn["marks"].add("sync")
     rec = a.attribution["records"]
     cls = record_classes(t, rec)
-    mine = rec.step == sidx
+    mine = (rec.step == sidx) & _overlaps(rec.start_ns, rec.end_ns, lo, w0, w1)
     for c, color in CLASS_COLORS.items():
         sel = mine & (cls == c)
+        if not sel.any():
+            continue
+        drawn["classes"].add(c)
         bs, bw = coalesce(rec.start_ns[sel], rec.end_ns[sel], px_ns)
         ax.broken_barh(list(zip(rel(bs), bw / 1e6)), (1.1, 0.8), color=color)
     g = a.get_gaps()
-    gm = g["step"] == sidx
-    for c, color in CAUSE_COLORS.items():
+    gm = (g["step"] == sidx) & _overlaps(g["start_ns"], g["end_ns"], lo, w0, w1)
+    for c, (color, hatch) in CAUSE_STYLE.items():
         sel = gm & (g["cause"] == c)
+        if not sel.any():
+            continue
+        drawn["causes"].add(c)
         bs, bw = coalesce(g["start_ns"][sel], g["end_ns"][sel], px_ns)
-        ax.broken_barh(list(zip(rel(bs), bw / 1e6)), (0.1, 0.8), color=color, alpha=0.8)
-    ax.set_yticks([0.5, 1.5, 2.5], ["GPU idle (cause)", "GPU kernels (class)", "CPU launch calls"])
+        ax.broken_barh(list(zip(rel(bs), bw / 1e6)), (0.1, 0.8), facecolor=color, hatch=hatch,
+                       edgecolor="#333333", linewidth=0)
+    ax.set_yticks([0.5, 1.5, 2.5], ["GPU idle (cause)", "GPU kernels (class)", "CPU calls"])
     ax.set_ylim(0, 3)
     ax.set_xlim(x0, x1)
     ax.set_title(_title(a, pos), fontsize=9, loc="left")
@@ -130,51 +213,94 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1):
         gbs = (pm["dram_read_bytes"][sel] + pm["dram_write_bytes"][sel]) / \
             np.maximum(pm["end_ns"][sel] - pm["start_ns"][sel], 1)
         o = np.argsort(mid)
-        axd.plot(rel(mid[o]), gbs[o], lw=0.8, color="#1f77b4", label="DRAM read+write (PM samples)")
+        axd.plot(rel(mid[o]), gbs[o], lw=0.8, color=DRAM_COLOR)
+        drawn["marks"].add("dram")
     else:
         axd.text(0.5, 0.5, "no DRAM counters in this trace", transform=axd.transAxes, ha="center",
-                 va="center", fontsize=9, color="#777777")
+                 va="center", fontsize=9, color="#555555")
     if pk:
-        axd.axhline(pk / 1e9, color="#d62728", lw=1, ls="--", label=f"peak {pk / 1e12:.2f} TB/s")
-    axd.set_ylabel("DRAM GB/s", fontsize=8)
-    axd.set_ylim(bottom=0)
-    axd.legend(loc="upper right", fontsize=7, frameon=False)
+        axd.axhline(pk / 1e9, color=PEAK_COLOR, lw=1, ls="--")
+        drawn["marks"].add("peak")
+        axd.set_ylim(0, pk / 1e9 * 1.15)
+    else:
+        axd.set_ylim(bottom=0)
+    axd.set_ylabel("DRAM (GB/s)" + (f"\npeak {pk / 1e9:.0f}" if pk else ""), fontsize=8)
 
 
-def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: int = 600, dpi: int = 100):
+BAR_PARTS = (("floor_ms", "memory floor", "#332288", ""),
+             ("kernel_inefficiency_ms", "kernel inefficiency", "#88CCEE", ""),
+             ("launch_overhead_ms", "launch overhead (idle)", "#EE7733", "////"),
+             ("other_idle_ms", "other idle", "#BBBBBB", "...."))
+
+
+def bar_labels(items: list[tuple[dict, str, str]]) -> tuple[list[str], str]:
+    """Distinct x labels for bars described by (describe() dict, mode, file stem): only
+    the fields that differ between bars go into the labels, the common ones into the
+    returned title; the file name is added where labels would still collide."""
+    fields = [{"model": d["model"], "ctx": f"ctx {d['ctx']}" if d["ctx"] else "", "gpu": d["gpu"], "mode": mode}
+              for d, mode, _ in items]
+    varying = [k for k in ("model", "gpu", "ctx", "mode") if len({f[k] for f in fields}) > 1]
+    common = [fields[0][k] for k in ("model", "ctx", "gpu", "mode") if k not in varying and fields[0][k]]
+    labels = ["\n".join(f[k] for k in varying if f[k]) or f["mode"] for f in fields]
+    out = list(labels)
+    for lab in {lab for lab in labels if labels.count(lab) > 1}:
+        idx = [i for i, x in enumerate(labels) if x == lab]
+        stems = [_stem(items[i][2]) for i in idx]
+        pre = os.path.commonprefix(stems)
+        suf = os.path.commonprefix([x[len(pre):][::-1] for x in stems])[::-1]
+        for i, st in zip(idx, stems):
+            diff = st[len(pre):len(st) - len(suf)].strip("-_. ")
+            out[i] = f"{lab}\n{diff or st[:24]}"
+    return out, " ".join(common)
+
+
+def _stem(path) -> str:
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in (".stepscope", ".json.gz", ".json"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: int = 600, dpi: int = 100,
+                     names: list[str] | None = None):
     """Stacked bars of the median attribution, one bar per (trace, mode); the figure
-    widens to 110 px a bar when there are many."""
+    widens to 110 px a bar when there are many. Idle parts are hatched. ``names``
+    (e.g. file names) tell apart bars whose GPU, model, ctx and mode are the same; by
+    default the file name, or the trace's position for an analysis."""
     plt = _plt()
-    rows = []
-    for x in paths_or_analyses:
+    rows, keys = [], []
+    for i, x in enumerate(paths_or_analyses):
         a = x if isinstance(x, TraceAnalysis) else TraceAnalysis(x)
-        summ = a.get_summary()
-        wl = a.trace.meta.get("workload", {})
-        name = wl.get("model") or wl.get("kind") or "trace"
-        gpu = (summ["gpu"] or "").replace("NVIDIA ", "").replace(" 80GB HBM3", "")
-        for mode, m in summ["modes"].items():
-            ctx = f" ctx {wl['ctx']}" if wl.get("ctx") else ""
-            rows.append((f"{name}\n{mode}\n{gpu}{ctx}", m))
-    parts = [("floor_ms", "memory floor", "#1f77b4"),
-             ("kernel_inefficiency_ms", "kernel inefficiency", "#9467bd"),
-             ("launch_overhead_ms", "launch overhead", "#ff7f0e"),
-             ("other_idle_ms", "other idle", "#c7c7c7")]
+        d = describe(a)
+        stem = names[i] if names else f"trace {i + 1}" if isinstance(x, TraceAnalysis) else _stem(x)
+        for mode, m in a.get_summary()["modes"].items():
+            rows.append(m)
+            keys.append((d, mode, stem))
+    labels, common = bar_labels(keys)
     width_px = max(width_px, 110 * len(rows))
     fig, ax = plt.subplots(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     x = np.arange(len(rows))
     bottom = np.zeros(len(rows))
-    for key, label, color in parts:
-        v = np.array([max(m[key], 0.0) for _, m in rows])
-        ax.bar(x, v, bottom=bottom, color=color, label=label)
+    no_floor = any(not m["floor_ms"] for m in rows)
+    for key, label, color, hatch in BAR_PARTS:
+        v = np.array([max(m[key], 0.0) for m in rows])
+        if key == "kernel_inefficiency_ms" and no_floor:
+            label = "kernel inefficiency (busy, where the floor is unknown)"
+        if not v.any():
+            continue
+        ax.bar(x, v, bottom=bottom, color=color, hatch=hatch, edgecolor="#333333" if hatch else color,
+               linewidth=0, label=label)
         bottom += v
-    for i, (_, m) in enumerate(rows):
+    for i, m in enumerate(rows):
         if m["floor_ms"]:
-            ax.text(i, bottom[i], f"{m['pct_floor']:.0f}% of floor", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [r[0] for r in rows], fontsize=7)
-    ax.set_ylabel("median step time (ms), traced")
-    ax.legend(frameon=False)
-    ax.set_title("where the decode step's time goes (median traced step)", fontsize=10)
+            ax.text(i, bottom[i], f"{m['pct_floor']:.0f}% of floor", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(x, labels, fontsize=9)
+    ax.set_ylabel("median traced step time (ms)")
+    ax.set_ylim(0, bottom.max() * 1.12 if len(rows) else 1)
+    ax.legend(frameon=False, fontsize=9, loc="upper right")
+    ax.set_title(f"where the decode step's time goes{': ' + common if common else ''} (median traced step)",
+                 fontsize=11)
     fig.tight_layout()
-    fig.savefig(out)
+    _save(fig, out)
     plt.close(fig)
     return out

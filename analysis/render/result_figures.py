@@ -25,7 +25,7 @@ def ab_figure(results: dict, out, title: str = ""):
                        label="predicted from eager attribution")
     ax.set_xticks(range(len(results)), [f"{r['base']} / {r['arm']}" for r in results.values()])
     ax.set_xlim(-0.5, len(results) - 0.3)
-    ax.set_ylabel("speedup (eager step / arm step)")
+    ax.set_ylabel("speedup (x, baseline step / arm step)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
@@ -62,7 +62,9 @@ def sweep_figures(cells, out_dir: Path) -> list[Path]:
              for lab in labels]
         ax.bar(x + j * 0.8 / len(modes), v, 0.8 / len(modes), label=mode)
     ax.set_xticks(x + 0.4 - 0.4 / len(modes), [f"{m}\n{c}" for m, c in labels], fontsize=6)
-    ax.set_ylabel("launch overhead, % of traced step")
+    ax.set_ylabel("launch overhead (% of traced step)")
+    ax.set_xlabel("model and ctx (tokens)")
+    ax.set_title(f"batch-1 decode on {valid[0]['gpu'] if valid else '?'}: launch overhead share per mode", fontsize=10)
     ax.legend(frameon=False)
     fig.tight_layout()
     paths.append(out_dir / "launch_share.png")
@@ -89,11 +91,18 @@ def compare_figure(res: dict, floors: list[dict], out) -> Path:
     a1.set_xlabel("peak DRAM bandwidth (TB/s, NVML)")
     a1.set_ylabel("% of analytic floor (median over cells)")
     a1.legend(frameon=False)
-    sp = [r["graph_speedup_median"] for r in rows]
-    a2.plot(bw, sp, "D-", color="#ff7f0e")
+    pts = [(b, r["graph_speedup_median"]) for b, r in zip(bw, rows) if r["graph_speedup_median"] is not None]
+    if pts:
+        a2.plot(*zip(*pts), "D-", color="#EE7733")
     a2.set_xlabel("peak DRAM bandwidth (TB/s, NVML)")
-    a2.set_ylabel("graph speedup over eager (median over cells)")
-    fig.suptitle("Does the achieved fraction fall, and the graph speedup grow, with bandwidth?", fontsize=10)
+    a2.set_ylabel("graph speedup over eager (x, median over cells)")
+    for ax in (a1, a2):   # from zero: the eye reads ratios off the axes
+        ax.set_xlim(0, max(bw, default=1) * 1.15)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
+    gpus = ", ".join(r["gpu"].replace("NVIDIA ", "") for r in rows)
+    models = ", ".join(sorted({f["model"] for f in floors})) if floors else "the sweep's models"
+    fig.suptitle(f"{models}, all ctx, eager and graph, on {gpus}\n"
+                 "does the achieved fraction fall, and the graph speedup grow, with bandwidth?", fontsize=10)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)

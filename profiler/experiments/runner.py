@@ -53,7 +53,11 @@ def run_fresh(target: str, kwargs: dict, out: Path, invalid: dict | None = None,
 
 
 def each(items: list, say, label=str):
-    """Yield the items, saying ``[i/n] label`` with a time-left estimate from those done."""
+    """Yield the items, saying ``[i/n] label`` with a time-left estimate from those done;
+    a ``say`` with an ``iterate`` method (the command line's progress bar) shows them itself."""
+    if hasattr(say, "iterate"):
+        yield from say.iterate(items, label)
+        return
     t0 = time.time()
     for i, item in enumerate(items):
         eta = f", about {(time.time() - t0) / i * (len(items) - i):.0f} s left" if i else ""

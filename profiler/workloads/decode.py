@@ -77,6 +77,29 @@ def _hub_spec(repo_id: str) -> ModelSpec:
     return resolve_model(folder)
 
 
+def resolve_config(model: str) -> ModelSpec:
+    """Like ``resolve_model`` but never fetches weights: a hub id gets its config.json
+    only (``hf_hub_download``), and nothing at all is fetched when the hub is offline
+    (``HF_HUB_OFFLINE``): a config already in the local cache is used, else one sentence.
+    For the floor of a recorded trace, which needs the configuration alone."""
+    path = Path(model)
+    if not ("/" in model and not path.exists()) or model in registry():
+        return resolve_model(model)
+    try:
+        from huggingface_hub import constants, hf_hub_download
+    except ImportError:
+        raise WorkloadError(f"huggingface_hub is not installed: cannot fetch the config of {model!r}; "
+                            "give a config .json file instead.") from None
+    offline = bool(constants.HF_HUB_OFFLINE)
+    try:
+        cfg = hf_hub_download(model, filename="config.json", local_files_only=offline)
+    except Exception as e:  # noqa: BLE001 - offline, unknown repo, no permission
+        why = "the hub is offline (HF_HUB_OFFLINE) and it is not in the local cache" if offline else type(e).__name__
+        raise WorkloadError(f"cannot fetch config.json of {model!r} ({why}); give a config .json file "
+                            "or a checkpoint folder instead.") from None
+    return ModelSpec(model.split("/")[-1], json.loads(Path(cfg).read_text()))
+
+
 # -- sizes, for checks before allocating --------------------------------------
 def check_fits(cfg: dict, param_count: int, ctx: int, new_tokens: int, free_bytes: int,
                dtype_bytes: int = 2) -> None:

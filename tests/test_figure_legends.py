@@ -1,0 +1,110 @@
+"""Each figure renders from a shipped trace, and its legend lists exactly what it draws:
+the kernel classes and idle causes present in the drawn step (or window), no others.
+SVG text stays text (svg.fonttype none), so the legend is read back from the file."""
+import re
+
+import numpy as np
+import pytest
+
+from conftest import RESULTS, TRACES, trace_path
+from stepscope.analysis.facade import TraceAnalysis
+from stepscope.analysis.gaps import GapCause
+from stepscope.analysis.kernel_classes import KernelClass, record_classes
+from stepscope.analysis.render.figures import attribution_bars, pick_step, timeline
+
+EAGER = trace_path("qwen2.5-7b-ctx2048-eager-static-h100")
+GRAPH = trace_path("qwen2.5-7b-ctx2048-graph-h100")
+
+
+def svg_texts(path) -> set[str]:
+    return set(re.findall(r">([^<>]+)</text>", path.read_text()))
+
+
+def present(paths, window_ms=None):
+    """Kernel classes and idle causes inside the drawn step of each trace, computed
+    here from the records and gaps directly."""
+    classes, causes = set(), set()
+    for p in paths:
+        a = TraceAnalysis(p)
+        pos = pick_step(a, None)
+        st = a.get_steps()
+        lo = st["start_ns"][pos]
+        w0, w1 = ((0, np.inf) if window_ms is None else (window_ms[0] * 1e6, window_ms[1] * 1e6))
+        rec = a.attribution["records"]
+        sel = (rec.step == st["step"][pos]) & (rec.end_ns > lo + w0) & (rec.start_ns < lo + w1)
+        classes |= {KernelClass(c).name.lower() for c in record_classes(a.trace, rec)[sel]}
+        g = a.get_gaps()
+        gs = (g["step"] == st["step"][pos]) & (g["end_ns"] > lo + w0) & (g["start_ns"] < lo + w1)
+        causes |= {GapCause(c).name.lower() for c in g["cause"][gs]}
+    return classes, causes
+
+
+def legend(texts, prefix):
+    return {t[len(prefix):] for t in texts if t.startswith(prefix)}
+
+
+@pytest.mark.parametrize("paths, window", [([EAGER, GRAPH], None), ([GRAPH], (0.0, 0.3)),
+                                           ([trace_path("synthetic-h100")], None)])
+def test_timeline_legend_lists_the_classes_and_causes_drawn(tmp_path, paths, window):
+    out = timeline(paths, tmp_path / "t.svg", window_ms=window)
+    texts = svg_texts(out)
+    classes, causes = present(paths, window)
+    assert legend(texts, "kernel: ") == classes
+    assert legend(texts, "idle: ") == causes
+    assert "CPU: host synchronisation" in texts or window is not None
+    # Titled with model, ctx, GPU and mode; axes with units.
+    assert "time from step start (ms)" in texts and any(t.startswith("DRAM (GB/s)") for t in texts)
+
+
+def test_timeline_legend_differs_between_a_window_and_the_whole_step(tmp_path):
+    whole = legend(svg_texts(timeline([GRAPH], tmp_path / "a.svg")), "kernel: ")
+    zoom = legend(svg_texts(timeline([GRAPH], tmp_path / "b.svg", window_ms=(0.0, 0.3))), "kernel: ")
+    assert zoom < whole   # a test that would pass on a fixed legend would be no test
+
+
+def test_timeline_title_names_gpu_model_ctx_and_modes(tmp_path):
+    texts = svg_texts(timeline([EAGER, GRAPH], tmp_path / "t.svg"))
+    title = next(t for t in texts if "one decode step" in t)
+    for needle in ("qwen2.5-7b", "ctx 2048", "H100", "eager-static vs graph"):
+        assert needle in title
+
+
+def test_bars_legend_lists_only_parts_present_and_labels_are_distinct(tmp_path):
+    paths = [EAGER, GRAPH, trace_path("qwen2.5-7b-ctx2048-eager-h100"), trace_path("qwen2.5-7b-ctx2048-eager-8steps-h100")]
+    texts = svg_texts(attribution_bars(paths, tmp_path / "b.svg"))
+    assert {"memory floor", "kernel inefficiency", "launch overhead (idle)", "other idle"} <= texts
+    assert "median traced step time (ms)" in texts
+    # A torch.profiler trace without --model has no floor: no floor entry in the legend.
+    texts = svg_texts(attribution_bars([TRACES / "kineto-qwen2.5-7b-ctx2048-eager-h100.json.gz"], tmp_path / "k.svg"))
+    assert "memory floor" not in texts and "kernel inefficiency (busy, where the floor is unknown)" in texts
+
+
+def test_bar_labels_are_distinct():
+    from stepscope.analysis.render.figures import bar_labels
+    d = {"model": "qwen2.5-7b", "ctx": 2048, "gpu": "H100"}
+    labels, common = bar_labels([(d, "eager", "qwen2.5-7b-ctx2048-eager-h100"),
+                                 (d, "eager", "qwen2.5-7b-ctx2048-eager-8steps-h100"), (d, "graph", "g")])
+    assert len(set(labels)) == 3 and common == "qwen2.5-7b ctx 2048 H100"
+
+
+def test_compare_axes_start_at_zero(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from stepscope.analysis.render.result_figures import compare_figure
+    from stepscope.analysis.results.sweep import compare
+    from stepscope.profiler.experiments.sweep import load_cells
+    res = compare([load_cells(RESULTS / "sweep-h100"), load_cells(RESULTS / "sweep-h200")])
+    seen = []
+    real_savefig = plt.Figure.savefig
+
+    def spy(fig, *a, **kw):
+        seen.extend((ax.get_xlim()[0], ax.get_ylim()[0]) for ax in fig.axes)
+        return real_savefig(fig, *a, **kw)
+    plt.Figure.savefig = spy
+    try:
+        compare_figure(res, [], tmp_path / "c.png")
+    finally:
+        plt.Figure.savefig = real_savefig
+    assert seen and all(lim == (0, 0) for lim in seen)
