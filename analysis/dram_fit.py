@@ -30,6 +30,7 @@ class Problem:
         self.n_steps = len(order)
         self.rank = np.empty(self.n_steps, np.int64)
         self.rank[order] = np.arange(self.n_steps)
+        self.span_mode = trace["steps"]["mode"][order]
 
     def design(self, group_of_id: np.ndarray, n_groups: int, offset_ns: float, steps=None) -> Design:
         g = np.where(self.ident >= 0, group_of_id[np.maximum(self.ident, 0)], -1)
@@ -74,14 +75,17 @@ def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: 
     return best, np.asarray(tried)[order], np.asarray(mse)[order]
 
 
-def fit_boot(d: Design, y: np.ndarray, n_boot: int, rng) -> tuple:
-    """Point estimate and bootstrap estimates (rows: resamples of the steps), each
-    resample warm-started from the point estimate's positive set."""
-    x, pas = nnls_normal(*d.normal(y))
+def fit_boot(d: Design, y: np.ndarray, n_boot: int, rng, strata: np.ndarray) -> tuple:
+    """Point estimate and bootstrap estimates (rows: resamples of the steps, drawn within
+    each mode: ``strata`` per step span), warm-started from the point estimate."""
+    x, pas = nnls_normal(*d.normal(y, None, strata))
     boots = np.empty((n_boot, len(x)))
+    members = [np.nonzero(strata == m)[0] for m in np.unique(strata)]
     for i in range(n_boot):
-        w = np.bincount(rng.integers(0, d.n_steps, d.n_steps), minlength=d.n_steps).astype(np.float64)
-        boots[i], _ = nnls_normal(*d.normal(y, w), passive=pas)
+        w = np.zeros(d.n_steps)
+        for idx in members:
+            np.add.at(w, rng.choice(idx, len(idx)), 1.0)
+        boots[i], _ = nnls_normal(*d.normal(y, w, strata), passive=pas)
     return x, boots
 
 
@@ -117,17 +121,17 @@ def _merge(group_of_id, id_mode, bad: np.ndarray, boots: np.ndarray) -> np.ndarr
     return new.reshape(-1)
 
 
-def estimate(trace, attr: dict, n_boot: int = 30, min_span_ns: float | None = None, offset_steps: int = 6,
+def estimate(trace, attr: dict, n_boot: int = 20, min_span_ns: float | None = None, offset_steps: int = 6,
              max_rel_halfwidth: float = 0.25, min_abs_fraction: float = 0.002, merge_rounds: int = 2,
-             seed: int = 0) -> dict:
+             seed: int = 0, peak_bytes_per_s: float | None = None) -> dict:
     """Per-group DRAM bytes per step (reads and writes), with intervals; see module doc."""
     with one_thread():
         return _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
-                         min_abs_fraction, merge_rounds, seed)
+                         min_abs_fraction, merge_rounds, seed, peak_bytes_per_s)
 
 
 def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth, min_abs_fraction,
-              merge_rounds, seed) -> dict:
+              merge_rounds, seed, peak_bytes_per_s) -> dict:
     ids = identities(trace, attr["records"], attr["record_pos"], attr["intervals"].lo_ns)
     n_id = len(ids["mode"])
     if trace.n("kernel_dram"):
@@ -148,12 +152,15 @@ def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
         ng = int(group_of_id.max()) + 1
         dr, dw = prob.design(group_of_id, ng, off_r), prob.design(group_of_id, ng, off_w)
         yr, yw = prob.smp.read[dr.rows], prob.smp.write[dw.rows]
-        xr, br = fit_boot(dr, yr, n_boot, rng)
-        xw, bw = fit_boot(dw, yw, n_boot, rng)
+        xr, br = fit_boot(dr, yr, n_boot, rng, prob.span_mode)
+        xw, bw = fit_boot(dw, yw, n_boot, rng, prob.span_mode)
         lo_r, hi_r = np.nanpercentile(br, [2.5, 97.5], axis=0) if n_boot else (xr, xr)
         step_bytes = yr.sum() / max(prob.n_steps, 1)
         half = (hi_r - lo_r)[:ng] / 2
         bad = (half > max_rel_halfwidth * np.nan_to_num(xr[:ng])) & (half > min_abs_fraction * step_bytes)
+        if peak_bytes_per_s:        # faster than the memory can go: the bytes are misplaced
+            t = np.bincount(group_of_id, weights=ids["dur_ns"], minlength=ng)
+            bad |= (np.nan_to_num(xr[:ng]) + np.nan_to_num(xw[:ng])) > 1.05 * peak_bytes_per_s * t / 1e9
         if rnd == merge_rounds or not bad.any():
             break
         group_of_id = _merge(group_of_id, ids["mode"], bad, br)
@@ -162,6 +169,7 @@ def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
     out.update({
         "source": "pm deconvolution", "read_bytes": xr[:ng], "read_lo_bytes": lo_r[:ng], "read_hi_bytes": hi_r[:ng],
         "write_bytes": xw[:ng], "write_lo_bytes": lo_w[:ng], "write_hi_bytes": hi_w[:ng], "supported": ~bad,
+        "_read_boot": br[:, :ng], "_write_boot": bw[:, :ng],
         "background_read_bytes_per_s": xr[ng] * 1e9, "background_write_bytes_per_s": xw[ng] * 1e9,
         "read_offset_ns": off_r, "write_offset_ns": off_w, "read_offsets_tried_ns": tried,
         "read_offset_mse": sse_r, "write_offsets_tried_ns": tried_w, "write_offset_mse": sse_w, "interval_ns": interval,
@@ -193,10 +201,12 @@ def _groups(trace, ids: dict, group_of_id: np.ndarray, ng: int) -> dict:
     cmin, cmax = np.full(ng, 99), np.full(ng, -99)
     np.minimum.at(cmin, group_of_id, kl)
     np.maximum.at(cmax, group_of_id, kl)
+    bits = np.zeros(ng, np.int64)
+    np.bitwise_or.at(bits, group_of_id, np.left_shift(1, kl))
     names = ids["name"]
     label = [names[f] if f == la else f"{names[f]} .. {names[la]}" for f, la in zip(first, last)]
     return {"group_of_identity": group_of_id, "mode": [trace.strings[m] for m in ids["mode"][first]],
-            "klass": np.where(cmin == cmax, cmin, MIXED), "name": label,
+            "klass": np.where(cmin == cmax, cmin, MIXED), "name": label, "member_classes": bits,
             "members": np.bincount(group_of_id, minlength=ng),
             "time_ns_per_step": np.bincount(group_of_id, weights=ids["dur_ns"], minlength=ng),
             "rel_start_ns": ids["rel_start_ns"][first]}

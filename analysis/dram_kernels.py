@@ -189,21 +189,28 @@ class Design:
         self.A = sparse.hstack([A, sparse.csr_matrix(idle[:, None])], format="csr")
 
         self.n_steps = len(lo)
-        S = sparse.csr_matrix((np.ones(len(self.rows)), (self.row_step, np.arange(len(self.rows)))),
-                              shape=(self.n_steps, len(self.rows)))
-        self.step_sum = S          # rows -> per-step sums
-        self.C = (S @ self.A).toarray()
+        self.step_sum = sparse.csr_matrix((np.ones(len(self.rows)), (self.row_step, np.arange(len(self.rows)))),
+                                          shape=(self.n_steps, len(self.rows)))
+        self.C = np.asarray((self.step_sum @ self.A).todense())      # per-step column sums
 
-    def normal(self, y: np.ndarray, w_step: np.ndarray | None = None, closure_weight: float = 1e3):
+    def normal(self, y: np.ndarray, w_step: np.ndarray | None = None, strata: np.ndarray | None = None,
+               closure_weight: float = 1e3):
         """A^T W A and A^T W y (the background column last), W the rows' step weights,
-        plus ``closure_weight`` x the per-step total rows: sum over a step's samples of
-        the fitted bytes = the measured bytes (the counters' totals are exact)."""
+        plus ``closure_weight`` x one total row per mode (``strata``: the mode of each
+        step span): the fitted bytes of a mode's steps sum to the measured bytes (the
+        counters' totals are exact)."""
         ws = np.ones(self.n_steps) if w_step is None else w_step
         w = ws[self.row_step]
-        Aw = sparse.diags(w) @ self.A
-        Cw = self.C * (closure_weight * ws)[:, None]
-        AtA = (self.A.T @ Aw).toarray() + self.C.T @ Cw
-        Atb = np.asarray(Aw.T @ y).ravel() + Cw.T @ (self.step_sum @ y)
+        Aw = self.A.multiply(w[:, None]).tocsr() if w_step is not None else self.A
+        AtA = (self.A.T @ Aw).toarray()
+        Atb = np.asarray(Aw.T @ y).ravel()
+        strata = np.zeros(self.n_steps, np.int64) if strata is None else strata
+        ys = self.step_sum @ y
+        for m in np.unique(strata):
+            sel = strata == m
+            c = ws[sel] @ self.C[sel]
+            AtA += closure_weight * np.outer(c, c)
+            Atb += closure_weight * c * float(ws[sel] @ ys[sel])
         return AtA, Atb
 
 
@@ -220,15 +227,20 @@ def nnls_normal(AtA: np.ndarray, Atb: np.ndarray, passive: np.ndarray | None = N
     x = np.full(len(Atb), np.nan)
     if not live.any():
         return x, np.zeros(len(Atb), bool)
-    M = AtA[np.ix_(live, live)] / np.outer(d[live], d[live])
+    M = AtA if live.all() else AtA[np.ix_(live, live)]
+    inv = 1.0 / d[live]
+    M = M * inv[:, None]
+    M *= inv[None, :]
     M[np.diag_indices_from(M)] += 1e-10
-    q = Atb[live] / d[live]
+    q = Atb[live] * inv
     tol = 1e-10 * max(float(np.abs(q).max()), 1e-300)
     F = np.ones(len(q), bool) if passive is None else passive[live].copy()
     best, backup = len(q) + 1, 3
     for _ in range(max_iter):
         z = np.zeros(len(q))
-        if F.any():
+        if F.all():
+            z = linalg.cho_solve(linalg.cho_factor(M, check_finite=False), q, check_finite=False)
+        elif F.any():
             z[F] = linalg.cho_solve(linalg.cho_factor(M[np.ix_(F, F)], check_finite=False), q[F],
                                     check_finite=False)
         grad = M @ z - q
