@@ -168,9 +168,37 @@ def checks(trace, est: dict, peak: float | None) -> list[dict]:
             err = float(max(abs(v - wl[key]) / wl[key] for v in per_mode))
             out.append(_check(f"synthetic: {label} reads within 5% of construction", err <= 0.05, err, 0.05,
                               f"{', '.join(f'{v / 1e6:.1f}' for v in per_mode)} MB vs {wl[key] / 1e6:.1f} MB"))
+    if wl.get("kind") == "dram-recovery" and wl.get("ops"):
+        out += recovery(trace, est, wl["ops"])
     n_bad = int((~np.asarray(est["supported"], bool)).sum())
     out.append(_check("every group's interval within its support threshold", n_bad == 0, n_bad, 0,
                       f"{n_bad} groups left wider than the threshold after merging"))
+    return out
+
+
+def recovery(trace, est: dict, ops: list[dict], tolerance: float = 0.05) -> list[dict]:
+    """Known bytes per kernel (``ops``, in launch order; one kernel each) against the
+    estimate: the k-th identity of a mode is the k-th op; bytes summed per group."""
+    out = []
+    for m in np.unique(est["identity_mode"]):
+        sel = np.nonzero(est["identity_mode"] == m)[0]
+        label = trace.strings[int(m)]
+        if len(sel) != len(ops):
+            out.append(_check(f"{label}: recovery of known bytes", False, None, tolerance,
+                              f"{len(sel)} kernels per step, {len(ops)} ops by construction"))
+            continue
+        g = est["group_of_identity"][sel]
+        for col in ("read", "write"):
+            known = np.bincount(g, weights=[float(o[f"{col}_bytes"]) for o in ops],
+                                minlength=len(est["read_bytes"]))
+            grp = np.unique(g)
+            grp = grp[known[grp] > 0]
+            err = np.abs(np.nan_to_num(est[f"{col}_bytes"][grp]) - known[grp]) / known[grp]
+            worst = int(grp[np.argmax(err)]) if len(grp) else -1
+            out.append(_check(f"{label}: every {col} group within {100 * tolerance:.0f}% of its known bytes",
+                              bool(len(grp)) and float(err.max()) <= tolerance, float(err.max()) if len(grp) else None,
+                              tolerance, f"{len(grp)} groups; worst {est['name'][worst] if worst >= 0 else '-'} "
+                              f"{100 * float(err.max()) if len(grp) else 0:.1f}% off"))
     return out
 
 
@@ -180,7 +208,7 @@ def report(trace, est: dict, peak: float | None, calibration: dict | None) -> di
         "group_of_identity", "read_offsets_tried_ns", "read_offset_mse", "write_offsets_tried_ns",
         "write_offset_mse", "mode", "klass", "name", "members", "time_ns_per_step", "rel_start_ns",
         "read_bytes", "read_lo_bytes", "read_hi_bytes", "write_bytes", "write_lo_bytes", "write_hi_bytes",
-        "supported", "member_classes")}
+        "supported", "member_classes", "identity_mode")}
     if est.get("source", "none") == "none":
         return {**base, "classes": {}, "top_kernels": {}, "checks": []}
     bw, bw_source = achievable(calibration, peak)

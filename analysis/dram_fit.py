@@ -10,7 +10,7 @@ from .dram_kernels import MIXED, Design, Samples, identities, initial_groups, nn
 
 #: Offsets tried (ns, PM clock minus kernel clock): a coarse grid, then finer around the best.
 COARSE_NS = np.arange(-40_000, 40_001, 2_000)
-FINE_NS = (np.arange(-4, 5) * 500, np.arange(-4, 5) * 125)
+FINE_NS = (np.arange(-8, 9) * 1_000, np.arange(-4, 5) * 250)
 #: Writes reach DRAM after the kernel (L2 write-back): their lag is searched in this range
 #: after the read offset.
 WRITE_LAG_NS = np.arange(0, 100_001, 2_000)
@@ -49,8 +49,9 @@ def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: 
                coarse=COARSE_NS, start_ns: float = 0.0, floor_ns: float = -np.inf) -> tuple:
     """The offset minimising the mean squared residual of ``column`` on the first
     ``n_steps`` steps, by alternation: fit the bytes at the current offset, scan a grid
-    of offsets with those bytes fixed (no solve per offset), move to the best, refit,
-    scan a finer grid; never below ``floor_ns``. Returns (offset_ns, offsets scanned, their mean squared residual)."""
+    of offsets with those bytes fixed (no solve per offset), move to the best, refit and
+    rescan around it until it stays, then scan a finer grid; never below ``floor_ns``.
+    Returns (offset_ns, offsets scanned, their mean squared residual)."""
     steps = np.arange(min(n_steps, prob.n_steps))
     y = getattr(prob.smp, column)
     tried, mse = [], []
@@ -69,8 +70,12 @@ def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: 
         return float(tried[int(np.argmin(mse[-len(grid):])) + len(tried) - len(grid)])
 
     best = scan(fit(start_ns), start_ns + np.asarray(coarse))
-    for fine in FINE_NS:
-        best = scan(fit(best), best + fine)
+    for _ in range(6):          # bytes fitted at a wrong offset are biased: refit until it stays
+        new = scan(fit(best), best + FINE_NS[0])
+        if new == best:
+            break
+        best = new
+    best = scan(fit(best), best + FINE_NS[1])
     order = np.argsort(tried, kind="stable")
     return best, np.asarray(tried)[order], np.asarray(mse)[order]
 
@@ -205,7 +210,8 @@ def _groups(trace, ids: dict, group_of_id: np.ndarray, ng: int) -> dict:
     np.bitwise_or.at(bits, group_of_id, np.left_shift(1, kl))
     names = ids["name"]
     label = [names[f] if f == la else f"{names[f]} .. {names[la]}" for f, la in zip(first, last)]
-    return {"group_of_identity": group_of_id, "mode": [trace.strings[m] for m in ids["mode"][first]],
+    return {"group_of_identity": group_of_id, "identity_mode": ids["mode"],
+            "mode": [trace.strings[m] for m in ids["mode"][first]],
             "klass": np.where(cmin == cmax, cmin, MIXED), "name": label, "member_classes": bits,
             "members": np.bincount(group_of_id, minlength=ng),
             "time_ns_per_step": np.bincount(group_of_id, weights=ids["dur_ns"], minlength=ng),

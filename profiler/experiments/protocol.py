@@ -35,12 +35,29 @@ def timed_steps(fn, n: int, sync) -> list[int]:
     return out
 
 
-def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, **tracer_kw):
+def spin_ns(ns: int) -> int:
+    """Busy-wait ``ns`` on the host; returns the ns really spent."""
+    t0 = time.perf_counter_ns()
+    while time.perf_counter_ns() - t0 < ns:
+        pass
+    return time.perf_counter_ns() - t0
+
+
+def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, phase_jitter_ns: int = 0,
+            seed: int = 0, **tracer_kw):
     """The protocol: ``warmup`` steps, ``steps`` untraced timed steps, then under the
     tracer one untimed step (CUPTI's first-launch costs per kernel, ~2x the first eager
     step on an H100, stay out of the trace) and ``trace_steps`` traced steps.
+    ``phase_jitter_ns``: before each traced step (outside its window) the host spins a
+    uniform random 0..phase_jitter_ns, so the steps meet the PM sampling grid at different
+    phases (what lets ``analysis/dram_fit.py`` separate kernels shorter than a sample);
+    the spins are recorded in ``meta.capture.phase_delays_ns``.
     Returns (untraced step times in ns, trace)."""
+    import random
+
     import torch
+    rng = random.Random(seed)
+    delays = []
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
@@ -49,8 +66,12 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, **tracer
         step()
         torch.cuda.synchronize()
         for i in range(trace_steps):
+            if phase_jitter_ns:
+                delays.append(spin_ns(rng.randrange(phase_jitter_ns + 1)))
             with tracer.step(i, mode=mode):
                 step()
+    if phase_jitter_ns:
+        tracer.trace.meta.setdefault("capture", {})["phase_delays_ns"] = delays
     return untraced, tracer.trace
 
 
@@ -65,7 +86,7 @@ def decode_workload(spec, dec: Decoder, traced_steps: int, sizes: dict, mode: st
 def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
                warmup: int = 5, steps: int = 30, trace_steps: int = 5,
                dram_interval_ns: int = 20_000, attn: str = "sdpa", dtype: str = "bfloat16",
-               built=None, progress=None):
+               built=None, progress=None, phase_jitter_ns: int = 0):
     """Returns (trace, info). ``built`` reuses a (spec, model) pair across modes."""
     import torch
     require_gpu()
@@ -87,7 +108,7 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     say(f"prefill {ctx} tokens, mode {mode}")
     dec.prefill()
     dec.capture()
-    untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps,
+    untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps, phase_jitter_ns=phase_jitter_ns,
                               dram_interval_ns=dram_interval_ns)
     trace.meta["workload"] = decode_workload(
         spec, dec, trace_steps, param_bytes(net),
@@ -99,5 +120,5 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     return trace, info
 
 
-__all__ = ["run_decode", "require_gpu", "timed_steps", "measure", "decode_workload",
+__all__ = ["run_decode", "require_gpu", "timed_steps", "measure", "spin_ns", "decode_workload",
            "CaptureError", "WorkloadError"]
