@@ -67,9 +67,7 @@ def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
     if not len(inside):
         return {"ident": ident, "mode": np.zeros(0, np.int64), "klass": np.zeros(0, np.int64),
                 "rel_start_ns": np.zeros(0), "dur_ns": np.zeros(0), "name": []}
-    sig_rows = np.stack([rec.table[inside]] + [c[inside] for c in cols], axis=1)
-    _, sig = np.unique(sig_rows, axis=0, return_inverse=True)
-    sig = sig.reshape(-1)
+    sig = _row_ids([rec.table[inside]] + [c[inside] for c in cols])
     p, st = pos[inside], rec.start_ns[inside]
     order = np.lexsort((st, sig, p))
     run = np.ones(len(order), bool)
@@ -77,8 +75,7 @@ def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
     first = np.maximum.accumulate(np.where(run, np.arange(len(order)), 0))
     occ = np.empty(len(order), np.int64)
     occ[order] = np.arange(len(order)) - first
-    _, idn = np.unique(np.stack([mode[inside], sig, occ], axis=1), axis=0, return_inverse=True)
-    idn = idn.reshape(-1)
+    idn = _row_ids([mode[inside], sig, occ])
     n_id = int(idn.max()) + 1
     rel = (st - lo_ns[p]).astype(np.float64)
     dur = (rec.end_ns - rec.start_ns)[inside].astype(np.float64)
@@ -97,6 +94,20 @@ def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
     names = [_record_name(trace, rec, int(r)) for r in id_rec[srt]]
     return {"ident": ident, "mode": id_mode[srt], "klass": id_cls[srt], "rel_start_ns": med_rel[srt],
             "dur_ns": med_dur[srt], "name": names}
+
+
+def _row_ids(cols: list[np.ndarray]) -> np.ndarray:
+    """Dense ids of the distinct rows of equal-length integer columns (lexicographic)."""
+    order = np.lexsort(cols[::-1])
+    new = np.zeros(len(order), bool)
+    if len(order):
+        new[0] = True
+        for c in cols:
+            cs = c[order]
+            new[1:] |= cs[1:] != cs[:-1]
+    ids = np.empty(len(order), np.int64)
+    ids[order] = np.cumsum(new) - 1
+    return ids
 
 
 def _record_name(trace, rec, r: int) -> str:
@@ -193,6 +204,19 @@ class Design:
                                           shape=(self.n_steps, len(self.rows)))
         self.C = np.asarray((self.step_sum @ self.A).todense())      # per-step column sums
 
+    def _row_pairs(self):
+        """(flat index i*n+j, a_ri*a_rj, row r) for every pair of nonzeros of every row."""
+        A = self.A.tocsr()
+        n = A.shape[1]
+        nnz = np.diff(A.indptr)
+        rows = np.repeat(np.arange(A.shape[0]), nnz)
+        reps = nnz[rows]                                  # each nonzero pairs with its row's nonzeros
+        first = np.repeat(np.arange(len(rows)), reps)
+        start = A.indptr[rows[first]]
+        within = np.arange(len(first)) - np.repeat(np.cumsum(reps) - reps, reps)
+        second = start + within
+        return (A.indices[first] * n + A.indices[second], A.data[first] * A.data[second], rows[first])
+
     def normal(self, y: np.ndarray, w_step: np.ndarray | None = None, strata: np.ndarray | None = None,
                closure_weight: float = 1e3):
         """A^T W A and A^T W y (the background column last), W the rows' step weights,
@@ -201,9 +225,16 @@ class Design:
         counters' totals are exact)."""
         ws = np.ones(self.n_steps) if w_step is None else w_step
         w = ws[self.row_step]
-        Aw = self.A.multiply(w[:, None]).tocsr() if w_step is not None else self.A
-        AtA = (self.A.T @ Aw).toarray()
-        Atb = np.asarray(Aw.T @ y).ravel()
+        if w_step is None:
+            AtA = (self.A.T @ self.A).toarray()
+            Atb = np.asarray(self.A.T @ y).ravel()
+        else:       # every row's outer product, prepared once, weighted by its step's draw count
+            if not hasattr(self, "_pairs"):
+                self._pairs = self._row_pairs()
+            idx, val, row = self._pairs
+            n = self.A.shape[1]
+            AtA = np.bincount(idx, weights=val * w[row], minlength=n * n).reshape(n, n)
+            Atb = np.asarray(self.A.T @ (w * y)).ravel()
         strata = np.zeros(self.n_steps, np.int64) if strata is None else strata
         ys = self.step_sum @ y
         for m in np.unique(strata):
