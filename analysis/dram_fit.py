@@ -171,6 +171,7 @@ def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
         group_of_id = _merge(group_of_id, ids["mode"], bad, br)
     lo_w, hi_w = np.nanpercentile(bw, [2.5, 97.5], axis=0) if n_boot else (xw, xw)
     out = _groups(trace, ids, group_of_id, ng)
+    out["record_bytes_per_ns"] = record_rates(attr, ids, group_of_id, xr[:ng] + np.nan_to_num(xw[:ng]))
     out.update({
         "source": "pm deconvolution", "read_bytes": xr[:ng], "read_lo_bytes": lo_r[:ng], "read_hi_bytes": hi_r[:ng],
         "write_bytes": xw[:ng], "write_lo_bytes": lo_w[:ng], "write_hi_bytes": hi_w[:ng], "supported": ~bad,
@@ -183,6 +184,21 @@ def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
     out.update(_closure(prob, dr, yr, xr, "read"))
     out.update(_closure(prob, dw, yw, xw, "write"))
     return out
+
+
+def record_rates(attr: dict, ids: dict, group_of_id: np.ndarray, group_bytes: np.ndarray) -> np.ndarray:
+    """The model's DRAM rate (bytes per ns) of every GPU record (``intervals.GpuRecords``
+    order): its group's bytes over the group's busy time in the record's step; 0 outside."""
+    rec, pos = attr["records"], attr["record_pos"]
+    ident = ids["ident"]
+    g = np.where(ident >= 0, group_of_id[np.maximum(ident, 0)], -1)
+    ng = len(group_bytes)
+    n_steps = int(pos.max()) + 1 if len(pos) else 0
+    key = np.where(g >= 0, np.maximum(pos, 0) * ng + g, 0)
+    dur = (rec.end_ns - rec.start_ns).astype(np.float64)
+    gdur = np.bincount(key, weights=np.where(g >= 0, dur, 0), minlength=max(n_steps * ng, 1))
+    rate = np.nan_to_num(group_bytes)[np.maximum(g, 0)] / np.maximum(gdur[key], 1.0)
+    return np.where(g >= 0, rate, 0.0)
 
 
 def _closure(prob: Problem, d: Design, y: np.ndarray, x: np.ndarray, col: str) -> dict:

@@ -75,5 +75,9 @@ class TraceAnalysis:
         roofline and physical checks (dram_fit, dram_checks)."""
         return self._dram_report
 
+    def get_dram_record_rates(self):
+        """Modelled DRAM bytes/ns of every GPU record (read + write), or None (dram_fit)."""
+        return self._dram_estimate.get("record_bytes_per_ns")
+
     def get_summary(self) -> dict:
         return summary.summarize(self.trace, self.attribution, self.calibration)

@@ -219,3 +219,17 @@ def test_ncu_csv_parse_and_compare():
     assert np.abs(e / n - 1).max() < 0.05
     short = {k: v[:-1] if k != "name" else v[:-1] for k, v in ncu.items()}
     assert not dram_ncu.compare(est, t.strings.index("eager"), short)["matched"]
+
+
+def test_timeline_lane_integrates_to_the_group_bytes():
+    """The figure's model lane (rate per record) integrates, per step, to the groups' bytes."""
+    dur, b = recovery_case(7)
+    t = make_trace(dur, b, n_steps=4, seed=7)
+    a = TraceAnalysis(t)
+    rates = a.get_dram_record_rates()
+    est = a._dram_estimate
+    rec, pos = a.attribution["records"], a.attribution["record_pos"]
+    per_step = np.bincount(pos, weights=rates * (rec.end_ns - rec.start_ns), minlength=4)
+    total = np.nansum(est["read_bytes"]) + np.nansum(est["write_bytes"])
+    np.testing.assert_allclose(per_step, total, rtol=1e-9)
+    assert abs(total / b.sum() - 1) < 0.02

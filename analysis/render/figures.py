@@ -131,6 +131,12 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1):
             np.maximum(pm["end_ns"][sel] - pm["start_ns"][sel], 1)
         o = np.argsort(mid)
         axd.plot(rel(mid[o]), gbs[o], lw=0.8, color="#1f77b4", label="DRAM read+write (PM samples)")
+        rates = a.get_dram_record_rates()
+        if rates is not None:       # the per-kernel model (analysis/dram_fit.py), one level per record
+            rec, rp = a.attribution["records"], a.attribution["record_pos"]
+            m = (rp == pos) & (rates > 0)
+            axd.hlines(rates[m], rel(rec.start_ns[m]), rel(rec.end_ns[m]), color="#ff7f0e", lw=1.2,
+                       label="DRAM per kernel (model)")
     else:
         axd.text(0.5, 0.5, "no DRAM counters in this trace", transform=axd.transAxes, ha="center",
                  va="center", fontsize=9, color="#777777")
