@@ -124,11 +124,20 @@ def run_ncu(a, out: Path, tag: str, results: dict) -> dict:
                    *extra, "--log-file", str(csv_path), sys.executable, str(Path(__file__).resolve()),
                    "--ncu-child", "--model", a.model, "--ctx", str(a.ctx)]
             log(" ".join(cmd))
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.ncu_timeout,
-                               env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))})
-            (out / f"ncu-{label}-{tag}.log").write_text(r.stdout[-20000:] + "\n" + r.stderr[-20000:])
-            if r.returncode != 0 or not csv_path.exists():
-                raise RuntimeError(f"ncu exited {r.returncode}; see ncu-{label}-{tag}.log")
+            env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))}
+            # Own process group: on a timeout ncu *and* the profiled python (which holds
+            # ~16 GB of GPU memory) are killed, not left running beside the next part.
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                 start_new_session=True)
+            try:
+                text, _ = p.communicate(timeout=a.ncu_timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+                text, _ = p.communicate()
+                text = (text or "") + f"\n(killed after {a.ncu_timeout} s)"
+            (out / f"ncu-{label}-{tag}.log").write_text((text or "")[-40000:])
+            if p.returncode != 0 or not csv_path.exists():
+                raise RuntimeError(f"ncu exited {p.returncode}; see ncu-{label}-{tag}.log")
             gz = csv_path.with_suffix(".csv.gz")
             gz.write_bytes(gzip.compress(csv_path.read_bytes(), 9, mtime=0))
             csv_path.unlink()
