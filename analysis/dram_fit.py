@@ -3,6 +3,8 @@
 trace has a ``kernel_dram`` table."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .blas_threads import one_thread
@@ -159,7 +161,7 @@ def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
         yr, yw = prob.smp.read[dr.rows], prob.smp.write[dw.rows]
         xr, br = fit_boot(dr, yr, n_boot, rng, prob.span_mode)
         xw, bw = fit_boot(dw, yw, n_boot, rng, prob.span_mode)
-        lo_r, hi_r = np.nanpercentile(br, [2.5, 97.5], axis=0) if n_boot else (xr, xr)
+        lo_r, hi_r = _interval(br, xr)
         step_bytes = yr.sum() / max(prob.n_steps, 1)
         half = (hi_r - lo_r)[:ng] / 2
         bad = (half > max_rel_halfwidth * np.nan_to_num(xr[:ng])) & (half > min_abs_fraction * step_bytes)
@@ -169,7 +171,7 @@ def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
         if rnd == merge_rounds or not bad.any():
             break
         group_of_id = _merge(group_of_id, ids["mode"], bad, br)
-    lo_w, hi_w = np.nanpercentile(bw, [2.5, 97.5], axis=0) if n_boot else (xw, xw)
+    lo_w, hi_w = _interval(bw, xw)
     out = _groups(trace, ids, group_of_id, ng)
     out["record_bytes_per_ns"] = record_rates(attr, ids, group_of_id, xr[:ng] + np.nan_to_num(xw[:ng]))
     out.update({
@@ -199,6 +201,16 @@ def record_rates(attr: dict, ids: dict, group_of_id: np.ndarray, group_bytes: np
     gdur = np.bincount(key, weights=np.where(g >= 0, dur, 0), minlength=max(n_steps * ng, 1))
     rate = np.nan_to_num(group_bytes)[np.maximum(g, 0)] / np.maximum(gdur[key], 1.0)
     return np.where(g >= 0, rate, 0.0)
+
+
+def _interval(boots: np.ndarray, x: np.ndarray) -> tuple:
+    """2.5/97.5 percentiles of the resamples (NaN where a group has no data)."""
+    if not len(boots):
+        return x, x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN columns: groups with no samples
+        lo, hi = np.nanpercentile(boots, [2.5, 97.5], axis=0)
+    return lo, hi
 
 
 def _closure(prob: Problem, d: Design, y: np.ndarray, x: np.ndarray, col: str) -> dict:
