@@ -214,7 +214,7 @@ def report(trace, est: dict, peak: float | None, calibration: dict | None) -> di
         "group_of_identity", "read_offsets_tried_ns", "read_offset_mse", "write_offsets_tried_ns",
         "write_offset_mse", "mode", "klass", "name", "members", "time_ns_per_step", "rel_start_ns",
         "read_bytes", "read_lo_bytes", "read_hi_bytes", "write_bytes", "write_lo_bytes", "write_hi_bytes",
-        "supported", "member_classes", "identity_mode", "record_bytes_per_ns")}
+        "supported", "member_classes", "identity_mode", "identity_table", "record_bytes_per_ns")}
     if est.get("source", "none") == "none":
         return {**base, "classes": {}, "top_kernels": {}, "checks": []}
     bw, bw_source = achievable(calibration, peak)

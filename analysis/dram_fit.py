@@ -238,7 +238,7 @@ def _groups(trace, ids: dict, group_of_id: np.ndarray, ng: int) -> dict:
     np.bitwise_or.at(bits, group_of_id, np.left_shift(1, kl))
     names = ids["name"]
     label = [names[f] if f == la else f"{names[f]} .. {names[la]}" for f, la in zip(first, last)]
-    return {"group_of_identity": group_of_id, "identity_mode": ids["mode"],
+    return {"group_of_identity": group_of_id, "identity_mode": ids["mode"], "identity_table": ids["table"],
             "mode": [trace.strings[m] for m in ids["mode"][first]],
             "klass": np.where(cmin == cmax, cmin, MIXED), "name": label, "member_classes": bits,
             "members": np.bincount(group_of_id, minlength=ng),

@@ -66,7 +66,7 @@ def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
     inside = np.nonzero(pos >= 0)[0]
     if not len(inside):
         return {"ident": ident, "mode": np.zeros(0, np.int64), "klass": np.zeros(0, np.int64),
-                "rel_start_ns": np.zeros(0), "dur_ns": np.zeros(0), "name": []}
+                "rel_start_ns": np.zeros(0), "dur_ns": np.zeros(0), "name": [], "table": np.zeros(0, np.int64)}
     sig = _row_ids([rec.table[inside]] + [c[inside] for c in cols])
     p, st = pos[inside], rec.start_ns[inside]
     order = np.lexsort((st, sig, p))
@@ -93,7 +93,7 @@ def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
     ident[inside] = rank[idn]
     names = [_record_name(trace, rec, int(r)) for r in id_rec[srt]]
     return {"ident": ident, "mode": id_mode[srt], "klass": id_cls[srt], "rel_start_ns": med_rel[srt],
-            "dur_ns": med_dur[srt], "name": names}
+            "dur_ns": med_dur[srt], "name": names, "table": rec.table[id_rec[srt]]}
 
 
 def _row_ids(cols: list[np.ndarray]) -> np.ndarray:

@@ -43,10 +43,11 @@ def parse_csv(text: str) -> dict:
 
 def compare(est: dict, mode_id: int, ncu: dict, top: int = 20) -> dict:
     """``est``: ``dram_fit.estimate`` of a trace; ``mode_id``: the string index of the
-    profiled mode. The
-    k-th kernel ncu profiled is the k-th identity of that mode; the comparison is refused
-    (``matched: False``) when the counts differ."""
-    sel = np.nonzero(est["identity_mode"] == mode_id)[0]
+    profiled mode. The k-th kernel ncu profiled is the k-th kernel identity (copies and sets
+    left out) of that mode; the comparison is refused (``matched: False``) when the counts
+    differ."""
+    # ncu profiles kernels only: the step's copies and sets (tables 1, 2) have no row there.
+    sel = np.nonzero((est["identity_mode"] == mode_id) & (est["identity_table"] == 0))[0]
     n = len(ncu["name"])
     if len(sel) != n:
         return {"matched": False, "reason": f"ncu profiled {n} kernels, the trace's step has {len(sel)}"}
