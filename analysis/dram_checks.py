@@ -99,9 +99,13 @@ def top_kernels(est: dict, bw: float | None, n: int = 10) -> dict:
     order = np.argsort(-lost, kind="stable")[:n]
     first = np.zeros(k, np.int64)
     first[inv[::-1]] = np.arange(len(inv))[::-1]
+    rb = est.get("_read_boot", np.zeros((0, len(inv))))
+    iv = [_pct(rb, np.nonzero(inv == i)[0]) for i in order]
     return {"mode": [uniq[i].split("\x00")[0] for i in order], "name": [uniq[i].split("\x00")[1] for i in order],
             "class": [class_name(est["klass"][first[i]]) for i in order], "groups": np.bincount(inv, minlength=k)[order],
-            "time_ns_per_step": t[order], "read_bytes_per_step": r[order], "write_bytes_per_step": w[order],
+            "time_ns_per_step": t[order], "read_bytes_per_step": r[order],
+            "read_lo_bytes": np.array([x[0] for x in iv]), "read_hi_bytes": np.array([x[1] for x in iv]),
+            "write_bytes_per_step": w[order],
             "bytes_per_s": np.where(t[order] > 0, (r + w)[order] / np.maximum(t[order], 1) * 1e9, np.nan),
             "fraction_of_achievable": (r + w)[order] / np.maximum(t[order], 1) * 1e9 / bw if bw else np.full(len(order), np.nan),
             "inefficiency_ns_per_step": lost[order]}

@@ -122,10 +122,12 @@ class ConsoleRenderer:
         w.append(f"  ({d['achievable_source']}; inefficiency = time - (read + write) / that bandwidth, per group, >= 0)")
         t = d["top_kernels"]
         if len(t["name"]):
-            w.append("  kernels losing the most time (per step)              groups  time ms  read MB    GB/s   lost ms")
+            w.append("  kernels losing the most time (per step)         groups  time ms  read MB [95% interval]"
+                     "      GB/s   lost ms")
             for i in range(min(8, len(t["name"]))):
-                w.append(f"    {t['name'][i][:50]:<50} {t['groups'][i]:6d} {t['time_ns_per_step'][i] / 1e6:8.3f} "
-                         f"{t['read_bytes_per_step'][i] / 1e6:8.1f} {t['bytes_per_s'][i] / 1e9:7.0f} "
+                w.append(f"    {t['name'][i][:45]:<45} {t['groups'][i]:6d} {t['time_ns_per_step'][i] / 1e6:8.3f} "
+                         f"{t['read_bytes_per_step'][i] / 1e6:8.1f} [{t['read_lo_bytes'][i] / 1e6:8.1f},"
+                         f"{t['read_hi_bytes'][i] / 1e6:8.1f}] {t['bytes_per_s'][i] / 1e9:7.0f} "
                          f"{t['inefficiency_ns_per_step'][i] / 1e6:9.3f}")
         for ck in d["checks"]:
             w.append(f"  {'check ok ' if ck['ok'] else 'VIOLATION'}  {ck['check']}: {ck['detail']}")
