@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from . import dram, gaps, host, kernel_tables, summary
+from . import dram, dram_checks, dram_fit, gaps, host, kernel_tables, summary
 from .attribution import attribute
 from .trace import Trace, load
 
@@ -47,8 +47,11 @@ class TraceAnalysis:
         return kernel_tables.top_kernels(self.trace, self._records, self._busy_ns(), n)
 
     def get_unmodelled_bytes(self) -> dict:
-        return kernel_tables.unmodelled_bytes(self.trace.meta.get("workload", {}), self.get_steps(),
-                                              self.get_kernel_classes())
+        """Class bytes against the bytes model: the deconvolved bytes when there are any."""
+        dk = self.get_dram_kernels()
+        classes = dram_checks.class_bytes_per_step(dk["classes"], self.trace) if dk["classes"] \
+            else self.get_kernel_classes()
+        return kernel_tables.unmodelled_bytes(self.trace.meta.get("workload", {}), self.get_steps(), classes)
 
     def get_gap_histogram(self) -> dict:
         return gaps.histogram(self.get_gaps())
@@ -61,6 +64,23 @@ class TraceAnalysis:
 
     def get_host(self, n: int = 10) -> dict:
         return host.report(self.trace, self.attribution, n)
+
+    @cached_property
+    def _dram_estimate(self) -> dict:
+        return dram_fit.estimate(self.trace, self.attribution, peak_bytes_per_s=self.get_peak()[0])
+
+    @cached_property
+    def _dram_report(self) -> dict:
+        return dram_checks.report(self.trace, self._dram_estimate, self.get_peak()[0], self.calibration)
+
+    def get_dram_kernels(self) -> dict:
+        """Per-kernel DRAM bytes (deconvolved PM samples, or the counter pass), classes,
+        roofline and physical checks (dram_fit, dram_checks)."""
+        return self._dram_report
+
+    def get_dram_record_rates(self):
+        """Modelled DRAM bytes/ns of every GPU record (read + write), or None (dram_fit)."""
+        return self._dram_estimate.get("record_bytes_per_ns")
 
     def get_summary(self) -> dict:
         return summary.summarize(self.trace, self.attribution, self.calibration)

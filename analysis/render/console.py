@@ -27,7 +27,7 @@ class ConsoleRenderer:
         for mode, m in s["modes"].items():
             out += [""] + self.mode(mode, {**m, "floor_known": floor_known(s)})
             out += self.perturbation(s["perturbation"])
-        for section in (self.host, self.kernel_classes, self.unmodelled_bytes, self.top_kernels,
+        for section in (self.host, self.kernel_classes, self.unmodelled_bytes, self.dram_kernels, self.top_kernels,
                         self.gap_histogram, self.hta):
             lines = section(a)
             if lines:
@@ -142,7 +142,8 @@ class ConsoleRenderer:
 
     def kernel_classes(self, a: TraceAnalysis) -> list[str]:
         kc = a.get_kernel_classes()
-        w = ["kernel classes (per step)      count    time ms   share    DRAM GB    GB/s"]
+        w = ["kernel classes (per step)      count    time ms   share    DRAM GB    GB/s",
+             "  (DRAM here: each sample spread evenly over its window; 'DRAM per kernel' below deconvolves it)"]
         for i, c in enumerate(kc["class"]):
             w.append(f"  {c:<26} {kc['count_per_step'][i]:8.1f} {kc['time_ns_per_step'][i] / 1e6:10.3f} "
                      f"{100 * kc['share_of_busy'][i]:6.1f}% {kc['dram_bytes_per_step'][i] / 1e9:10.3f} "
@@ -153,11 +154,47 @@ class ConsoleRenderer:
         ub = a.get_unmodelled_bytes()
         if not ub["class"]:
             return []
-        w = ["DRAM bytes per step, measured vs the bytes model (GEMM: weights; attention: KV read; copy: KV write)"]
+        w = ["DRAM bytes per step (read + write, per kernel when deconvolved) vs the bytes model (GEMM: weights; "
+             "attention: KV read; copy: KV write)"]
         for i, c in enumerate(ub["class"]):
             w.append(f"  {c:<26} measured {ub['measured_bytes_per_step'][i] / 1e9:8.3f} GB   model "
                      f"{ub['modelled_bytes_per_step'][i] / 1e9:8.3f} GB   beyond the model "
                      f"{ub['excess_bytes_per_step'][i] / 1e9:+8.3f} GB")
+        return w
+
+    def dram_kernels(self, a: TraceAnalysis) -> list[str]:
+        d = a.get_dram_kernels()
+        if d.get("source", "none") == "none":
+            return []
+        w = [f"DRAM per kernel ({d['source']}; dram_fit.py): {d['groups']} groups of {d['n_identities']} kernels"]
+        if d["source"] == "pm deconvolution":
+            w.append(f"  clock offset {d['read_offset_ns'] / 1e3:+.2f} us (PM - kernel), write lag "
+                     f"{(d['write_offset_ns'] - d['read_offset_ns']) / 1e3:+.2f} us more; "
+                     f"groups span >= {d['min_span_ns'] / 1e3:.1f} us; r2 {d['read_r2']:.3f} (reads) "
+                     f"{d['write_r2']:.3f} (writes); {d['n_boot']}-resample step bootstrap, 95% intervals")
+        bw = d["achievable_bytes_per_s"]
+        head = "  per step, by class     read GB [95% interval]     write GB   time ms    GB/s"
+        w.append(f"{head}  of {bw / 1e9:.0f}   inefficiency ms" if bw else head)
+        c = d["classes"]
+        for i, name in enumerate(c["class"]):
+            frac = f"{100 * c['fraction_of_achievable'][i]:6.1f}%" if bw else ""
+            ineff = f"{c['inefficiency_ns_per_step'][i] / 1e6:12.3f}" if bw else ""
+            w.append(f"  {c['mode'][i][:8]:<8} {name:<12} {c['read_bytes_per_step'][i] / 1e9:8.3f} "
+                     f"[{c['read_lo_bytes'][i] / 1e9:7.3f},{c['read_hi_bytes'][i] / 1e9:7.3f}] "
+                     f"{c['write_bytes_per_step'][i] / 1e9:8.3f} {c['time_ns_per_step'][i] / 1e6:9.3f} "
+                     f"{c['bytes_per_s'][i] / 1e9:7.0f} {frac} {ineff}")
+        w.append(f"  ({d['achievable_source']}; inefficiency = time - (read + write) / that bandwidth, per group, >= 0)")
+        t = d["top_kernels"]
+        if len(t["name"]):
+            w.append("  kernels losing the most time (per step)         groups  time ms  read MB [95% interval]"
+                     "      GB/s   lost ms")
+            for i in range(min(8, len(t["name"]))):
+                w.append(f"    {t['name'][i][:45]:<45} {t['groups'][i]:6d} {t['time_ns_per_step'][i] / 1e6:8.3f} "
+                         f"{t['read_bytes_per_step'][i] / 1e6:8.1f} [{t['read_lo_bytes'][i] / 1e6:8.1f},"
+                         f"{t['read_hi_bytes'][i] / 1e6:8.1f}] {t['bytes_per_s'][i] / 1e9:7.0f} "
+                         f"{t['inefficiency_ns_per_step'][i] / 1e6:9.3f}")
+        for ck in d["checks"]:
+            w.append(f"  {'check ok ' if ck['ok'] else 'VIOLATION'}  {ck['check']}: {ck['detail']}")
         return w
 
     def top_kernels(self, a: TraceAnalysis) -> list[str]:

@@ -22,7 +22,7 @@ CAUSE_STYLE = {GapCause.LAUNCH: ("#EE7733", "////"), GapCause.QUEUED: ("#BBBBBB"
                GapCause.SYNC: ("#0077BB", "xxxx"), GapCause.COPY: ("#33BBEE", "\\\\"),
                GapCause.OTHER: ("#FFFFFF", "----"), GapCause.GRAPH: ("#DDDDDD", "||||")}
 LAUNCH_COLOR, SYNC_COLOR = "#555555", "#CC3311"
-DRAM_COLOR, PEAK_COLOR = "#0077BB", "#CC3311"
+DRAM_COLOR, PEAK_COLOR, DRAM_MODEL_COLOR = "#0077BB", "#CC3311", "#EE7733"
 
 
 def _plt():
@@ -155,6 +155,7 @@ def legend_entries(plt, drawn: dict):
     marks = {"launch": (plt.Rectangle((0, 0), 1, 1, color=LAUNCH_COLOR), "CPU: launch call"),
              "sync": (Line2D([], [], color=SYNC_COLOR, marker="v", ls="", markersize=8), "CPU: host synchronisation"),
              "dram": (Line2D([], [], color=DRAM_COLOR, lw=1.2), "DRAM read+write (PM samples)"),
+             "dram_model": (Line2D([], [], color=DRAM_MODEL_COLOR, lw=1.2), "DRAM per kernel (model)"),
              "peak": (Line2D([], [], color=PEAK_COLOR, lw=1, ls="--"), "peak DRAM bandwidth (NVML)")}
     for k, (h, lab) in marks.items():
         if k in drawn["marks"]:
@@ -215,6 +216,12 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1, drawn: dict):
         o = np.argsort(mid)
         axd.plot(rel(mid[o]), gbs[o], lw=0.8, color=DRAM_COLOR)
         drawn["marks"].add("dram")
+        rates = a.get_dram_record_rates()
+        if rates is not None:       # the per-kernel model (analysis/dram_fit.py), one level per record
+            rec, rp = a.attribution["records"], a.attribution["record_pos"]
+            m = (rp == pos) & (rates > 0)
+            axd.hlines(rates[m], rel(rec.start_ns[m]), rel(rec.end_ns[m]), color=DRAM_MODEL_COLOR, lw=1.2)
+            drawn["marks"].add("dram_model")
     else:
         axd.text(0.5, 0.5, "no DRAM counters in this trace", transform=axd.transAxes, ha="center",
                  va="center", fontsize=9, color="#555555")

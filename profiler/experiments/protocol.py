@@ -3,6 +3,7 @@ a few; and ``run_decode``, a decode workload end to end (build, prefill, protoco
 returns the trace with its workload metadata and the timings."""
 from __future__ import annotations
 
+import random
 import statistics
 import time
 
@@ -35,8 +36,16 @@ def timed_steps(fn, n: int, sync) -> list[int]:
     return out
 
 
+def spin_ns(ns: int) -> int:
+    """Busy-wait ``ns`` on the host; returns the ns really spent."""
+    t0 = time.perf_counter_ns()
+    while time.perf_counter_ns() - t0 < ns:
+        pass
+    return time.perf_counter_ns() - t0
+
+
 def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: int = 1,
-            position=None, **tracer_kw):
+            position=None, phase_jitter_ns: int = 0, seed: int = 0, **tracer_kw):
     """The protocol: ``warmup`` steps, then ``rounds`` rounds of [a block of untraced timed
     steps, then under a fresh tracer one untimed step (CUPTI's first-launch costs per
     kernel, ~2x the first eager step on an H100, stay out of the trace) and
@@ -45,10 +54,17 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: 
     perturbation (``meta["perturbation"]``, from ``perturbation``). ``position``: a callable
     giving the decoder's KV position before a step; the traced steps' positions go to
     ``meta["traced_positions"]`` (the floor needs them: the rounds leave gaps).
+    ``phase_jitter_ns``: before each traced step (outside its window) the host spins a
+    uniform random 0..phase_jitter_ns, so the steps meet the PM sampling grid at different
+    phases (what lets ``analysis/dram_fit.py`` separate kernels shorter than a sample);
+    the spins are recorded in ``meta.capture.phase_delays_ns``.
     Returns (untraced step times in ns, trace)."""
+
     import torch
 
     from stepscope.analysis.trace.merge import concat
+    rng = random.Random(seed)
+    delays = []
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
@@ -64,6 +80,8 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: 
             for i in range(trace_steps):
                 if position is not None:
                     positions.append(int(position()))
+                if phase_jitter_ns:
+                    delays.append(spin_ns(rng.randrange(phase_jitter_ns + 1)))
                 t0 = time.perf_counter_ns()
                 with tracer.step(r * trace_steps + i, mode=mode):
                     step()
@@ -72,6 +90,8 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: 
     trace = concat(traces)
     if position is not None:
         trace.meta["traced_positions"] = positions
+    if phase_jitter_ns:
+        trace.meta.setdefault("capture", {})["phase_delays_ns"] = delays
     st = trace["steps"]
     windows = (st["end_ns"] - st["start_ns"]).tolist()
     trace.meta["perturbation"] = perturbation(blocks, windows, trace_steps)
@@ -114,7 +134,7 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
                warmup: int = 5, steps: int = 30, trace_steps: int = 5,
                dram_interval_ns: int = 20_000, attn: str = "sdpa", dtype: str = "bfloat16",
                built=None, progress=None, rounds: int = 1, sdpa_backend: str = "default",
-               host_ops: bool = False, apis: str = "host"):
+               host_ops: bool = False, apis: str = "host", phase_jitter_ns: int = 0):
     """Returns (trace, info). ``built`` reuses a (spec, model) pair across modes."""
     import torch
     require_gpu()
@@ -138,8 +158,8 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     dec.prefill()
     dec.capture()
     untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps, rounds=rounds,
-                              position=lambda: dec.position, dram_interval_ns=dram_interval_ns, modules=net,
-                              host_ops=host_ops, apis=apis)
+                              position=lambda: dec.position, phase_jitter_ns=phase_jitter_ns,
+                              dram_interval_ns=dram_interval_ns, modules=net, host_ops=host_ops, apis=apis)
     trace.meta["workload"] = decode_workload(
         spec, dec, trace_steps, param_bytes(net), positions=trace.meta.pop("traced_positions"),
         sdpa_backend=sdpa_backend,
@@ -151,5 +171,5 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     return trace, info
 
 
-__all__ = ["run_decode", "require_gpu", "timed_steps", "measure", "decode_workload",
+__all__ = ["run_decode", "require_gpu", "timed_steps", "measure", "spin_ns", "decode_workload",
            "CaptureError", "WorkloadError"]

@@ -1,0 +1,271 @@
+"""The per-kernel DRAM estimate of one trace: clock offset, fit, bootstrap, merging
+(the model is documented in ``dram_kernels``), or the exact counter-pass bytes when the
+trace has a ``kernel_dram`` table."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .blas_threads import one_thread
+from .dram_kernels import MIXED, Design, Samples, identities, initial_groups, nnls_normal
+
+#: Offsets tried (ns, PM clock minus kernel clock): a coarse grid, then finer around the best.
+COARSE_NS = np.arange(-40_000, 40_001, 2_000)
+FINE_NS = (np.arange(-8, 9) * 1_000, np.arange(-4, 5) * 250)
+#: Writes reach DRAM after the kernel (L2 write-back): their lag is searched in this range
+#: after the read offset.
+WRITE_LAG_NS = np.arange(0, 100_001, 2_000)
+
+
+class Problem:
+    """Samples, records and step spans of one trace, prepared once."""
+
+    def __init__(self, trace, attr: dict, ids: dict):
+        rec, pos, iv = attr["records"], attr["record_pos"], attr["intervals"]
+        self.smp = Samples(trace["pm"])
+        self.a, self.b, self.pos = rec.start_ns, rec.end_ns, pos
+        self.ident = ids["ident"]
+        order = np.argsort(iv.lo_ns, kind="stable")
+        self.step_order = order                      # span k = step position order[k]
+        self.lo, self.hi = iv.lo_ns[order].astype(np.float64), iv.hi_ns[order].astype(np.float64)
+        self.n_steps = len(order)
+        self.rank = np.empty(self.n_steps, np.int64)
+        self.rank[order] = np.arange(self.n_steps)
+        self.span_mode = trace["steps"]["mode"][order]
+
+    def design(self, group_of_id: np.ndarray, n_groups: int, offset_ns: float, steps=None) -> Design:
+        g = np.where(self.ident >= 0, group_of_id[np.maximum(self.ident, 0)], -1)
+        span = np.where(self.pos >= 0, self.rank[np.maximum(self.pos, 0)], -1)
+        lo, hi, m = self.lo, self.hi, slice(None)
+        if steps is not None:       # span indices: only these steps' records and spans
+            m = (span < 0) | np.isin(span, steps)
+            remap = np.full(self.n_steps, -1)
+            remap[steps] = np.arange(len(steps))
+            span = np.where(span >= 0, remap[np.maximum(span, 0)], -1)
+            lo, hi = lo[steps], hi[steps]
+        return Design(self.smp, self.a[m], self.b[m], g[m], span[m], lo, hi, n_groups, offset_ns)
+
+
+def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: int,
+               coarse=COARSE_NS, start_ns: float = 0.0, floor_ns: float = -np.inf) -> tuple:
+    """The offset minimising the mean squared residual of ``column`` on the first
+    ``n_steps`` steps, by alternation: fit the bytes at the current offset, scan a grid
+    of offsets with those bytes fixed (no solve per offset), move to the best, refit and
+    rescan around it until it stays, then scan a finer grid; never below ``floor_ns``.
+    Returns (offset_ns, offsets scanned, their mean squared residual)."""
+    steps = np.arange(min(n_steps, prob.n_steps))
+    y = getattr(prob.smp, column)
+    tried, mse = [], []
+
+    def fit(off):
+        d = prob.design(group_of_id, n_groups, off, steps)
+        return np.nan_to_num(nnls_normal(*d.normal(y[d.rows]))[0])
+
+    def scan(x, grid):
+        grid = grid[grid >= floor_ns]
+        for off in grid:
+            d = prob.design(group_of_id, n_groups, off, steps)
+            r = y[d.rows] - d.A @ x
+            tried.append(float(off))
+            mse.append(float(r @ r / max(len(r), 1)))
+        return float(tried[int(np.argmin(mse[-len(grid):])) + len(tried) - len(grid)])
+
+    best = scan(fit(start_ns), start_ns + np.asarray(coarse))
+    for _ in range(6):          # bytes fitted at a wrong offset are biased: refit until it stays
+        new = scan(fit(best), best + FINE_NS[0])
+        if new == best:
+            break
+        best = new
+    best = scan(fit(best), best + FINE_NS[1])
+    order = np.argsort(tried, kind="stable")
+    return best, np.asarray(tried)[order], np.asarray(mse)[order]
+
+
+def fit_boot(d: Design, y: np.ndarray, n_boot: int, rng, strata: np.ndarray) -> tuple:
+    """Point estimate and bootstrap estimates (rows: resamples of the steps, drawn within
+    each mode: ``strata`` per step span), warm-started from the point estimate."""
+    x, pas = nnls_normal(*d.normal(y, None, strata))
+    boots = np.empty((n_boot, len(x)))
+    members = [np.nonzero(strata == m)[0] for m in np.unique(strata)]
+    for i in range(n_boot):
+        w = np.zeros(d.n_steps)
+        for idx in members:
+            np.add.at(w, rng.choice(idx, len(idx)), 1.0)
+        boots[i], _ = nnls_normal(*d.normal(y, w, strata), passive=pas)
+    return x, boots
+
+
+def min_span(prob: Problem, interval_ns: float) -> float:
+    """The shortest span that stands alone: one sample interval, divided by the number of
+    distinct phases (eighths of the interval) of the step starts against the sampling
+    grid, at most by 4: steps sampled at different phases see different sample edges,
+    which is what separates neighbours shorter than a sample."""
+    phase = np.floor(((prob.lo - prob.smp.start_ns[0]) % interval_ns) / interval_ns * 8)
+    return interval_ns / min(len(np.unique(phase)), 4)
+
+
+def _merge(group_of_id, id_mode, bad: np.ndarray, boots: np.ndarray) -> np.ndarray:
+    """Merge each unsupported group with the neighbour (same mode) whose bootstrap values
+    anticorrelate most with it; returns the new group of each identity, renumbered."""
+    n = len(bad)
+    gmode = np.zeros(n, np.int64)
+    gmode[group_of_id] = id_mode
+    target = np.arange(n)
+    taken = np.zeros(n, bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.nan_to_num(np.corrcoef(boots[:, :n].T), nan=0.0) if len(boots) > 1 else np.zeros((n, n))
+    for g in np.nonzero(bad)[0]:     # one pass over groups, not records
+        if taken[g]:
+            continue
+        nbs = [h for h in (g - 1, g + 1) if 0 <= h < n and gmode[h] == gmode[g] and not taken[h]]
+        if not nbs:
+            continue
+        h = min(nbs, key=lambda k: c[g, k])
+        target[max(g, h)] = min(g, h)
+        taken[g] = taken[h] = True
+    _, new = np.unique(target[group_of_id], return_inverse=True)
+    return new.reshape(-1)
+
+
+def estimate(trace, attr: dict, n_boot: int = 20, min_span_ns: float | None = None, offset_steps: int = 6,
+             max_rel_halfwidth: float = 0.25, min_abs_fraction: float = 0.002, merge_rounds: int = 2,
+             seed: int = 0, peak_bytes_per_s: float | None = None) -> dict:
+    """Per-group DRAM bytes per step (reads and writes), with intervals; see module doc."""
+    with one_thread():
+        return _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
+                         min_abs_fraction, merge_rounds, seed, peak_bytes_per_s)
+
+
+def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth, min_abs_fraction,
+              merge_rounds, seed, peak_bytes_per_s) -> dict:
+    ids = identities(trace, attr["records"], attr["record_pos"], attr["intervals"].lo_ns)
+    n_id = len(ids["mode"])
+    if trace.n("kernel_dram"):
+        return _exact(trace, attr, ids)
+    if not trace.n("pm") or not n_id:
+        return {"source": "none", "reason": "no PM samples" if n_id else "no kernels in steps"}
+    prob = Problem(trace, attr, ids)
+    if not prob.smp.n:
+        return {"source": "none", "reason": "no valid PM samples"}
+    interval = float(np.median(prob.smp.end_ns - prob.smp.start_ns))
+    span_ns = float(min_span_ns or min_span(prob, interval))
+    group_of_id = initial_groups(ids, span_ns)
+    ng = int(group_of_id.max()) + 1
+    off_r, tried, sse_r = fit_offset(prob, group_of_id, ng, "read", offset_steps)
+    off_w, tried_w, sse_w = fit_offset(prob, group_of_id, ng, "write", offset_steps, WRITE_LAG_NS, off_r, off_r)
+    rng = np.random.default_rng(seed)
+    for rnd in range(merge_rounds + 1):
+        ng = int(group_of_id.max()) + 1
+        dr, dw = prob.design(group_of_id, ng, off_r), prob.design(group_of_id, ng, off_w)
+        yr, yw = prob.smp.read[dr.rows], prob.smp.write[dw.rows]
+        xr, br = fit_boot(dr, yr, n_boot, rng, prob.span_mode)
+        xw, bw = fit_boot(dw, yw, n_boot, rng, prob.span_mode)
+        lo_r, hi_r = _interval(br, xr)
+        step_bytes = yr.sum() / max(prob.n_steps, 1)
+        half = (hi_r - lo_r)[:ng] / 2
+        bad = (half > max_rel_halfwidth * np.nan_to_num(xr[:ng])) & (half > min_abs_fraction * step_bytes)
+        if peak_bytes_per_s:        # faster than the memory can go: the bytes are misplaced
+            t = np.bincount(group_of_id, weights=ids["dur_ns"], minlength=ng)
+            bad |= (np.nan_to_num(xr[:ng]) + np.nan_to_num(xw[:ng])) > 1.05 * peak_bytes_per_s * t / 1e9
+        if rnd == merge_rounds or not bad.any():
+            break
+        group_of_id = _merge(group_of_id, ids["mode"], bad, br)
+    lo_w, hi_w = _interval(bw, xw)
+    out = _groups(trace, ids, group_of_id, ng)
+    out["record_bytes_per_ns"] = record_rates(attr, ids, group_of_id, xr[:ng] + np.nan_to_num(xw[:ng]))
+    out.update({
+        "source": "pm deconvolution", "read_bytes": xr[:ng], "read_lo_bytes": lo_r[:ng], "read_hi_bytes": hi_r[:ng],
+        "write_bytes": xw[:ng], "write_lo_bytes": lo_w[:ng], "write_hi_bytes": hi_w[:ng], "supported": ~bad,
+        "_read_boot": br[:, :ng], "_write_boot": bw[:, :ng],
+        "background_read_bytes_per_s": xr[ng] * 1e9, "background_write_bytes_per_s": xw[ng] * 1e9,
+        "read_offset_ns": off_r, "write_offset_ns": off_w, "read_offsets_tried_ns": tried,
+        "read_offset_mse": sse_r, "write_offsets_tried_ns": tried_w, "write_offset_mse": sse_w, "interval_ns": interval,
+        "min_span_ns": span_ns, "n_boot": n_boot, "rows": len(dr.rows),
+        "merge_rounds_used": rnd, "n_identities": n_id})
+    out.update(_closure(prob, dr, yr, xr, "read"))
+    out.update(_closure(prob, dw, yw, xw, "write"))
+    return out
+
+
+def record_rates(attr: dict, ids: dict, group_of_id: np.ndarray, group_bytes: np.ndarray) -> np.ndarray:
+    """The model's DRAM rate (bytes per ns) of every GPU record (``intervals.GpuRecords``
+    order): its group's bytes over the group's busy time in the record's step; 0 outside."""
+    rec, pos = attr["records"], attr["record_pos"]
+    ident = ids["ident"]
+    g = np.where(ident >= 0, group_of_id[np.maximum(ident, 0)], -1)
+    ng = len(group_bytes)
+    n_steps = int(pos.max()) + 1 if len(pos) else 0
+    key = np.where(g >= 0, np.maximum(pos, 0) * ng + g, 0)
+    dur = (rec.end_ns - rec.start_ns).astype(np.float64)
+    gdur = np.bincount(key, weights=np.where(g >= 0, dur, 0), minlength=max(n_steps * ng, 1))
+    rate = np.nan_to_num(group_bytes)[np.maximum(g, 0)] / np.maximum(gdur[key], 1.0)
+    return np.where(g >= 0, rate, 0.0)
+
+
+def _interval(boots: np.ndarray, x: np.ndarray) -> tuple:
+    """2.5/97.5 percentiles of the resamples (NaN where a group has no data)."""
+    if not len(boots):
+        return x, x
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN columns: groups with no samples
+        lo, hi = np.nanpercentile(boots, [2.5, 97.5], axis=0)
+    return lo, hi
+
+
+def _closure(prob: Problem, d: Design, y: np.ndarray, x: np.ndarray, col: str) -> dict:
+    """Measured vs fitted bytes over the fitted rows, per step (span order) and in all; the
+    explained fraction of the sample variance (r2)."""
+    fit = d.A @ np.nan_to_num(x)
+    meas = np.bincount(d.row_step, weights=y, minlength=prob.n_steps)
+    mod = np.bincount(d.row_step, weights=fit, minlength=prob.n_steps)
+    r2 = 1 - float(((y - fit) ** 2).sum()) / max(float(((y - y.mean()) ** 2).sum()), 1e-30) if len(y) else np.nan
+    return {f"{col}_measured_bytes_per_step": meas, f"{col}_fitted_bytes_per_step": mod, f"{col}_r2": r2}
+
+
+def _groups(trace, ids: dict, group_of_id: np.ndarray, ng: int) -> dict:
+    """Per group: mode, class (or MIXED), first and last member, members, time per step."""
+    first = np.full(ng, -1)
+    last = np.zeros(ng, np.int64)
+    np.maximum.at(last, group_of_id, np.arange(len(group_of_id)))
+    first = np.full(ng, len(group_of_id))
+    np.minimum.at(first, group_of_id, np.arange(len(group_of_id)))
+    kl = ids["klass"]
+    cmin, cmax = np.full(ng, 99), np.full(ng, -99)
+    np.minimum.at(cmin, group_of_id, kl)
+    np.maximum.at(cmax, group_of_id, kl)
+    bits = np.zeros(ng, np.int64)
+    np.bitwise_or.at(bits, group_of_id, np.left_shift(1, kl))
+    names = ids["name"]
+    label = [names[f] if f == la else f"{names[f]} .. {names[la]}" for f, la in zip(first, last)]
+    return {"group_of_identity": group_of_id, "identity_mode": ids["mode"], "identity_table": ids["table"],
+            "mode": [trace.strings[m] for m in ids["mode"][first]],
+            "klass": np.where(cmin == cmax, cmin, MIXED), "name": label, "member_classes": bits,
+            "members": np.bincount(group_of_id, minlength=ng),
+            "time_ns_per_step": np.bincount(group_of_id, weights=ids["dur_ns"], minlength=ng),
+            "rel_start_ns": ids["rel_start_ns"][first]}
+
+
+def _exact(trace, attr: dict, ids: dict) -> dict:
+    """Bytes per identity from the counter pass: mean over the steps that hold it; the
+    interval is the min..max over steps (kernel replay has no sampling error)."""
+    kd, nk = trace["kernel_dram"], trace.n("kernels")
+    rd, wr = np.full(nk, np.nan), np.full(nk, np.nan)
+    rd[kd["kernel"]], wr[kd["kernel"]] = kd["dram_read_bytes"], kd["dram_write_bytes"]
+    idk = ids["ident"][:nk]
+    m = (idk >= 0) & np.isfinite(rd)
+    n_id = len(ids["mode"])
+    group_of_id = np.arange(n_id)
+    out = _groups(trace, ids, group_of_id, n_id)
+    for col, v in (("read", rd), ("write", wr)):
+        cnt = np.bincount(idk[m], minlength=n_id)
+        mean = np.bincount(idk[m], weights=v[m], minlength=n_id) / np.maximum(cnt, 1)
+        lo, hi = np.full(n_id, np.inf), np.full(n_id, -np.inf)
+        np.minimum.at(lo, idk[m], v[m])
+        np.maximum.at(hi, idk[m], v[m])
+        out.update({f"{col}_bytes": np.where(cnt > 0, mean, np.nan), f"{col}_lo_bytes": np.where(cnt > 0, lo, np.nan),
+                    f"{col}_hi_bytes": np.where(cnt > 0, hi, np.nan)})
+    out.update({"source": "counter pass (kernel_dram)", "supported": np.isfinite(out["read_bytes"]),
+                "background_read_bytes_per_s": 0.0, "background_write_bytes_per_s": 0.0,
+                "n_identities": n_id})
+    return out

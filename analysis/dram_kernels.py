@@ -1,0 +1,297 @@
+"""DRAM bytes per kernel by deconvolving the PM samples (issue 15).
+
+A PM sample counts the bytes that reached DRAM during its window (20 us by default);
+several kernels share a window and a kernel spans several. ``dram.bytes_between`` smears
+each sample evenly over its window; this module instead solves for per-kernel bytes.
+
+Model (one per direction, reads and writes apart). For sample i with window [s_i, e_i]
+on the PM clock, kernel instance r with interval [a_r, b_r] on the kernel clock, and the
+clock offset ``off`` (PM time = kernel time + off):
+
+    bytes_i = sum_r  |[a_r+off, b_r+off] & [s_i, e_i]| / (b_r - a_r) * x_{g(r)}  +  idle_i * rho
+
+- x_g >= 0: the bytes of one instance of *group* g per step. A kernel's identity across
+  steps is (mode, signature, occurrence) with signature = (name, grid, block) for kernels,
+  (bytes, kind) for copies, (bytes) for sets, and occurrence = how many records with the
+  same signature came before it in its step; identical steps therefore share unknowns.
+  Identities are ordered by their median start in the step and adjacent short ones are
+  merged into groups (``min_span_ns``, by default the sample interval): a run of 1-3 us
+  kernels inside one 20 us sample cannot be told apart, so it gets one number, never one
+  each. A group's class is its members' class when they share one, else ``mixed``.
+- Bytes are assumed to move at a constant rate over a kernel's interval (the overlap
+  fraction above). Context growth of attention over the traced steps (one token of
+  ``ctx`` per step, 0.05% at ctx 2048) is ignored.
+- rho >= 0: a background rate (bytes per ns) over the part of the sample no GPU record
+  covers (idle_i), so idle traffic is not handed to a neighbouring kernel.
+- Rows: valid samples that overlap a step's span and no record outside every step.
+- Solver: non-negative least squares on the normal equations (scipy ``nnls`` on the
+  Cholesky factor of the column-scaled A^T A), so its cost does not grow with the rows.
+- ``off`` is fitted: the read residual is minimised over a grid (coarse, then fine) on
+  the first ``offset_steps`` steps. Writes get their own offset (``write_offset_ns``):
+  dirty lines reach DRAM when L2 evicts them, later than the kernel that wrote them; the
+  fitted write offset absorbs the typical lag, and a write-back that lands during a later
+  kernel is counted in that kernel: write bytes read as "written to DRAM while the group
+  ran", not "written by the group".
+- Uncertainty: the fit is repeated on ``n_boot`` bootstrap resamples of the steps (rows
+  weighted by how often their step was drawn); the 2.5/97.5 percentiles give the interval.
+  A group whose interval is wider than ``max_rel_halfwidth`` of its value (and than
+  ``min_abs_fraction`` of the step's bytes) is merged with its neighbour and the fit
+  repeated (up to ``merge_rounds``): what is printed is what the data can separate.
+- Exact path: when the trace has a ``kernel_dram`` table (a counter pass), the group bytes
+  are the mean over steps of those exact per-kernel bytes and no fit is made.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg, sparse
+from scipy.optimize import nnls
+
+from .kernel_classes import record_classes, short_name
+
+MIXED = -1
+
+
+def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
+    """Per record: identity id (-1 outside steps); per identity: mode, class, median
+    start in the step and median duration, sorted by (mode, start)."""
+    n = len(rec.start_ns)
+    k, mc, ms = trace["kernels"], trace["memcpy"], trace["memset"]
+    zk, zc, zs = (np.zeros(len(t["start_ns"]), np.int64) for t in (k, mc, ms))
+    cols = [np.concatenate(x) for x in (
+        (k["name"], mc["bytes"], ms["bytes"]), (k["grid_x"], mc["copy_kind"], zs),
+        (k["grid_y"], zc, zs), (k["grid_z"], zc, zs), (k["block_x"], zc, zs),
+        (k["block_y"], zc, zs), (k["block_z"], zc, zs))]
+    mode = np.where(pos >= 0, trace["steps"]["mode"][np.maximum(pos, 0)], -1)
+    ident = np.full(n, -1, np.int64)
+    inside = np.nonzero(pos >= 0)[0]
+    if not len(inside):
+        return {"ident": ident, "mode": np.zeros(0, np.int64), "klass": np.zeros(0, np.int64),
+                "rel_start_ns": np.zeros(0), "dur_ns": np.zeros(0), "name": [], "table": np.zeros(0, np.int64)}
+    sig = _row_ids([rec.table[inside]] + [c[inside] for c in cols])
+    p, st = pos[inside], rec.start_ns[inside]
+    order = np.lexsort((st, sig, p))
+    run = np.ones(len(order), bool)
+    run[1:] = (p[order][1:] != p[order][:-1]) | (sig[order][1:] != sig[order][:-1])
+    first = np.maximum.accumulate(np.where(run, np.arange(len(order)), 0))
+    occ = np.empty(len(order), np.int64)
+    occ[order] = np.arange(len(order)) - first
+    idn = _row_ids([mode[inside], sig, occ])
+    n_id = int(idn.max()) + 1
+    rel = (st - lo_ns[p]).astype(np.float64)
+    dur = (rec.end_ns - rec.start_ns)[inside].astype(np.float64)
+    med_rel, med_dur = _group_median(idn, rel, n_id), _group_median(idn, dur, n_id)
+    id_mode = np.zeros(n_id, np.int64)
+    id_mode[idn] = mode[inside]
+    cls = record_classes(trace, rec)[inside]
+    id_cls = np.zeros(n_id, np.int64)
+    id_cls[idn] = cls
+    id_rec = np.zeros(n_id, np.int64)
+    id_rec[idn] = inside
+    srt = np.lexsort((med_rel, id_mode))          # renumber identities in step order
+    rank = np.empty(n_id, np.int64)
+    rank[srt] = np.arange(n_id)
+    ident[inside] = rank[idn]
+    names = [_record_name(trace, rec, int(r)) for r in id_rec[srt]]
+    return {"ident": ident, "mode": id_mode[srt], "klass": id_cls[srt], "rel_start_ns": med_rel[srt],
+            "dur_ns": med_dur[srt], "name": names, "table": rec.table[id_rec[srt]]}
+
+
+def _row_ids(cols: list[np.ndarray]) -> np.ndarray:
+    """Dense ids of the distinct rows of equal-length integer columns (lexicographic)."""
+    order = np.lexsort(cols[::-1])
+    new = np.zeros(len(order), bool)
+    if len(order):
+        new[0] = True
+        for c in cols:
+            cs = c[order]
+            new[1:] |= cs[1:] != cs[:-1]
+    ids = np.empty(len(order), np.int64)
+    ids[order] = np.cumsum(new) - 1
+    return ids
+
+
+def _record_name(trace, rec, r: int) -> str:
+    if rec.table[r] == 0:
+        return short_name(trace.strings[trace["kernels"]["name"][rec.row[r]]], 60)
+    return "memcpy" if rec.table[r] == 1 else "memset"
+
+
+def _group_median(g: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    order = np.lexsort((v, g))
+    counts = np.bincount(g, minlength=n)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    return v[order][starts + (counts - 1) // 2]
+
+
+def initial_groups(ids: dict, min_span_ns: float) -> np.ndarray:
+    """Group of each identity: an identity whose span (its median start to the next one's,
+    within its mode) is at least ``min_span_ns`` stands alone; runs of shorter ones merge
+    until their span reaches ``min_span_ns``."""
+    mode, rel, dur = ids["mode"], ids["rel_start_ns"], ids["dur_ns"]
+    n = len(mode)
+    span = np.empty(n)
+    span[:-1] = rel[1:] - rel[:-1]
+    last = np.ones(n, bool)
+    last[:-1] = mode[1:] != mode[:-1]
+    span[last] = dur[last]
+    group = np.zeros(n, np.int64)
+    g, acc = -1, np.inf
+    for i in range(n):      # one pass over identities (a step's kernels), not over records
+        new_mode = i == 0 or mode[i] != mode[i - 1]
+        if new_mode or span[i] >= min_span_ns or acc >= min_span_ns:
+            g += 1
+            acc = 0.0
+        acc = acc + span[i] if span[i] < min_span_ns else np.inf
+        group[i] = g
+    return group
+
+
+class Samples:
+    """The valid PM samples, sorted by start: window and bytes of each direction."""
+
+    def __init__(self, pm: dict):
+        ok = (pm["start_ns"] > 0) & (pm["end_ns"] > pm["start_ns"])
+        order = np.nonzero(ok)[0][np.argsort(pm["start_ns"][ok], kind="stable")]
+        self.start_ns = pm["start_ns"][order].astype(np.float64)
+        self.end_ns = pm["end_ns"][order].astype(np.float64)
+        self.read = pm["dram_read_bytes"][order].astype(np.float64)
+        self.write = pm["dram_write_bytes"][order].astype(np.float64)
+        self.n = len(order)
+
+
+class Design:
+    """The sparse overlap matrix at one clock offset: rows = samples inside a step span
+    (and touched by no record outside the groups), columns = groups, plus the idle ns of
+    each row for the background column. Records: [a_ns, b_ns] on the kernel clock,
+    ``group`` (-1: outside every group), ``rec_span`` (the index of its step span, -1
+    none); ``lo``/``hi``: the step spans, sorted."""
+
+    def __init__(self, smp: Samples, a_ns, b_ns, group, rec_span, lo, hi, n_groups: int, offset_ns: float):
+        ss, se = smp.start_ns, smp.end_ns
+        a = a_ns.astype(np.float64) + offset_ns
+        b = np.maximum(b_ns.astype(np.float64) + offset_ns, a + 1.0)
+        lo, hi = lo + offset_ns, hi + offset_ns
+        j = np.searchsorted(lo, se, "left") - 1
+        jj = np.maximum(j, 0)
+        row_step = np.where((j >= 0) & (ss < hi[jj]), jj, -1)
+        first = np.searchsorted(se, a, "right")
+        cnt = np.maximum(np.searchsorted(ss, b, "left") - first, 0)
+        tot = int(cnt.sum())
+        rep = np.repeat(np.arange(len(a)), cnt)
+        row = first[rep] + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        ov = np.clip(np.minimum(b[rep], se[row]) - np.maximum(a[rep], ss[row]), 0, None)
+        covered = np.bincount(row, weights=ov, minlength=smp.n)
+        g = group[rep]
+        bad = np.zeros(smp.n, bool)
+        bad[row[g < 0]] = True
+        use = (row_step >= 0) & ~bad
+        compact = np.cumsum(use) - 1
+        keep = use[row] & (g >= 0)
+        self.rows = np.nonzero(use)[0]
+        self.row_step = row_step[use]
+        # A group moves its bytes at one rate over its members' busy time in the step.
+        key = np.where(g >= 0, rec_span[rep] * n_groups + g, -1)
+        dur = b - a
+        gkey = np.where(group >= 0, rec_span * n_groups + group, 0)
+        gdur = np.bincount(gkey, weights=np.where(group >= 0, dur, 0), minlength=len(lo) * n_groups)
+        vals = ov[keep] / gdur[key[keep]]
+        A = sparse.csr_matrix((vals, (compact[row[keep]], g[keep])), shape=(len(self.rows), n_groups))
+        idle = np.clip((se - ss) - covered, 0, None)[use]
+        self.A = sparse.hstack([A, sparse.csr_matrix(idle[:, None])], format="csr")
+
+        self.n_steps = len(lo)
+        self.step_sum = sparse.csr_matrix((np.ones(len(self.rows)), (self.row_step, np.arange(len(self.rows)))),
+                                          shape=(self.n_steps, len(self.rows)))
+        self.C = np.asarray((self.step_sum @ self.A).todense())      # per-step column sums
+
+    def _row_pairs(self):
+        """(flat index i*n+j, a_ri*a_rj, row r) for every pair of nonzeros of every row."""
+        A = self.A.tocsr()
+        n = A.shape[1]
+        nnz = np.diff(A.indptr)
+        rows = np.repeat(np.arange(A.shape[0]), nnz)
+        reps = nnz[rows]                                  # each nonzero pairs with its row's nonzeros
+        first = np.repeat(np.arange(len(rows)), reps)
+        start = A.indptr[rows[first]]
+        within = np.arange(len(first)) - np.repeat(np.cumsum(reps) - reps, reps)
+        second = start + within
+        return (A.indices[first] * n + A.indices[second], A.data[first] * A.data[second], rows[first])
+
+    def normal(self, y: np.ndarray, w_step: np.ndarray | None = None, strata: np.ndarray | None = None,
+               closure_weight: float = 1e3):
+        """A^T W A and A^T W y (the background column last), W the rows' step weights,
+        plus ``closure_weight`` x one total row per mode (``strata``: the mode of each
+        step span): the fitted bytes of a mode's steps sum to the measured bytes (the
+        counters' totals are exact)."""
+        ws = np.ones(self.n_steps) if w_step is None else w_step
+        w = ws[self.row_step]
+        if w_step is None:
+            AtA = (self.A.T @ self.A).toarray()
+            Atb = np.asarray(self.A.T @ y).ravel()
+        else:       # every row's outer product, prepared once, weighted by its step's draw count
+            if not hasattr(self, "_pairs"):
+                self._pairs = self._row_pairs()
+            idx, val, row = self._pairs
+            n = self.A.shape[1]
+            AtA = np.bincount(idx, weights=val * w[row], minlength=n * n).reshape(n, n)
+            Atb = np.asarray(self.A.T @ (w * y)).ravel()
+        strata = np.zeros(self.n_steps, np.int64) if strata is None else strata
+        ys = self.step_sum @ y
+        for m in np.unique(strata):
+            sel = strata == m
+            c = ws[sel] @ self.C[sel]
+            AtA += closure_weight * np.outer(c, c)
+            Atb += closure_weight * c * float(ws[sel] @ ys[sel])
+        return AtA, Atb
+
+
+def nnls_normal(AtA: np.ndarray, Atb: np.ndarray, passive: np.ndarray | None = None,
+                max_iter: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """min ||Ax - b||^2 subject to x >= 0, from the normal equations, by block principal
+    pivoting (Kim & Park 2011): solve on the passive set, swap every infeasible variable,
+    fall back to single swaps when that stops improving, and to scipy's Lawson-Hanson
+    ``nnls`` if it has not converged in ``max_iter`` solves. ``passive``: a warm start
+    (the variables expected positive). Returns (x, passive set); columns with no data
+    get NaN."""
+    d = np.sqrt(np.diag(AtA))
+    live = d > 0
+    x = np.full(len(Atb), np.nan)
+    if not live.any():
+        return x, np.zeros(len(Atb), bool)
+    M = AtA if live.all() else AtA[np.ix_(live, live)]
+    inv = 1.0 / d[live]
+    M = M * inv[:, None]
+    M *= inv[None, :]
+    M[np.diag_indices_from(M)] += 1e-10
+    q = Atb[live] * inv
+    tol = 1e-10 * max(float(np.abs(q).max()), 1e-300)
+    F = np.ones(len(q), bool) if passive is None else passive[live].copy()
+    best, backup = len(q) + 1, 3
+    for _ in range(max_iter):
+        z = np.zeros(len(q))
+        if F.all():
+            z = linalg.cho_solve(linalg.cho_factor(M, check_finite=False), q, check_finite=False)
+        elif F.any():
+            z[F] = linalg.cho_solve(linalg.cho_factor(M[np.ix_(F, F)], check_finite=False), q[F],
+                                    check_finite=False)
+        grad = M @ z - q
+        bad = (F & (z < -tol)) | (~F & (grad < -tol))
+        k = int(bad.sum())
+        if k == 0:
+            break
+        if k < best:
+            best, backup = k, 3
+            F ^= bad
+        elif backup > 0:
+            backup -= 1
+            F ^= bad
+        else:
+            j = np.nonzero(bad)[0][-1]
+            F[j] = ~F[j]
+    else:
+        R = linalg.cholesky(M, lower=False)
+        z, _ = nnls(R, linalg.solve_triangular(R, q, trans="T", lower=False), maxiter=50 * len(q))
+    x[live] = np.maximum(z, 0) / d[live]
+    pas = np.zeros(len(Atb), bool)
+    pas[live] = z > 0
+    return x, pas
