@@ -65,7 +65,8 @@ def cmd_trace(a) -> int:
     say = _say(a.quiet)
     trace, info = run_decode(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps,
                              dram_interval_ns=int(a.dram_interval_us * 1000), attn=a.attn,
-                             dtype=a.dtype, progress=say)
+                             dtype=a.dtype, progress=say, rounds=a.rounds, sdpa_backend=a.sdpa,
+                             host_ops=a.host_ops, apis=a.apis)
     trace.save(out)
     say(f"wrote {out}")
     return _print_report(out, a.json)
@@ -397,6 +398,7 @@ def _experiment_parent() -> argparse.ArgumentParser:
 
 
 def _add_trace(sub) -> None:
+    from stepscope.profiler.workloads.decode import SDPA_BACKENDS   # names only: no torch
     t = _parser(sub, "trace", "run a decode workload on the GPU and trace it (GPU)",
                 "stepscope trace --model qwen2.5-7b --ctx 2048 --mode graph -o graph.stepscope")
     t.add_argument("--model", default="qwen2.5-7b", help=MODEL_HELP)
@@ -406,7 +408,19 @@ def _add_trace(sub) -> None:
                         "as a CUDA graph")
     t.add_argument("--warmup", type=int, default=5, help="untimed warm-up decode steps (steps)")
     t.add_argument("--steps", type=int, default=30, help="timed, untraced decode steps: the headline median (steps)")
-    t.add_argument("--trace-steps", type=int, default=5, help="traced decode steps written to the file (steps)")
+    t.add_argument("--trace-steps", type=int, default=5,
+                   help="traced decode steps per round written to the file (steps)")
+    t.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds of untraced and traced steps; the trace records the tracer's "
+                        "perturbation measured over them (rounds)")
+    t.add_argument("--sdpa", default="default", choices=SDPA_BACKENDS,
+                   help="SDPA backends torch may use: default (torch's choice), no-cudnn (exclude cuDNN attention), "
+                        "or one backend")
+    t.add_argument("--apis", default="host", choices=("launch", "host"),
+                   help="runtime/driver calls recorded: launch (launches, copies, syncs) or host (also module "
+                        "loads, allocations, events, graph and stream calls)")
+    t.add_argument("--host-ops", action="store_true",
+                   help="also record every torch function called from Python as a host span (costly: opt-in)")
     t.add_argument("--dram-interval-us", type=float, default=20.0,
                    help="DRAM counter (PM sampling) interval (microseconds)")
     t.add_argument("--attn", default="sdpa", help="transformers attention implementation (sdpa, eager, ...)")
@@ -532,7 +546,7 @@ def main(argv=None) -> int:
     try:
         if a.cmd is None:
             return cmd_default(a)
-        for name in ("ctx", "steps", "trace_steps", "sessions", "warmup"):
+        for name in ("ctx", "steps", "trace_steps", "sessions", "warmup", "rounds"):
             if isinstance(getattr(a, name, None), int) and getattr(a, name) < (0 if name == "warmup" else 1):
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
         return a.fn(a)
