@@ -398,7 +398,7 @@ def _experiment_parent() -> argparse.ArgumentParser:
 
 
 def _add_trace(sub) -> None:
-    from stepscope.profiler.workloads.decode import SDPA_BACKENDS   # names only: no torch
+    from stepscope.profiler.workloads.decode import SDPA_BACKENDS  # names only: no torch
     t = _parser(sub, "trace", "run a decode workload on the GPU and trace it (GPU)",
                 "stepscope trace --model qwen2.5-7b --ctx 2048 --mode graph -o graph.stepscope")
     t.add_argument("--model", default="qwen2.5-7b", help=MODEL_HELP)
