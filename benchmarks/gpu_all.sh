@@ -20,7 +20,7 @@ if has main; then
   (cd "$W" && timeout 170 python3 -m stepscope) > "$W/main-job-$TAG.log" 2>&1; echo "main rc $?"
 fi
 if has parts; then
-  timeout 200 python3 benchmarks/host_session.py --out "$W" --tag "$TAG" --stages parts --rounds 3 \
+  timeout 200 python3 benchmarks/host_session.py --out "$W" --tag "$TAG" --stages spin,parts --rounds 3 \
     --part-modes eager-static,graph > "$W/capture_parts-$TAG.log" 2>&1; echo "parts rc $?"
 fi
 if has dram; then

@@ -93,7 +93,7 @@ def decode(out, tag, model, ctx, rounds, trace_steps, arms):
         backend = backend.removesuffix("+ops") or "default"
         try:
             trace, info = run_decode(model, ctx, mode, trace_steps=trace_steps, built=(spec, net), rounds=rounds,
-                                     sdpa_backend=backend, host_ops=ops)
+                                     sdpa_backend=backend, host_ops=ops, host_spans=True)
             name = f"{model}-ctx{ctx}-{mode}" + ("" if backend == "default" else f"-sdpa-{backend}") + \
                 ("-ops" if ops else "") + f"-{tag}.stepscope"
             trace.save(out / name)
@@ -204,7 +204,7 @@ def spin(out, tag, calls=10, steps=4):
             model(x)
     step()
     torch.cuda.synchronize()
-    with Tracer(warn=lambda m: None, modules=model) as tr:
+    with Tracer(warn=lambda m: None, modules=model, host_spans=True) as tr:
         for i in range(steps):
             with tr.step(i, mode="spin"):
                 step()

@@ -66,7 +66,7 @@ def cmd_trace(a) -> int:
     trace, info = run_decode(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps,
                              dram_interval_ns=int(a.dram_interval_us * 1000), attn=a.attn,
                              dtype=a.dtype, progress=say, rounds=a.rounds, sdpa_backend=a.sdpa,
-                             host_ops=a.host_ops, apis=a.apis)
+                             host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis)
     trace.save(out)
     say(f"wrote {out}")
     return _print_report(out, a.json)
@@ -419,6 +419,9 @@ def _add_trace(sub) -> None:
     t.add_argument("--apis", default="host", choices=("launch", "host"),
                    help="runtime/driver calls recorded: launch (launches, copies, syncs) or host (also module "
                         "loads, allocations, events, graph and stream calls)")
+    t.add_argument("--host-spans", action="store_true",
+                   help="record nn.Module forwards as host spans, so the report names the module behind each "
+                        "launch-bound gap (opt-in: +40%% on an eager-static H100 step, benchmarks/results/)")
     t.add_argument("--host-ops", action="store_true",
                    help="also record every torch function called from Python as a host span (costly: opt-in)")
     t.add_argument("--dram-interval-us", type=float, default=20.0,

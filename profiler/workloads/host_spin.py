@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 
 #: Module path -> spin per call (us). Paths as ``named_modules`` gives them.
-SPINS_US = OrderedDict([("a", 200), ("b", 500), ("c.d", 100), ("c.e", 300)])
+SPINS_US = OrderedDict([("a", 2000), ("b", 5000), ("c.d", 1000), ("c.e", 3000)])
 
 
 def _spin(ns: int) -> None:
