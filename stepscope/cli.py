@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from stepscope import inputs
 from stepscope.analysis.trace.atomic import write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -371,6 +372,7 @@ def _add_experiments(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="stepscope", description="Where does a batch-1 decode step's time go?")
+    inputs.add_options(ap)
     sub = ap.add_subparsers(dest="cmd")
     _add_trace(sub)
     _add_readers(sub)
@@ -383,18 +385,20 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     from stepscope.analysis.trace import TraceFileError
     from stepscope.profiler.errors import USER_ERRORS
+    inputs.on_signals()
     try:
+        inputs.check_args(a)
         if a.cmd is None:
             return cmd_default(a)
         for name in ("ctx", "steps", "trace_steps", "sessions", "warmup"):
             if isinstance(getattr(a, name, None), int) and getattr(a, name) < (0 if name == "warmup" else 1):
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
         return a.fn(a)
-    except (UsageError, TraceFileError, *USER_ERRORS) as e:
+    except (UsageError, inputs.InputError, TraceFileError, *USER_ERRORS) as e:
         print(f"stepscope: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("stepscope: interrupted; no file was written.", file=sys.stderr)
+        print(f"stepscope: {inputs.interrupted(a)}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -2,6 +2,7 @@
 classes, top kernels, gap causes and the HTA comparison of one trace."""
 from __future__ import annotations
 
+from ..dram import valid
 from ..facade import TraceAnalysis
 from ..gaps import GapCause
 
@@ -10,6 +11,16 @@ ATTRIBUTION_ROWS = (("memory floor (bytes read / peak)", "floor_ms"),
                     ("launch overhead (GPU waited for CPU)", "launch_overhead_ms"),
                     ("other idle (queued, sync, copy, other)", "other_idle_ms"))
 GAP_LABELS = ["<1us", "1-2us", "2-5us", "5-10us", "10-20us", "20-50us", "50-100us", "0.1-1ms", ">1ms"]
+
+
+def has_dram(a: TraceAnalysis) -> bool:
+    """Does the trace carry DRAM counters? Without them DRAM bytes and GB/s are unknown
+    ("n/a"), not zero."""
+    return bool(valid(a.trace["pm"]).any())
+
+
+def _na(text: str, known: bool) -> str:
+    return text if known else "n/a".rjust(len(text))
 
 
 class ConsoleRenderer:
@@ -78,11 +89,13 @@ class ConsoleRenderer:
 
     def kernel_classes(self, a: TraceAnalysis) -> list[str]:
         kc = a.get_kernel_classes()
+        known = has_dram(a)
         w = ["kernel classes (per step)      count    time ms   share    DRAM GB    GB/s"]
         for i, c in enumerate(kc["class"]):
             w.append(f"  {c:<26} {kc['count_per_step'][i]:8.1f} {kc['time_ns_per_step'][i] / 1e6:10.3f} "
-                     f"{100 * kc['share_of_busy'][i]:6.1f}% {kc['dram_bytes_per_step'][i] / 1e9:10.3f} "
-                     f"{kc['bytes_per_s'][i] / 1e9:7.0f}")
+                     f"{100 * kc['share_of_busy'][i]:6.1f}% "
+                     + _na(f"{kc['dram_bytes_per_step'][i] / 1e9:10.3f}", known) + " "
+                     + _na(f"{kc['bytes_per_s'][i] / 1e9:7.0f}", known))
         return w
 
     def unmodelled_bytes(self, a: TraceAnalysis) -> list[str]:
@@ -98,10 +111,11 @@ class ConsoleRenderer:
 
     def top_kernels(self, a: TraceAnalysis) -> list[str]:
         tk = a.get_top_kernels(8)
+        known = has_dram(a)
         w = ["top kernels by time (per step)                                          count  time ms  share   GB/s"]
         for i, n in enumerate(tk["name"]):
             w.append(f"  {n[:68]:<70} {tk['count_per_step'][i]:6.0f} {tk['time_ns_per_step'][i] / 1e6:8.3f} "
-                     f"{100 * tk['share_of_busy'][i]:5.1f}% {tk['bytes_per_s'][i] / 1e9:6.0f}")
+                     f"{100 * tk['share_of_busy'][i]:5.1f}% " + _na(f"{tk['bytes_per_s'][i] / 1e9:6.0f}", known))
         return w
 
     def gap_histogram(self, a: TraceAnalysis) -> list[str]:

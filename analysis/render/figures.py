@@ -8,6 +8,7 @@ from ..dram import valid
 from ..facade import TraceAnalysis
 from ..gaps import GapCause
 from ..kernel_classes import KernelClass, record_classes
+from ..trace.atomic import atomic_open
 
 CLASS_COLORS = {
     KernelClass.GEMM: "#1f77b4", KernelClass.ATTENTION: "#d62728", KernelClass.NORM: "#9467bd",
@@ -23,6 +24,20 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def save_figure(fig, out) -> None:
+    """Render to memory, then write atomically (a killed run leaves no truncated figure);
+    the format follows the file name's suffix."""
+    import io
+    from pathlib import Path
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=(Path(out).suffix.lstrip(".").lower() or "png"))
+    finally:
+        _plt().close(fig)
+    with atomic_open(out) as f:
+        f.write(buf.getbuffer())
 
 
 def coalesce(start, end, min_gap_ns: float):
@@ -81,6 +96,9 @@ def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
         pos = pick_step(a, step)
         spans.append(a.get_steps()["step_ns"][pos] / 1e6)
     x0, x1 = (0.0, max(spans)) if window_ms is None else window_ms
+    if x1 <= 0 or x0 >= max(spans):
+        raise ValueError(f"--window {x0:g}:{x1:g} ms is outside the step (0 to {max(spans):.3f} ms): "
+                         "the figure would be blank.")
     px_ns = (x1 - x0) * 1e6 / width_px
     for j, a in enumerate(items):
         _panel(a, pick_step(a, step), axes[2 * j], axes[2 * j + 1], px_ns, x0, x1)
@@ -91,8 +109,7 @@ def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
     labels += [f"idle: {c.name.lower()}" for c in CAUSE_COLORS]
     fig.legend(handles, labels, loc="lower center", ncol=8, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(out)
-    plt.close(fig)
+    save_figure(fig, out)
     return out
 
 
@@ -175,6 +192,5 @@ def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: in
     ax.legend(frameon=False)
     ax.set_title("where the decode step's time goes (median traced step)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+    save_figure(fig, out)
     return out

@@ -102,6 +102,8 @@ def check_tables(trace) -> str | None:
         return "it holds no steps"
     if (st["end_ns"] - st["start_ns"]).max() >= MAX_STEP_NS:
         return "a step lasts more than 2**42 ns (73 minutes)"
+    if st["index"].min() < 0:
+        return "a step index is negative (-1 marks records outside every step)"
     if len(np.unique(st["index"])) != len(st["index"]):
         return "two steps share a step index"
     o = np.argsort(st["start_ns"], kind="stable")
