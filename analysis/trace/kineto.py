@@ -16,6 +16,7 @@ at the limit), not JSON, events without a numeric ``ts``, negative or non-finite
 """
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import zlib
@@ -140,13 +141,15 @@ _CATS = {"kernel": "kernels", "cuda_runtime": "api", "cuda_driver": "api",
 def _collect(path, events):
     """Events by table: ts, dur, names, and the raw events (for their args)."""
     got = {t: {"ts": [], "dur": [], "ev": []} for t in ("kernels", "api", "memcpy", "memset", "steps")}
+    cats = _CATS
     for i, e in enumerate(events):
-        if not isinstance(e, dict):
-            raise TraceFileError(f"{path}: traceEvents[{i}] is not an object.")
-        if e.get("ph") != "X":
-            continue
+        try:
+            if e.get("ph") != "X":
+                continue
+        except AttributeError:
+            raise TraceFileError(f"{path}: traceEvents[{i}] is not an object.") from None
         cat = e.get("cat")
-        table = _CATS.get(cat)
+        table = cats.get(cat)
         if table is None:
             name = e.get("name")
             if cat in ("user_annotation", "cpu_op") and isinstance(name, str) and name.startswith("ProfilerStep#"):
@@ -164,13 +167,13 @@ def _collect(path, events):
     return got
 
 
-def _args(ev: list, key: str, default):
-    out = []
-    for e in ev:
-        a = e.get("args")
-        v = a.get(key, default) if isinstance(a, dict) else default
-        out.append(default if v is None else v)
-    return out
+def _arg_dicts(ev: list) -> list[dict]:
+    empty: dict = {}
+    return [a if isinstance(a := e.get("args"), dict) else empty for e in ev]
+
+
+def _args(args: list[dict], key: str, default):
+    return [default if (v := a.get(key)) is None else v for a in args]
 
 
 def _build(path, doc, exact: bool) -> Trace | None:
@@ -192,27 +195,28 @@ def _build(path, doc, exact: bool) -> Trace | None:
             continue
         s, e = times[table]
         names = [x.get("name", "") for x in ev]
+        args = _arg_dicts(ev)
         cols = {"start_ns": s, "end_ns": e, "correlation": _ints(path, f"{table} correlation ids",
-                                                                 _args(ev, "correlation", -1))}
+                                                                 _args(args, "correlation", -1))}
         if table in ("kernels", "api"):
             cols["name"] = np.array([t.intern(n) for n in names], np.int64)
         if table == "kernels":
-            grid = _ints(path, "kernel grids", _args(ev, "grid", [-1] * 3), (3,))
-            block = _ints(path, "kernel blocks", _args(ev, "block", [-1] * 3), (3,))
+            grid = _ints(path, "kernel grids", _args(args, "grid", [-1] * 3), (3,))
+            block = _ints(path, "kernel blocks", _args(args, "block", [-1] * 3), (3,))
             for j, ax in enumerate("xyz"):
                 cols[f"grid_{ax}"], cols[f"block_{ax}"] = grid[:, j], block[:, j]
             for col, key, dflt in (("registers", "registers per thread", -1), ("static_smem_bytes", "shared memory", -1),
                                    ("stream", "stream", -1), ("graph_id", "graph id", 0),
                                    ("graph_node_id", "graph node id", 0)):
-                cols[col] = _ints(path, f"kernel {key} fields", _args(ev, key, dflt))
+                cols[col] = _ints(path, f"kernel {key} fields", _args(args, key, dflt))
         elif table == "api":
-            cols["cbid"] = _ints(path, "api cbid fields", _args(ev, "cbid", -1))
+            cols["cbid"] = _ints(path, "api cbid fields", _args(args, "cbid", -1))
             cols["domain"] = np.array([DOMAIN_RUNTIME if x.get("cat") == "cuda_runtime" else DOMAIN_DRIVER
                                        for x in ev], np.int64)
             cols["thread_id"] = _ints(path, "api thread ids", [x.get("tid", -1) for x in ev])
         else:
-            cols["bytes"] = _ints(path, f"{table} byte counts", _args(ev, "bytes", -1))
-            cols["stream"] = _ints(path, f"{table} streams", _args(ev, "stream", -1))
+            cols["bytes"] = _ints(path, f"{table} byte counts", _args(args, "bytes", -1))
+            cols["stream"] = _ints(path, f"{table} streams", _args(args, "stream", -1))
             cols["graph_id"] = np.zeros(len(ev), np.int64)
             if table == "memcpy":
                 cols["copy_kind"] = np.array([_COPY_KINDS.get(n, 0) for n in names], np.int64)
@@ -252,9 +256,17 @@ def _build(path, doc, exact: bool) -> Trace | None:
 def load_kineto(path: str | Path) -> Trace:
     path = Path(path)
     require_regular_file(path)
-    t = _build(path, _parse(path), exact=False)
-    if t is None:   # timestamps too large for doubles to keep nanoseconds: the exact path
-        t = _build(path, _parse(path, exact=True), exact=True)
+    # A parsed trace is millions of small dicts with no cycles: the cyclic garbage
+    # collector, run again and again while they are made, would take most of the time.
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        t = _build(path, _parse(path), exact=False)
+        if t is None:   # timestamps too large for doubles to keep nanoseconds: the exact path
+            t = _build(path, _parse(path, exact=True), exact=True)
+    finally:
+        if was:
+            gc.enable()
     return t
 
 
