@@ -50,8 +50,8 @@ def _header(f, path, name):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
         else:
             raise ValueError(f"npy version {version}")
-    except (ValueError, SyntaxError, TypeError) as e:
-        raise TraceFileError(f"{path}: member {name} is not a valid array ({e}).") from None
+    except Exception as e:  # noqa: BLE001 - numpy parses the header text with ast: any error means corrupt
+        raise TraceFileError(f"{path}: member {name} has a corrupt array header ({type(e).__name__}).") from None
     if dtype not in _DTYPES or len(shape) != 1 or fortran and len(shape) > 1:
         raise TraceFileError(f"{path}: member {name} is a {dtype} array of shape {shape}, "
                              "not a 1-d integer column.")

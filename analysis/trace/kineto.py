@@ -123,7 +123,9 @@ def _times(path, ts: list, dur: list, exact: bool, what: str):
         t = np.asarray(ts, np.float64)
         d = np.asarray(dur, np.float64)
     except (TypeError, ValueError):
-        raise TraceFileError(f"{path}: some {what} events have a non-numeric ts or dur.") from None
+        t = d = None
+    if t is None or t.shape != (len(ts),) or d.shape != (len(ts),):
+        raise TraceFileError(f"{path}: some {what} events have a non-numeric ts or dur.")
     if len(t) and not (np.isfinite(t).all() and np.isfinite(d).all()):
         raise TraceFileError(f"{path}: some {what} events have a ts or dur that is not a finite number.")
     if (d < 0).any():
@@ -149,7 +151,7 @@ def _collect(path, events):
         except AttributeError:
             raise TraceFileError(f"{path}: traceEvents[{i}] is not an object.") from None
         cat = e.get("cat")
-        table = cats.get(cat)
+        table = cats.get(cat) if isinstance(cat, str) else None
         if table is None:
             name = e.get("name")
             if cat in ("user_annotation", "cpu_op") and isinstance(name, str) and name.startswith("ProfilerStep#"):

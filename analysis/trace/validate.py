@@ -30,15 +30,19 @@ def _is_num(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
 
 
+def json_name(v) -> str:
+    return "null" if v is None else f"a {type(v).__name__}"
+
+
 def check_meta(meta) -> str | None:
     if not isinstance(meta, dict):
         return f"its metadata is a {type(meta).__name__}, not an object"
     for block, keys in _INT_OR_NONE.items():
-        b = meta.get(block)
-        if b is None:
+        if block not in meta:
             continue
+        b = meta[block]
         if not isinstance(b, dict):
-            return f"meta.{block} is a {type(b).__name__}, not an object"
+            return f"meta.{block} is {json_name(b)}, not an object"
         for k in keys:
             v = b.get(k)
             if v is not None and not (_is_num(v) if k == "peak_bytes_per_s" else _is_int(v)):
@@ -92,10 +96,10 @@ def check_tables(trace) -> str | None:
             continue
         if max(int(np.abs(s).max()), int(np.abs(e).max())) >= MAX_ABS_NS:
             return f"{tab} holds timestamps beyond 2**62 ns"
-        bad = (e < s) & (s > 0) if tab == "pm" else e < s
+        bad = (e < s) & (s > 0) if tab == "pm" else (e <= s) if tab == "steps" else e < s
         if bad.any():
             i = int(np.argmax(bad))
-            return (f"{int(bad.sum())} {tab} rows end before they start (row {i}: "
+            return (f"{int(bad.sum())} {tab} rows end before they start{' (or when)' if tab == 'steps' else ''} (row {i}: "
                     f"{int(s[i])} -> {int(e[i])} ns)")
     st = t["steps"]
     if not len(st["index"]):
