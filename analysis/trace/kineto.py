@@ -27,6 +27,7 @@ import numpy as np
 from . import validate
 from .archive import max_bytes
 from .errors import TraceFileError, require_regular_file
+from .json_stream import NotSplittable, parse_events
 from .model import DOMAIN_DRIVER, DOMAIN_RUNTIME, Trace, table_from_rows
 from .steps import assign_steps
 
@@ -34,6 +35,7 @@ from .steps import assign_steps
 #: its own double and the nanoseconds can be recovered exactly (``_us_to_ns``).
 _EXACT_US = 2.0**43
 _CHUNK = 1 << 24
+_PIECE = 1 << 20
 
 
 def _ns(v) -> int:
@@ -81,6 +83,46 @@ def _read_bytes(path: Path) -> bytes | bytearray:
                 raise TraceFileError(f"{path}: inflates to more than the {limit / 2**20:.0f} MB limit "
                                      "(raise it with --max-trace-mb or STEPSCOPE_MAX_TRACE_MB if the file is trusted).")
     return buf
+
+
+def _blocks(path: Path, block_bytes: int = _CHUNK):
+    """The JSON text in blocks of ``_CHUNK`` bytes, inflated as it is read; over the size
+    limit: TraceFileError; unreadable: NotSplittable (the whole-file parse then says why)."""
+    limit = max_bytes()
+    if path.suffix != ".gz" and path.stat().st_size > limit:
+        _read_bytes(path)   # raises the size sentence
+    total = 0
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            while block := f.read(block_bytes):
+                total += len(block)
+                if total > limit:
+                    raise TraceFileError(f"{path}: inflates to more than the {limit / 2**20:.0f} MB limit "
+                                         "(raise it with --max-trace-mb or STEPSCOPE_MAX_TRACE_MB if the file is trusted).")
+                yield block
+    except (OSError, EOFError, zlib.error):
+        raise NotSplittable from None
+
+
+def _select(events: list) -> list:
+    """The events the importer reads, of one chunk (the rest are dropped at once)."""
+    out = [e for e in events if type(e) is not dict or e.get("ph") == "X" and (
+        (c := e.get("cat")) in _TABLE_CATS or c in _STEP_CATS and isinstance(n := e.get("name"), str)
+        and n.startswith("ProfilerStep#"))]
+    if any(type(e) is not dict for e in out):
+        raise NotSplittable   # the whole-file parse reports it with its index
+    return out
+
+
+def _parse_streaming(path: Path):
+    """The document with only the events the importer reads; parsed a chunk at a time
+    when the text can be cut between events, else whole."""
+    try:
+        # 1 MB pieces: each piece's parse stays in the CPU caches (16 MB pieces take 2x longer)
+        head, kept = parse_events(_blocks(path, _PIECE), _select, _PIECE)
+    except NotSplittable:
+        return _parse(path)
+    return {**head, "traceEvents": kept}
 
 
 def _parse(path: Path, exact: bool = False):
@@ -138,6 +180,8 @@ def _times(path, ts: list, dur: list, exact: bool, what: str):
 
 _CATS = {"kernel": "kernels", "cuda_runtime": "api", "cuda_driver": "api",
          "gpu_memcpy": "memcpy", "gpu_memset": "memset"}
+_TABLE_CATS = tuple(_CATS)   # a tuple: ``in`` compares, never hashes (a category may be a list)
+_STEP_CATS = ("user_annotation", "cpu_op")
 
 
 def _collect(path, events):
@@ -263,7 +307,7 @@ def load_kineto(path: str | Path) -> Trace:
     was = gc.isenabled()
     gc.disable()
     try:
-        t = _build(path, _parse(path), exact=False)
+        t = _build(path, _parse_streaming(path), exact=False)
         if t is None:   # timestamps too large for doubles to keep nanoseconds: the exact path
             t = _build(path, _parse(path, exact=True), exact=True)
     finally:
