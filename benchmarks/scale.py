@@ -161,7 +161,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     code, skip = Path(a.code).resolve(), set(filter(None, a.skip.split(",")))
     res = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                       "processor": platform.processor() or platform.machine()},
+                       "processor": platform.processor() or platform.machine(),
+                       "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
            "code": str(code)}
     src = Trace.load(NATIVE)
     with tempfile.TemporaryDirectory(prefix="stepscope-scale-") as d:
@@ -196,6 +197,7 @@ def main(argv=None):
                 k["hta_0_5_parse_s"] = round(float(r.stdout.split()[-1]), 2) if r.returncode == 0 else \
                     {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
             res["kineto"] = k
+    res["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(res, indent=1)
     print(text)
     if a.output:
