@@ -9,6 +9,10 @@ from ..facade import TraceAnalysis
 from ..gaps import GapCause
 from ..kernel_classes import KernelClass, record_classes
 from ..trace.atomic import atomic_open
+from ..window import step_spans_ns, step_trace
+
+#: Above this many steps, a timeline analyses only the step it draws (analysis/window.py).
+LONG_TRACE_STEPS = 64
 
 CLASS_COLORS = {
     KernelClass.GEMM: "#1f77b4", KernelClass.ATTENTION: "#d62728", KernelClass.NORM: "#9467bd",
@@ -67,6 +71,25 @@ def pick_step(a: TraceAnalysis, step: int | None) -> int:
     return int(pos[0])
 
 
+def one_step(a: TraceAnalysis, step: int | None) -> TraceAnalysis:
+    """The analysis of the one step a timeline draws: for a long trace not yet analysed,
+    that step cut out (attributed exactly like its row of the whole trace), so the figure
+    costs the memory and time of one step."""
+    t = a.trace
+    st = t["steps"]
+    if len(st["index"]) <= LONG_TRACE_STEPS or "attribution" in a.__dict__:
+        return a
+    if step is None:
+        spans = step_spans_ns(t)
+        pos = int(np.argsort(spans)[len(spans) // 2])
+    else:
+        hit = np.nonzero(st["index"] == step)[0]
+        if not len(hit):
+            return a   # pick_step says which steps there are
+        pos = int(hit[0])
+    return TraceAnalysis(step_trace(t, pos), calibration=a.calibration)
+
+
 def _title(a: TraceAnalysis, pos: int) -> str:
     s = a.get_steps()
     wl = a.trace.meta.get("workload", {})
@@ -85,7 +108,7 @@ def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
              width_px: int = 1800, height_px: int | None = None, dpi: int = 100):
     """One panel pair (lanes + DRAM) per trace, on one time scale (ms from step start)."""
     plt = _plt()
-    items = [x if isinstance(x, TraceAnalysis) else TraceAnalysis(x) for x in paths_or_analyses]
+    items = [one_step(x if isinstance(x, TraceAnalysis) else TraceAnalysis(x), step) for x in paths_or_analyses]
     n = len(items)
     height_px = height_px or 360 * n + 80
     fig, axes = plt.subplots(2 * n, 1, figsize=(width_px / dpi, height_px / dpi), dpi=dpi, sharex=True,
