@@ -71,12 +71,18 @@ def _per_step(values_step: np.ndarray, weights: np.ndarray, n: int) -> np.ndarra
     return np.bincount(values_step, weights=weights, minlength=n).astype(np.int64)
 
 
+def count_per_step(step_index: np.ndarray, record_step: np.ndarray) -> np.ndarray:
+    """How many records carry each step's index (records of no listed step ignored)."""
+    n = len(step_index)
+    found, pos = lookup(step_index, np.arange(n, dtype=np.int64), record_step)
+    return np.bincount(pos[found], minlength=n).astype(np.int64)
+
+
 def launch_calls_per_step(trace) -> np.ndarray:
     api = trace["api"]
     is_launch_name = np.array([bool(_LAUNCH_RE.search(x)) for x in trace.strings], bool)
     is_launch = is_launch_name[api["name"]] if len(api["name"]) else np.zeros(0, bool)
-    api_step = api["step"][is_launch]
-    return np.array([(api_step == s).sum() for s in trace["steps"]["index"]], np.int64)
+    return count_per_step(trace["steps"]["index"], api["step"][is_launch])
 
 
 def attribute(trace) -> dict:
@@ -111,7 +117,7 @@ def attribute(trace) -> dict:
             "graph_internal_ns": by_cause[GapCause.GRAPH],
             "leading_gap_ns": _per_step(iv.gap_step[lead], iv.gap_ns[lead], n),
             "trailing_gap_ns": _per_step(iv.gap_step[trail], iv.gap_ns[trail], n),
-            "kernels": np.array([(kern_step == s).sum() for s in sidx], np.int64),
+            "kernels": count_per_step(sidx, kern_step),
             "launch_calls": launch_calls_per_step(trace),
             "gpu_records": iv.n_records,
             "model_all_bytes": fl["model_all_bytes"], "model_read_bytes": fl["model_read_bytes"],

@@ -65,22 +65,40 @@ def step_intervals(step_start_ns, step_end_ns, rec_start_ns, rec_end_ns, rec_pos
     """``rec_pos``: each record's step *position* (0..n_steps-1), or -1 to ignore it."""
     step_start_ns = np.asarray(step_start_ns, np.int64)
     n = len(step_start_ns)
-    keep = rec_pos >= 0
-    idx = np.nonzero(keep)[0]
-    g = rec_pos[keep]
+    # Memory: every temporary below is one array of the kept records, computed in place
+    # where it can be and dropped as soon as it is used (2000 steps: 3M records).
+    idx = np.flatnonzero(rec_pos >= 0)
+    g = rec_pos[idx]
     lo = step_start_ns
+    lo_g = lo[g]
     # A record may not start before its step (it was launched inside the window).
-    s = np.maximum(rec_start_ns[keep], lo[g]) - lo[g]
-    e = np.maximum(rec_end_ns[keep], lo[g]) - lo[g]
+    s = rec_start_ns[idx]
+    np.maximum(s, lo_g, out=s)
+    s -= lo_g
+    e = rec_end_ns[idx]
+    np.maximum(e, lo_g, out=e)
+    e -= lo_g
+    del lo_g
     hi = np.asarray(step_end_ns, np.int64).copy()
-    if len(g):
-        np.maximum.at(hi, g, e + lo[g])
     if len(g) and (e.max() >= _BIG or (hi - lo).max() >= _BIG):
         raise ValueError("a step spans more than 2**42 ns; cannot analyse it")
-    key_s = g * _BIG + s
-    key_e = g * _BIG + e
+    key_s = g * _BIG
+    key_s += s
+    del s
+    key_e = g * _BIG
+    key_e += e
+    del e
     order = np.lexsort((key_e, key_s))
-    key_s, key_e, g, idx = key_s[order], key_e[order], g[order], idx[order]
+    key_s = key_s[order]
+    key_e = key_e[order]
+    g = g[order]
+    idx = idx[order]
+    del order
+    if len(g):   # each step ends no earlier than its last record (records are grouped by step now)
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        gs = g[starts]
+        hi[gs] = np.maximum(hi[gs], np.maximum.reduceat(key_e, starts) - gs * _BIG + lo[gs])
+        del starts, gs
     run_end = np.maximum.accumulate(key_e) if len(key_e) else key_e
     new = np.ones(len(key_s), bool)
     new[1:] = (key_s[1:] > run_end[:-1]) | (g[1:] != g[:-1])
@@ -89,6 +107,7 @@ def step_intervals(step_start_ns, step_end_ns, rec_start_ns, rec_end_ns, rec_pos
     seg_g = g[first]
     seg_s = key_s[first] - seg_g * _BIG + lo[seg_g]
     seg_e = run_end[last] - seg_g * _BIG + lo[seg_g]
+    del key_s, key_e, run_end, new, last
     busy = np.bincount(seg_g, weights=(seg_e - seg_s), minlength=n).astype(np.int64)
     counts = np.bincount(g, minlength=n).astype(np.int64)
 
@@ -107,8 +126,10 @@ def step_intervals(step_start_ns, step_end_ns, rec_start_ns, rec_end_ns, rec_pos
              np.full(seg_last.sum(), -1), np.full(seg_last.sum(), TRAILING))
     empty = np.setdiff1d(np.arange(n), seg_g)  # steps with no GPU record: one gap, all idle
     none = (empty, lo[empty], hi[empty], np.full(len(empty), -1), np.full(len(empty), TRAILING))
-    parts = [np.concatenate(x).astype(np.int64) for x in zip(lead, inner, trail, none)]
+    parts = [np.concatenate(x).astype(np.int64, copy=False) for x in zip(lead, inner, trail, none)]
+    del lead, inner, trail, none, seg_s, seg_e, first
     gs, g0, g1, gn, gp = parts
+    del parts
     order = np.lexsort((gp, g0, gs))
     gs, g0, g1, gn, gp = (a[order] for a in (gs, g0, g1, gn, gp))
     nonzero = g1 > g0

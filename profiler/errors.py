@@ -14,4 +14,8 @@ class CuptiBusyError(CaptureError):
     """Another CUPTI client (torch.profiler, Nsight, a second tracer) holds CUPTI."""
 
 
-USER_ERRORS = (CaptureError, WorkloadError)
+class ResultFileError(ValueError):
+    """A result file (cell, session, arm, calibration) cannot be used; one sentence naming it."""
+
+
+USER_ERRORS = (CaptureError, WorkloadError, ResultFileError)

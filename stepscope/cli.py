@@ -10,8 +10,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from stepscope import __version__
+from stepscope import __version__, inputs
 from stepscope.analysis.trace.atomic import write_json, write_text
+from stepscope.inputs import figure_path
 from stepscope.progress import Progress
 from stepscope.progress import bar as progress_bar
 
@@ -273,20 +274,6 @@ def cmd_compare(a) -> int:
 
 
 SHIPPED_GPU = "h100"
-FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
-
-
-def figure_path(path) -> Path:
-    """The path a figure is written to: ``.png`` added when the name has no suffix; an
-    unknown suffix is refused."""
-    path = Path(path)
-    if not path.suffix:
-        return path.with_name(path.name + ".png")
-    if path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise UsageError(f"-o {path}: give a .png, .svg or .pdf file name.")
-    return path
-
-
 def _shipped_traces(model: str, ctx: int, modes: list[str]) -> list[Path]:
     paths = [ROOT / "traces" / f"{model}-ctx{ctx}-{m}-{SHIPPED_GPU}.stepscope" for m in modes]
     missing = [p.name for p in paths if not p.is_file()]
@@ -533,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "speedup and a verdict,\nand draw the two-lane timeline.",
         epilog="examples:\n  stepscope\n  stepscope --model llama-3.1-8b --ctx 4096\n"
                "  stepscope report traces/qwen2.5-7b-ctx2048-graph-h100.stepscope")
+    inputs.add_options(ap)
     _add_main_job(ap)
     sub = ap.add_subparsers(dest="cmd", title="subcommands", metavar="COMMAND")
     _add_trace(sub)
@@ -546,18 +534,20 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     from stepscope.analysis.trace import TraceFileError
     from stepscope.profiler.errors import USER_ERRORS
+    inputs.on_signals()
     try:
+        inputs.check_args(a)
         if a.cmd is None:
             return cmd_default(a)
         for name in ("ctx", "steps", "trace_steps", "sessions", "warmup", "rounds"):
             if isinstance(getattr(a, name, None), int) and getattr(a, name) < (0 if name == "warmup" else 1):
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
         return a.fn(a)
-    except (UsageError, TraceFileError, *USER_ERRORS) as e:
+    except (UsageError, inputs.InputError, TraceFileError, *USER_ERRORS) as e:
         print(f"stepscope: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("stepscope: interrupted; no file was written.", file=sys.stderr)
+        print(f"stepscope: {inputs.interrupted(a)}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

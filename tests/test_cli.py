@@ -89,8 +89,8 @@ def test_figure_output_without_suffix_gets_png_and_says_so(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "noext.png").is_file() and not (tmp_path / "noext").exists()
     assert r.stdout.strip() == f"wrote {tmp_path / 'noext.png'}"
-    r = run("timeline", trace_path("synthetic-h100"), "-o", tmp_path / "x.jpg")
-    assert r.returncode == 2 and "give a .png, .svg or .pdf file name" in r.stderr
+    r = run("timeline", trace_path("synthetic-h100"), "-o", tmp_path / "x.docx")
+    assert r.returncode == 2 and "give a figure file name ending in .png, .svg, .pdf" in r.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dram import valid
 from ..facade import TraceAnalysis
 from ..gaps import GapCause
 
@@ -18,6 +19,16 @@ GAP_LABELS = ["<1us", "1-2us", "2-5us", "5-10us", "10-20us", "20-50us", "50-100u
 def floor_known(s: dict) -> bool:
     """Whether the summary ``s`` has a floor (a model's bytes, or DRAM counters, and a peak)."""
     return not str(s["floor_source"]).startswith("none")
+
+
+def has_dram(a: TraceAnalysis) -> bool:
+    """Does the trace carry DRAM counters? Without them DRAM bytes and GB/s are unknown
+    ("n/a"), not zero."""
+    return bool(valid(a.trace["pm"]).any())
+
+
+def _na(text: str, known: bool) -> str:
+    return text if known else "n/a".rjust(len(text))
 
 
 class ConsoleRenderer:
@@ -142,12 +153,15 @@ class ConsoleRenderer:
 
     def kernel_classes(self, a: TraceAnalysis) -> list[str]:
         kc = a.get_kernel_classes()
-        w = ["kernel classes (per step)      count    time ms   share    DRAM GB    GB/s",
-             "  (DRAM here: each sample spread evenly over its window; 'DRAM per kernel' below deconvolves it)"]
+        known = has_dram(a)
+        w = ["kernel classes (per step)      count    time ms   share    DRAM GB    GB/s"]
+        if known:
+            w.append("  (DRAM here: each sample spread evenly over its window; 'DRAM per kernel' below deconvolves it)")
         for i, c in enumerate(kc["class"]):
             w.append(f"  {c:<26} {kc['count_per_step'][i]:8.1f} {kc['time_ns_per_step'][i] / 1e6:10.3f} "
-                     f"{100 * kc['share_of_busy'][i]:6.1f}% {kc['dram_bytes_per_step'][i] / 1e9:10.3f} "
-                     f"{kc['bytes_per_s'][i] / 1e9:7.0f}")
+                     f"{100 * kc['share_of_busy'][i]:6.1f}% "
+                     + _na(f"{kc['dram_bytes_per_step'][i] / 1e9:10.3f}", known) + " "
+                     + _na(f"{kc['bytes_per_s'][i] / 1e9:7.0f}", known))
         return w
 
     def unmodelled_bytes(self, a: TraceAnalysis) -> list[str]:
@@ -199,10 +213,11 @@ class ConsoleRenderer:
 
     def top_kernels(self, a: TraceAnalysis) -> list[str]:
         tk = a.get_top_kernels(8)
+        known = has_dram(a)
         w = ["top kernels by time (per step)                                          count  time ms  share   GB/s"]
         for i, n in enumerate(tk["name"]):
             w.append(f"  {n[:68]:<70} {tk['count_per_step'][i]:6.0f} {tk['time_ns_per_step'][i] / 1e6:8.3f} "
-                     f"{100 * tk['share_of_busy'][i]:5.1f}% {tk['bytes_per_s'][i] / 1e9:6.0f}")
+                     f"{100 * tk['share_of_busy'][i]:5.1f}% " + _na(f"{tk['bytes_per_s'][i] / 1e9:6.0f}", known))
         return w
 
     def gap_histogram(self, a: TraceAnalysis) -> list[str]:

@@ -10,6 +10,11 @@ from ..dram import valid
 from ..facade import TraceAnalysis
 from ..gaps import GapCause, is_sync_call
 from ..kernel_classes import KernelClass, record_classes
+from ..trace.atomic import atomic_open
+from ..window import step_spans_ns, step_trace
+
+#: Above this many steps, a timeline analyses only the step it draws (analysis/window.py).
+LONG_TRACE_STEPS = 64
 
 # Colour-blind-safe: Paul Tol's "muted" scheme for kernel classes (solid), Tol "vibrant"
 # tones with hatching for idle causes, so a class and a cause never differ by hue alone.
@@ -35,11 +40,20 @@ def _plt():
     return plt
 
 
-def _save(fig, out) -> None:
-    """Save; SVG and PDF without a creation date, so a re-render of the same trace is
-    byte-identical."""
-    suffix = str(out).rsplit(".", 1)[-1].lower()
-    fig.savefig(out, metadata={"Date": None} if suffix in ("svg", "pdf") else None)
+def save_figure(fig, out) -> None:
+    """Render to memory, then write atomically (a killed run leaves no truncated figure);
+    the format follows the file name's suffix; SVG and PDF without a creation date, so a
+    re-render of the same trace is byte-identical."""
+    import io
+    from pathlib import Path
+    fmt = Path(out).suffix.lstrip(".").lower() or "png"
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt in ("svg", "pdf") else None)
+    finally:
+        _plt().close(fig)
+    with atomic_open(out) as f:
+        f.write(buf.getbuffer())
 
 
 def coalesce(start, end, min_gap_ns: float):
@@ -78,6 +92,25 @@ def describe(a: TraceAnalysis) -> dict:
             "ctx": wl.get("ctx"), "modes": modes}
 
 
+def one_step(a: TraceAnalysis, step: int | None) -> TraceAnalysis:
+    """The analysis of the one step a timeline draws: for a long trace not yet analysed,
+    that step cut out (attributed exactly like its row of the whole trace), so the figure
+    costs the memory and time of one step."""
+    t = a.trace
+    st = t["steps"]
+    if len(st["index"]) <= LONG_TRACE_STEPS or "attribution" in a.__dict__:
+        return a
+    if step is None:
+        spans = step_spans_ns(t)
+        pos = int(np.argsort(spans)[len(spans) // 2])
+    else:
+        hit = np.nonzero(st["index"] == step)[0]
+        if not len(hit):
+            return a   # pick_step says which steps there are
+        pos = int(hit[0])
+    return TraceAnalysis(step_trace(t, pos), calibration=a.calibration)
+
+
 def _title(a: TraceAnalysis, pos: int) -> str:
     s = a.get_steps()
     mode = a.trace.strings[s["mode"][pos]]
@@ -113,7 +146,7 @@ def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
     """One panel pair (lanes + DRAM) per trace, on one time scale (ms from step start).
     The legend lists the kernel classes, idle causes and marks drawn, and nothing else."""
     plt = _plt()
-    items = [x if isinstance(x, TraceAnalysis) else TraceAnalysis(x) for x in paths_or_analyses]
+    items = [one_step(x if isinstance(x, TraceAnalysis) else TraceAnalysis(x), step) for x in paths_or_analyses]
     n = len(items)
     height_px = height_px or 380 * n + 150
     fig, axes = plt.subplots(2 * n, 1, figsize=(width_px / dpi, height_px / dpi), dpi=dpi, sharex=True,
@@ -124,6 +157,9 @@ def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
         pos = pick_step(a, step)
         spans.append(a.get_steps()["step_ns"][pos] / 1e6)
     x0, x1 = (0.0, max(spans)) if window_ms is None else window_ms
+    if x1 <= 0 or x0 >= max(spans):
+        raise ValueError(f"--window {x0:g}:{x1:g} ms is outside the step (0 to {max(spans):.3f} ms): "
+                         "the figure would be blank.")
     px_ns = (x1 - x0) * 1e6 / width_px
     drawn = {"classes": set(), "causes": set(), "marks": set()}
     for j, a in enumerate(items):
@@ -134,8 +170,7 @@ def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=8, frameon=False)
     rows = -(-len(labels) // 8)
     fig.tight_layout(rect=(0, 0.03 + 0.035 * rows * 600 / height_px, 1, 1))
-    _save(fig, out)
-    plt.close(fig)
+    save_figure(fig, out)
     return out
 
 
@@ -308,6 +343,5 @@ def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: in
     ax.set_title(f"where the decode step's time goes{': ' + common if common else ''} (median traced step)",
                  fontsize=11)
     fig.tight_layout()
-    _save(fig, out)
-    plt.close(fig)
+    save_figure(fig, out)
     return out

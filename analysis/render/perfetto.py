@@ -4,7 +4,8 @@ Tracks: one per CPU thread (launch calls), one per GPU stream (kernels, copies, 
 a "steps" track, flow arrows from each launch call to its GPU records (same
 correlation id), and a DRAM counter track (GB/s, read and write) from the PM samples.
 Timestamps are microseconds from the trace's first event, written with three decimals,
-so nanoseconds survive; ``displayTimeUnit`` is "ns".
+so nanoseconds survive; ``displayTimeUnit`` is "ns". The file is streamed: events are
+serialised a batch at a time as they are made, never held as one document.
 """
 from __future__ import annotations
 
@@ -20,82 +21,110 @@ CPU_PID, GPU_PID = 1, 2
 STEPS_TID = 0
 
 
-def _us(ns: np.ndarray | int, t0: int) -> float:
-    return round((int(ns) - t0) / 1000.0, 3)
+def _us(ns: np.ndarray, t0: int) -> list:
+    """Microseconds from ``t0``: n / 1000 as a double, the nearest to three decimals."""
+    return ((np.asarray(ns, np.int64) - t0) / 1000.0).tolist()
 
 
-def to_chrome(trace) -> dict:
+def origin_ns(trace) -> int:
+    t = trace
+    firsts = [t[x]["start_ns"].min() for x in ("kernels", "api", "steps", "memcpy", "memset") if len(t[x]["start_ns"])]
+    return int(min(firsts)) if firsts else 0
+
+
+def iter_events(trace):
+    """The trace events, one dict at a time (columns are turned into lists table by table,
+    never into one big document)."""
     t = trace
     k, a, st = t["kernels"], t["api"], t["steps"]
-    firsts = [x["start_ns"].min() for x in (k, a, st, t["memcpy"], t["memset"]) if len(x["start_ns"])]
-    t0 = int(min(firsts)) if firsts else 0
-    ev: list[dict] = [
-        {"ph": "M", "name": "process_name", "pid": CPU_PID, "tid": 0, "args": {"name": "CPU"}},
-        {"ph": "M", "name": "process_name", "pid": GPU_PID, "tid": 0,
-         "args": {"name": f"GPU {t.meta.get('gpu', {}).get('name', '')}".strip()}},
-        {"ph": "M", "name": "thread_name", "pid": CPU_PID, "tid": STEPS_TID, "args": {"name": "steps"}},
-    ]
-    for tid in np.unique(a["thread_id"]):
-        ev.append({"ph": "M", "name": "thread_name", "pid": CPU_PID, "tid": int(tid) + 1,
-                   "args": {"name": f"thread {int(tid)} (launch calls)"}})
+    t0 = origin_ns(t)
+    yield {"ph": "M", "name": "process_name", "pid": CPU_PID, "tid": 0, "args": {"name": "CPU"}}
+    yield {"ph": "M", "name": "process_name", "pid": GPU_PID, "tid": 0,
+           "args": {"name": f"GPU {(t.meta.get('gpu') or {}).get('name', '')}".strip()}}
+    yield {"ph": "M", "name": "thread_name", "pid": CPU_PID, "tid": STEPS_TID, "args": {"name": "steps"}}
+    for tid in np.unique(a["thread_id"]).tolist():
+        yield {"ph": "M", "name": "thread_name", "pid": CPU_PID, "tid": tid + 1,
+               "args": {"name": f"thread {tid} (launch calls)"}}
     streams = np.unique(np.concatenate([k["stream"], t["memcpy"]["stream"], t["memset"]["stream"]]))
-    for s in streams:
-        ev.append({"ph": "M", "name": "thread_name", "pid": GPU_PID, "tid": int(s),
-                   "args": {"name": f"stream {int(s)}"}})
-    modes = t.strings
-    for i in range(len(st["index"])):
-        ev.append({"ph": "X", "cat": "step", "name": f"step {int(st['index'][i])} ({modes[st['mode'][i]]})",
-                   "pid": CPU_PID, "tid": STEPS_TID, "ts": _us(st["start_ns"][i], t0),
-                   "dur": round((int(st["end_ns"][i]) - int(st["start_ns"][i])) / 1000.0, 3)})
+    for s in streams.tolist():
+        yield {"ph": "M", "name": "thread_name", "pid": GPU_PID, "tid": s, "args": {"name": f"stream {s}"}}
+    strings = t.strings
+    for idx, mode, ts, dur in zip(st["index"].tolist(), st["mode"].tolist(), _us(st["start_ns"], t0),
+                                  ((st["end_ns"] - st["start_ns"]) / 1000.0).tolist()):
+        yield {"ph": "X", "cat": "step", "name": f"step {idx} ({strings[mode]})", "pid": CPU_PID,
+               "tid": STEPS_TID, "ts": ts, "dur": dur}
     api_corr = {}
-    for i in range(len(a["start_ns"])):
-        tid = int(a["thread_id"][i]) + 1
-        ts = _us(a["start_ns"][i], t0)
-        ev.append({"ph": "X", "cat": "launch", "name": t.strings[a["name"][i]], "pid": CPU_PID,
-                   "tid": tid, "ts": ts, "dur": round((int(a["end_ns"][i]) - int(a["start_ns"][i])) / 1000.0, 3),
-                   "args": {"correlation": int(a["correlation"][i]), "step": int(a["step"][i])}})
-        api_corr.setdefault(int(a["correlation"][i]), (tid, ts))
-    classes = classify_names(t.strings, k["name"])
+    for name, tid, ts, dur, corr, step in zip(a["name"].tolist(), (a["thread_id"] + 1).tolist(),
+                                              _us(a["start_ns"], t0), ((a["end_ns"] - a["start_ns"]) / 1000.0).tolist(),
+                                              a["correlation"].tolist(), a["step"].tolist()):
+        yield {"ph": "X", "cat": "launch", "name": strings[name], "pid": CPU_PID, "tid": tid, "ts": ts,
+               "dur": dur, "args": {"correlation": corr, "step": step}}
+        api_corr.setdefault(corr, (tid, ts))
     flows = set()
 
-    def gpu_event(cat, name, i, table, args):
-        ts = _us(table["start_ns"][i], t0)
-        ev.append({"ph": "X", "cat": cat, "name": name, "pid": GPU_PID, "tid": int(table["stream"][i]),
-                   "ts": ts, "dur": round((int(table["end_ns"][i]) - int(table["start_ns"][i])) / 1000.0, 3),
-                   "args": args})
-        c = int(table["correlation"][i])
-        if c in api_corr and c not in flows:
-            flows.add(c)
-            tid, ats = api_corr[c]
-            ev.append({"ph": "s", "cat": "flow", "name": "launch", "id": c, "pid": CPU_PID, "tid": tid, "ts": ats})
-            ev.append({"ph": "f", "bp": "e", "cat": "flow", "name": "launch", "id": c, "pid": GPU_PID,
-                       "tid": int(table["stream"][i]), "ts": ts})
-    for i in range(len(k["start_ns"])):
-        gpu_event(KernelClass(classes[i]).name.lower(), t.strings[k["name"][i]], i, k, {
-            "grid": [int(k["grid_x"][i]), int(k["grid_y"][i]), int(k["grid_z"][i])],
-            "block": [int(k["block_x"][i]), int(k["block_y"][i]), int(k["block_z"][i])],
-            "registers": int(k["registers"][i]), "correlation": int(k["correlation"][i]),
-            "graph_id": int(k["graph_id"][i]), "step": int(k["step"][i])})
-    for table, name in (("memcpy", "memcpy"), ("memset", "memset")):
+    def gpu_events(table, cats, names, args):
         tab = t[table]
-        for i in range(len(tab["start_ns"])):
-            gpu_event(table, name, i, tab, {"bytes": int(tab["bytes"][i]), "step": int(tab["step"][i])})
+        for cat, name, stream, ts, dur, corr, arg in zip(cats, names, tab["stream"].tolist(), _us(tab["start_ns"], t0),
+                                                         ((tab["end_ns"] - tab["start_ns"]) / 1000.0).tolist(),
+                                                         tab["correlation"].tolist(), args):
+            yield {"ph": "X", "cat": cat, "name": name, "pid": GPU_PID, "tid": stream, "ts": ts, "dur": dur,
+                   "args": arg}
+            if corr in api_corr and corr not in flows:
+                flows.add(corr)
+                tid, ats = api_corr[corr]
+                yield {"ph": "s", "cat": "flow", "name": "launch", "id": corr, "pid": CPU_PID, "tid": tid, "ts": ats}
+                yield {"ph": "f", "bp": "e", "cat": "flow", "name": "launch", "id": corr, "pid": GPU_PID,
+                       "tid": stream, "ts": ts}
+    class_names = {c.value: c.name.lower() for c in KernelClass}
+    kargs = ({"grid": [gx, gy, gz], "block": [bx, by, bz], "registers": r, "correlation": c, "graph_id": g, "step": s}
+             for gx, gy, gz, bx, by, bz, r, c, g, s in zip(*(k[x].tolist() for x in (
+                 "grid_x", "grid_y", "grid_z", "block_x", "block_y", "block_z", "registers", "correlation",
+                 "graph_id", "step"))))
+    yield from gpu_events("kernels", (class_names[int(c)] for c in classify_names(t.strings, k["name"])),
+                          (strings[n] for n in k["name"].tolist()), kargs)
+    for table in ("memcpy", "memset"):
+        tab = t[table]
+        yield from gpu_events(table, (table for _ in range(len(tab["start_ns"]))),
+                              (table for _ in range(len(tab["start_ns"]))),
+                              ({"bytes": b, "step": s} for b, s in zip(tab["bytes"].tolist(), tab["step"].tolist())))
     ok = valid(t["pm"])
     pm = {c: v[ok] for c, v in t["pm"].items()}
     order = np.argsort(pm["start_ns"], kind="stable")
-    for i in order:
-        dt = max(int(pm["end_ns"][i]) - int(pm["start_ns"][i]), 1)
-        ev.append({"ph": "C", "name": "DRAM GB/s", "pid": GPU_PID, "tid": 0, "ts": _us(pm["start_ns"][i], t0),
-                   "args": {"read": round(float(pm["dram_read_bytes"][i]) / dt, 3),
-                            "write": round(float(pm["dram_write_bytes"][i]) / dt, 3)}})
+    dt = np.maximum(pm["end_ns"] - pm["start_ns"], 1)[order]
+    rd = np.round(pm["dram_read_bytes"][order] / dt, 3).tolist()
+    wr = np.round(pm["dram_write_bytes"][order] / dt, 3).tolist()
+    for ts, r, w in zip(_us(pm["start_ns"][order], t0), rd, wr):
+        yield {"ph": "C", "name": "DRAM GB/s", "pid": GPU_PID, "tid": 0, "ts": ts, "args": {"read": r, "write": w}}
     if len(order):
-        ev.append({"ph": "C", "name": "DRAM GB/s", "pid": GPU_PID, "tid": 0,
-                   "ts": _us(pm["end_ns"][order[-1]], t0), "args": {"read": 0, "write": 0}})
-    return {"traceEvents": ev, "displayTimeUnit": "ns",
-            "otherData": {"stepscope": "trace exported by stepscope", "origin_ns": t0,
-                          "gpu": t.meta.get("gpu", {}).get("name")}}
+        yield {"ph": "C", "name": "DRAM GB/s", "pid": GPU_PID, "tid": 0, "ts": _us(pm["end_ns"][order[-1:]], t0)[0],
+               "args": {"read": 0, "write": 0}}
 
 
-def write_chrome(trace, path) -> None:
-    with atomic_open(path, "w") as f:
-        json.dump(to_chrome(trace), f, separators=(",", ":"))
+def _other(trace) -> dict:
+    return {"stepscope": "trace exported by stepscope", "origin_ns": origin_ns(trace),
+            "gpu": (trace.meta.get("gpu") or {}).get("name")}
+
+
+def to_chrome(trace) -> dict:
+    """The whole document in memory (small traces, tests); ``write_chrome`` streams."""
+    return {"traceEvents": list(iter_events(trace)), "displayTimeUnit": "ns", "otherData": _other(trace)}
+
+
+def write_chrome(trace, path, batch: int = 20_000) -> None:
+    """Write the events as they are made, a batch at a time, atomically."""
+    try:
+        import orjson
+        dumps = orjson.dumps
+    except ImportError:   # pragma: no cover - orjson is a dependency
+        dumps = lambda o: json.dumps(o, separators=(",", ":")).encode()  # noqa: E731
+    with atomic_open(path, "wb") as f:
+        f.write(b'{"displayTimeUnit":"ns","otherData":' + dumps(_other(trace)) + b',"traceEvents":[')
+        buf, first = [], True
+        for e in iter_events(trace):
+            buf.append(dumps(e))
+            if len(buf) >= batch:
+                f.write((b"" if first else b",") + b",".join(buf))
+                buf, first = [], False
+        if buf:
+            f.write((b"" if first else b",") + b",".join(buf))
+        f.write(b"]}")

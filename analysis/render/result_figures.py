@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .figures import _plt
+from .figures import _plt, save_figure
 
 
 def ab_figure(results: dict, out, title: str = ""):
@@ -29,8 +29,7 @@ def ab_figure(results: dict, out, title: str = ""):
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+    save_figure(fig, out)
     return out
 
 
@@ -51,8 +50,7 @@ def sweep_figures(cells, out_dir: Path) -> list[Path]:
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     paths.append(out_dir / "pct_floor_vs_ctx.png")
-    fig.savefig(paths[-1])
-    plt.close(fig)
+    save_figure(fig, paths[-1])
     fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
     labels = sorted({(c["model"], c["ctx"]) for c in valid})
     x = np.arange(len(labels))
@@ -68,8 +66,7 @@ def sweep_figures(cells, out_dir: Path) -> list[Path]:
     ax.legend(frameon=False)
     fig.tight_layout()
     paths.append(out_dir / "launch_share.png")
-    fig.savefig(paths[-1])
-    plt.close(fig)
+    save_figure(fig, paths[-1])
     return paths
 
 
@@ -104,6 +101,5 @@ def compare_figure(res: dict, floors: list[dict], out) -> Path:
     fig.suptitle(f"{models}, all ctx, eager and graph, on {gpus}\n"
                  "does the achieved fraction fall, and the graph speedup grow, with bandwidth?", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+    save_figure(fig, out)
     return Path(out)

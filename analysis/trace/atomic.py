@@ -1,5 +1,10 @@
 """Atomic file writes: a temporary file in the destination folder, fsync, rename. A
-reader never sees a half-written file, and an interrupted writer leaves none."""
+reader never sees a half-written file, and an interrupted writer leaves none.
+
+Temporaries are named ``.<name>.<pid>.<random>.part``. A writer killed outright
+(SIGKILL, power loss) cannot remove its temporary; the next write of the same file
+removes those whose process is gone. Readers never look at ``.part`` files.
+"""
 from __future__ import annotations
 
 import json
@@ -9,10 +14,40 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:   # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale(path) -> list[Path]:
+    """Remove the temporaries of ``path`` left by writers that no longer run."""
+    path = Path(path)
+    gone = []
+    try:
+        candidates = list(path.parent.glob(f".{path.name}.*.part"))
+    except OSError:
+        return gone
+    for p in candidates:
+        pid = p.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            try:
+                p.unlink()
+                gone.append(p)
+            except OSError:
+                pass
+    return gone
+
+
 @contextmanager
 def atomic_open(path, mode: str = "wb"):
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    remove_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             yield f

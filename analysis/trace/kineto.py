@@ -2,19 +2,40 @@
 
 Kernels, memcpy/memset, and the CUDA runtime/driver calls come from the events of
 category ``kernel``, ``gpu_memcpy``, ``gpu_memset``, ``cuda_runtime`` and
-``cuda_driver``. Kineto writes microseconds with three decimals; they are parsed as
-decimal strings into integer nanoseconds, exactly. Steps are the ``ProfilerStep#N``
-annotations when present, else the whole trace is one step. A Kineto trace has no
-DRAM counters and no NVML readings: those parts of a report stay empty.
+``cuda_driver``. Kineto writes microseconds with three decimals; they become integer
+nanoseconds exactly: parsed by orjson as doubles, then the integer N of nanoseconds whose
+decimal N/1000 parses to that double is recovered (unique while |ts| < 2**43 us, about
+101 days); otherwise the file is re-parsed with its numbers as decimal strings. Steps are the
+``ProfilerStep#N`` annotations when present, else the whole trace is one step. A Kineto
+trace has no DRAM counters and no NVML readings: those parts of a report stay empty.
+
+Bad input is refused with one sentence naming the file: not a regular file, over the
+size limit (``archive.max_bytes``; a .json.gz is inflated in bounded chunks and stopped
+at the limit), not JSON, events without a numeric ``ts``, negative or non-finite
+``dur``, non-integer fields, no kernels.
 """
 from __future__ import annotations
 
+import gc
 import gzip
 import json
+import zlib
 from pathlib import Path
 
-from .model import DOMAIN_DRIVER, DOMAIN_RUNTIME, Trace, TraceFileError, table_from_rows
+import numpy as np
+
+from . import validate
+from .archive import max_bytes
+from .errors import TraceFileError, require_regular_file
+from .json_stream import NotSplittable, parse_events
+from .model import DOMAIN_DRIVER, DOMAIN_RUNTIME, Trace, table_from_rows
 from .steps import assign_steps
+
+#: Below this |ts| in us a double is finer than 1 ns, so each three-decimal value has
+#: its own double and the nanoseconds can be recovered exactly (``_us_to_ns``).
+_EXACT_US = 2.0**43
+_CHUNK = 1 << 24
+_PIECE = 1 << 20
 
 
 def _ns(v) -> int:
@@ -28,81 +49,270 @@ def _ns(v) -> int:
     return -ns if neg else ns
 
 
+def _us_to_ns(us: np.ndarray) -> np.ndarray | None:
+    """Exact nanoseconds of doubles parsed from three-decimal microseconds: the N (next
+    to round(us * 1000)) with N / 1000 == us. None if some value has no such N (more
+    decimals, or too large)."""
+    r = np.rint(us * 1000).astype(np.int64)
+    out = np.full(len(r), np.iinfo(np.int64).min, np.int64)
+    for d in (0, -1, 1, -2, 2):
+        hit = (out == np.iinfo(np.int64).min) & ((r + d) / 1000.0 == us)
+        out[hit] = r[hit] + d
+    return None if (out == np.iinfo(np.int64).min).any() else out
+
+
 def is_kineto(path: str | Path) -> bool:
     p = str(path)
     return p.endswith(".json") or p.endswith(".json.gz")
 
 
-def load_kineto(path: str | Path) -> Trace:
-    path = Path(path)
-    if not path.exists():
-        raise TraceFileError(f"{path}: no such file.")
+def _read_bytes(path: Path) -> bytes | bytearray:
+    """The JSON text, inflated in chunks and refused past the size limit."""
+    limit = max_bytes()
+    if path.suffix != ".gz":
+        size = path.stat().st_size
+        if size > limit:
+            raise TraceFileError(f"{path}: the file is {size / 2**20:.0f} MB, over the {limit / 2**20:.0f} MB "
+                                 "limit (raise it with --max-trace-mb or STEPSCOPE_MAX_TRACE_MB).")
+        return path.read_bytes()
+    buf = bytearray()
+    with gzip.open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            buf += chunk
+            if len(buf) > limit:
+                raise TraceFileError(f"{path}: inflates to more than the {limit / 2**20:.0f} MB limit "
+                                     "(raise it with --max-trace-mb or STEPSCOPE_MAX_TRACE_MB if the file is trusted).")
+    return buf
+
+
+def _blocks(path: Path, block_bytes: int = _CHUNK):
+    """The JSON text in blocks of ``_CHUNK`` bytes, inflated as it is read; over the size
+    limit: TraceFileError; unreadable: NotSplittable (the whole-file parse then says why)."""
+    limit = max_bytes()
+    if path.suffix != ".gz" and path.stat().st_size > limit:
+        _read_bytes(path)   # raises the size sentence
+    total = 0
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as f:
-            doc = json.load(f, parse_float=str)
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TraceFileError(f"{path}: not a readable torch.profiler trace ({type(e).__name__}).") from None
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            while block := f.read(block_bytes):
+                total += len(block)
+                if total > limit:
+                    raise TraceFileError(f"{path}: inflates to more than the {limit / 2**20:.0f} MB limit "
+                                         "(raise it with --max-trace-mb or STEPSCOPE_MAX_TRACE_MB if the file is trusted).")
+                yield block
+    except (OSError, EOFError, zlib.error):
+        raise NotSplittable from None
+
+
+def _select(events: list) -> list:
+    """The events the importer reads, of one chunk (the rest are dropped at once)."""
+    out = [e for e in events if type(e) is not dict or e.get("ph") == "X" and (
+        (c := e.get("cat")) in _TABLE_CATS or c in _STEP_CATS and isinstance(n := e.get("name"), str)
+        and n.startswith("ProfilerStep#"))]
+    if any(type(e) is not dict for e in out):
+        raise NotSplittable   # the whole-file parse reports it with its index
+    return out
+
+
+def _parse_streaming(path: Path):
+    """The document with only the events the importer reads; parsed a chunk at a time
+    when the text can be cut between events, else whole."""
+    try:
+        # 1 MB pieces: each piece's parse stays in the CPU caches (16 MB pieces take 2x longer)
+        head, kept = parse_events(_blocks(path, _PIECE), _select, _PIECE)
+    except NotSplittable:
+        return _parse(path)
+    return {**head, "traceEvents": kept}
+
+
+def _parse(path: Path, exact: bool = False):
+    try:
+        raw = _read_bytes(path)
+        if exact:
+            return json.loads(bytes(raw), parse_float=str)
+        import orjson
+        return orjson.loads(raw)
+    except TraceFileError:
+        raise
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError, RecursionError) as e:
+        msg = str(e).splitlines()[0][:120] if str(e) else ""
+        raise TraceFileError(f"{path}: not a readable torch.profiler trace ({type(e).__name__}"
+                             f"{': ' + msg if msg else ''}).") from None
+
+
+def _ints(path, what: str, values, shape=None) -> np.ndarray:
+    try:
+        a = np.asarray(values, dtype=np.int64) if len(values) else np.zeros((0, *(shape or ())), np.int64)
+    except (TypeError, ValueError, OverflowError):
+        a = None
+    if a is None or (shape is not None and a.shape[1:] != shape):
+        raise TraceFileError(f"{path}: the {what} of some events are not integers.")
+    return a
+
+
+def _times(path, ts: list, dur: list, exact: bool, what: str):
+    """(start_ns, end_ns) arrays from us values; None if the fast path is not exact."""
+    if exact:
+        try:
+            s = np.array([_ns(v) for v in ts], np.int64)
+            d = np.array([_ns(v) for v in dur], np.int64)
+        except (TypeError, ValueError, OverflowError):
+            raise TraceFileError(f"{path}: some {what} events have a non-numeric ts or dur.") from None
+        if (d < 0).any():
+            raise TraceFileError(f"{path}: {int((d < 0).sum())} {what} events have a negative duration.")
+        return s, s + d
+    try:
+        t = np.asarray(ts, np.float64)
+        d = np.asarray(dur, np.float64)
+    except (TypeError, ValueError):
+        t = d = None
+    if t is None or t.shape != (len(ts),) or d.shape != (len(ts),):
+        raise TraceFileError(f"{path}: some {what} events have a non-numeric ts or dur.")
+    if len(t) and not (np.isfinite(t).all() and np.isfinite(d).all()):
+        raise TraceFileError(f"{path}: some {what} events have a ts or dur that is not a finite number.")
+    if (d < 0).any():
+        raise TraceFileError(f"{path}: {int((d < 0).sum())} {what} events have a negative duration.")
+    if len(t) and np.abs(t).max() >= _EXACT_US:
+        return None
+    s, dn = _us_to_ns(t), _us_to_ns(d)
+    return None if s is None or dn is None else (s, s + dn)
+
+
+_CATS = {"kernel": "kernels", "cuda_runtime": "api", "cuda_driver": "api",
+         "gpu_memcpy": "memcpy", "gpu_memset": "memset"}
+_TABLE_CATS = tuple(_CATS)   # a tuple: ``in`` compares, never hashes (a category may be a list)
+_STEP_CATS = ("user_annotation", "cpu_op")
+
+
+def _collect(path, events):
+    """Events by table: ts, dur, names, and the raw events (for their args)."""
+    got = {t: {"ts": [], "dur": [], "ev": []} for t in ("kernels", "api", "memcpy", "memset", "steps")}
+    cats = _CATS
+    for i, e in enumerate(events):
+        try:
+            if e.get("ph") != "X":
+                continue
+        except AttributeError:
+            raise TraceFileError(f"{path}: traceEvents[{i}] is not an object.") from None
+        cat = e.get("cat")
+        table = cats.get(cat) if isinstance(cat, str) else None
+        if table is None:
+            name = e.get("name")
+            if cat in ("user_annotation", "cpu_op") and isinstance(name, str) and name.startswith("ProfilerStep#"):
+                table = "steps"
+            else:
+                continue
+        if "ts" not in e:
+            raise TraceFileError(f"{path}: traceEvents[{i}] ({cat}) has no ts.")
+        if not isinstance(e.get("name", ""), str):
+            raise TraceFileError(f"{path}: traceEvents[{i}] ({cat}) has a name that is not a string.")
+        g = got[table]
+        g["ts"].append(e["ts"])
+        g["dur"].append(e.get("dur", 0))
+        g["ev"].append(e)
+    return got
+
+
+def _arg_dicts(ev: list) -> list[dict]:
+    empty: dict = {}
+    return [a if isinstance(a := e.get("args"), dict) else empty for e in ev]
+
+
+def _args(args: list[dict], key: str, default):
+    return [default if (v := a.get(key)) is None else v for a in args]
+
+
+def _build(path, doc, exact: bool) -> Trace | None:
     events = doc.get("traceEvents") if isinstance(doc, dict) else None
     if not isinstance(events, list):
         raise TraceFileError(f"{path}: not a torch.profiler trace (no traceEvents list).")
+    got = _collect(path, events)
     t = Trace()
-    cols = {k: {} for k in ("kernels", "api", "memcpy", "memset")}
-
-    def add(table, **kv):
-        for k, v in kv.items():
-            cols[table].setdefault(k, []).append(v)
-    steps = []
-    for e in events:
-        cat, ph = e.get("cat"), e.get("ph")
-        if ph != "X":
+    times = {}
+    for table, g in got.items():
+        times[table] = _times(path, g["ts"], g["dur"], exact, "step annotation" if table == "steps" else table)
+        if times[table] is None:
+            return None
+    if not got["kernels"]["ev"]:
+        raise TraceFileError(f"{path}: the torch.profiler trace holds no GPU kernels (was CUDA activity recorded?).")
+    for table in ("kernels", "api", "memcpy", "memset"):
+        ev = got[table]["ev"]
+        if not ev:
             continue
-        a = e.get("args") or {}
-        start = _ns(e["ts"])
-        end = start + _ns(e.get("dur", 0))
-        if cat == "kernel":
-            grid, block = a.get("grid", [-1] * 3), a.get("block", [-1] * 3)
-            add("kernels", start_ns=start, end_ns=end, name=t.intern(e["name"]),
-                grid_x=grid[0], grid_y=grid[1], grid_z=grid[2], block_x=block[0],
-                block_y=block[1], block_z=block[2], registers=a.get("registers per thread", -1),
-                static_smem_bytes=a.get("shared memory", -1), dynamic_smem_bytes=-1,
-                stream=a.get("stream", -1), correlation=a.get("correlation", -1),
-                graph_id=a.get("graph id", 0) or 0, graph_node_id=a.get("graph node id", 0) or 0)
-        elif cat in ("cuda_runtime", "cuda_driver"):
-            add("api", start_ns=start, end_ns=end, name=t.intern(e["name"]), cbid=a.get("cbid", -1),
-                domain=DOMAIN_RUNTIME if cat == "cuda_runtime" else DOMAIN_DRIVER,
-                thread_id=e.get("tid", -1), correlation=a.get("correlation", -1))
-        elif cat in ("gpu_memcpy", "gpu_memset"):
-            table = "memcpy" if cat == "gpu_memcpy" else "memset"
-            row = dict(start_ns=start, end_ns=end, bytes=a.get("bytes", -1), stream=a.get("stream", -1),
-                       correlation=a.get("correlation", -1), graph_id=0)
+        s, e = times[table]
+        names = [x.get("name", "") for x in ev]
+        args = _arg_dicts(ev)
+        cols = {"start_ns": s, "end_ns": e, "correlation": _ints(path, f"{table} correlation ids",
+                                                                 _args(args, "correlation", -1))}
+        if table in ("kernels", "api"):
+            cols["name"] = np.array([t.intern(n) for n in names], np.int64)
+        if table == "kernels":
+            grid = _ints(path, "kernel grids", _args(args, "grid", [-1] * 3), (3,))
+            block = _ints(path, "kernel blocks", _args(args, "block", [-1] * 3), (3,))
+            for j, ax in enumerate("xyz"):
+                cols[f"grid_{ax}"], cols[f"block_{ax}"] = grid[:, j], block[:, j]
+            for col, key, dflt in (("registers", "registers per thread", -1), ("static_smem_bytes", "shared memory", -1),
+                                   ("stream", "stream", -1), ("graph_id", "graph id", 0),
+                                   ("graph_node_id", "graph node id", 0)):
+                cols[col] = _ints(path, f"kernel {key} fields", _args(args, key, dflt))
+        elif table == "api":
+            cols["cbid"] = _ints(path, "api cbid fields", _args(args, "cbid", -1))
+            cols["domain"] = np.array([DOMAIN_RUNTIME if x.get("cat") == "cuda_runtime" else DOMAIN_DRIVER
+                                       for x in ev], np.int64)
+            cols["thread_id"] = _ints(path, "api thread ids", [x.get("tid", -1) for x in ev])
+        else:
+            cols["bytes"] = _ints(path, f"{table} byte counts", _args(args, "bytes", -1))
+            cols["stream"] = _ints(path, f"{table} streams", _args(args, "stream", -1))
+            cols["graph_id"] = np.zeros(len(ev), np.int64)
             if table == "memcpy":
-                row["copy_kind"] = _COPY_KINDS.get(e.get("name", ""), 0)
-            add(table, **row)
-        elif cat in ("user_annotation", "cpu_op") and str(e.get("name", "")).startswith("ProfilerStep#"):
-            steps.append((int(e["name"].split("#")[1]), start, end))
-    for table, c in cols.items():
-        t.tables[table] = table_from_rows(table, c) if c else t.tables[table]
+                cols["copy_kind"] = np.array([_COPY_KINDS.get(n, 0) for n in names], np.int64)
+        t.tables[table] = table_from_rows(table, cols)
     mode = t.intern("kineto")
-    if not steps:
-        starts = [t[x]["start_ns"] for x in ("kernels", "api") if len(t[x]["start_ns"])]
-        ends = [t[x]["end_ns"] for x in ("kernels", "api") if len(t[x]["end_ns"])]
-        if not starts:
-            raise TraceFileError(f"{path}: the torch.profiler trace holds no CUDA activity.")
-        steps = [(0, int(min(s.min() for s in starts)), int(max(e.max() for e in ends)))]
-    steps.sort(key=lambda s: s[1])
-    t.tables["steps"] = table_from_rows("steps", {
-        "index": [s[0] for s in steps], "mode": [mode] * len(steps),
-        "start_ns": [s[1] for s in steps], "end_ns": [s[2] for s in steps]})
+    if got["steps"]["ev"]:
+        try:
+            idx = [int(x["name"].split("#", 1)[1]) for x in got["steps"]["ev"]]
+        except ValueError:
+            raise TraceFileError(f"{path}: a ProfilerStep annotation has no step number.") from None
+        s, e = times["steps"]
+        o = np.argsort(s, kind="stable")
+        steps = {"index": np.asarray(idx, np.int64)[o], "start_ns": s[o], "end_ns": e[o]}
+    else:
+        lo = min(int(times[x][0].min()) for x in ("kernels", "api") if len(got[x]["ev"]))
+        hi = max(int(times[x][1].max()) for x in ("kernels", "api") if len(got[x]["ev"]))
+        steps = {"index": [0], "start_ns": [lo], "end_ns": [hi]}
+    steps["mode"] = np.full(len(steps["index"]), mode, np.int64)
+    t.tables["steps"] = table_from_rows("steps", steps)
+    problem = validate.check_tables(t)
+    if problem:
+        raise TraceFileError(f"{path}: the trace is invalid: {problem}.")
     counts = assign_steps(t)
-    dev = (doc.get("deviceProperties") or [{}])[0]
+    props = doc.get("deviceProperties")
+    dev = props[0] if isinstance(props, list) and props and isinstance(props[0], dict) else {}
+    name = dev.get("name") if isinstance(dev.get("name"), str) else "unknown"
     t.meta = {"source": "torch.profiler (Kineto) trace", "source_file": path.name,
-              "gpu": {"name": dev.get("name", "unknown"), "peak_bytes_per_s": None},
+              "gpu": {"name": name, "peak_bytes_per_s": None},
               "capture": {"dram_status": "none: torch.profiler traces carry no DRAM counters",
                           "dropped_records": None, **counts},
               "kineto": {k: doc.get(k) for k in ("schemaVersion", "cupti_version",
                                                  "cuda_runtime_version", "cuda_driver_version")}}
     t.validate()
+    return t
+
+
+def load_kineto(path: str | Path) -> Trace:
+    path = Path(path)
+    require_regular_file(path)
+    # A parsed trace is millions of small dicts with no cycles: the cyclic garbage
+    # collector, run again and again while they are made, would take most of the time.
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        t = _build(path, _parse_streaming(path), exact=False)
+        if t is None:   # timestamps too large for doubles to keep nanoseconds: the exact path
+            t = _build(path, _parse(path, exact=True), exact=True)
+    finally:
+        if was:
+            gc.enable()
     return t
 
 

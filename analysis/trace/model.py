@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import validate as _validate
+from .archive import read_members
 from .atomic import atomic_open
+from .errors import TraceFileError, require_regular_file
 
 SCHEMA = "stepscope-trace"
 SCHEMA_VERSION = 2
@@ -61,10 +63,6 @@ class HostSpanKind:
     MODULE = 0      # an nn.Module forward
     OPERATOR = 1    # a torch operator (aten op)
     USER = 2        # a span the caller annotated
-
-
-class TraceFileError(Exception):
-    """A trace file cannot be read; the message is one sentence naming the file."""
 
 
 def empty_table(name: str) -> dict[str, np.ndarray]:
@@ -138,46 +136,42 @@ class Trace:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trace:
+        """Read a trace file; any problem raises ``TraceFileError`` naming the file.
+        Array sizes are checked before anything is allocated (``archive``) and the
+        contents after (``validate``)."""
         path = Path(path)
-        if not path.exists():
-            raise TraceFileError(f"{path}: no such file.")
+        require_regular_file(path)
         with open(path, "rb") as f:
             magic = f.read(4)
         if magic != b"PK\x03\x04":
             raise TraceFileError(f"{path}: not a stepscope trace (not a zip archive).")
-        if not zipfile.is_zipfile(path):
-            raise TraceFileError(f"{path}: the file is truncated (its zip directory is missing).")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                files = set(z.files)
-                if "meta.json" not in files:
-                    raise TraceFileError(f"{path}: not a stepscope trace (no meta.json member).")
-                meta = json.loads(z["meta.json"].tobytes())
-                if meta.get("schema") != SCHEMA:
-                    raise TraceFileError(f"{path}: not a stepscope trace (schema {meta.get('schema')!r}).")
-                version = meta.get("schema_version")
-                if version not in READABLE_VERSIONS:
-                    raise TraceFileError(
-                        f"{path}: trace schema version {version} is not supported "
-                        f"(this stepscope reads versions {', '.join(map(str, READABLE_VERSIONS))}).")
-                strings = json.loads(z["strings.json"].tobytes())
-                tables = {}
-                for t, cols in TABLES.items():
-                    if version == 1 and t in V2_TABLES:
-                        tables[t] = empty_table(t)
-                        continue
-                    tables[t] = {}
-                    for c in cols:
-                        key = f"{t}.{c}"
-                        if key not in files:
-                            raise TraceFileError(f"{path}: column {key} is missing.")
-                        tables[t][c] = z[key]
-        except TraceFileError:
-            raise
-        except (zipfile.BadZipFile, EOFError) as e:
-            raise TraceFileError(f"{path}: the file is truncated or not a zip archive ({e}).") from None
-        except (ValueError, OSError, KeyError, json.JSONDecodeError, zipfile.LargeZipFile) as e:
-            raise TraceFileError(f"{path}: the file is corrupt ({type(e).__name__}: {e}).") from None
+        members = read_members(path, lambda name: name in ("meta.json", "strings.json"))
+        if "meta.json" not in members:
+            raise TraceFileError(f"{path}: not a stepscope trace (no meta.json member).")
+        meta = _json_member(path, members, "meta.json")
+        if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
+            got = meta.get("schema") if isinstance(meta, dict) else type(meta).__name__
+            raise TraceFileError(f"{path}: not a stepscope trace (schema {got!r}).")
+        version = meta.get("schema_version")
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
+            raise TraceFileError(
+                f"{path}: trace schema version {version} is not supported "
+                f"(this stepscope reads versions {', '.join(map(str, READABLE_VERSIONS))}).")
+        strings = _json_member(path, members, "strings.json")
+        keys = {f"{t}.{c}" for t, cols in TABLES.items() for c in cols
+                if not (version == 1 and t in V2_TABLES)}
+        members.update(read_members(path, keys.__contains__))
+        tables = {}
+        for t, cols in TABLES.items():
+            if version == 1 and t in V2_TABLES:
+                tables[t] = empty_table(t)
+                continue
+            tables[t] = {}
+            for c in cols:
+                key = f"{t}.{c}"
+                if key not in members:
+                    raise TraceFileError(f"{path}: column {key} is missing.")
+                tables[t][c] = members[key]
         for k in ("schema", "schema_version"):
             meta.pop(k, None)
         trace = cls(tables=tables, strings=strings, meta=meta)
@@ -185,7 +179,19 @@ class Trace:
             trace.validate()
         except ValueError as e:
             raise TraceFileError(f"{path}: the file is corrupt ({e}).") from None
+        problem = _validate.check(trace)
+        if problem:
+            raise TraceFileError(f"{path}: the trace is invalid: {problem}.")
         return trace
+
+
+def _json_member(path, members: dict, name: str):
+    if name not in members:
+        raise TraceFileError(f"{path}: member {name} is missing.")
+    try:
+        return json.loads(members[name].tobytes())
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise TraceFileError(f"{path}: member {name} is not valid JSON ({type(e).__name__}).") from None
 
 
 def _json_bytes(obj) -> np.ndarray:

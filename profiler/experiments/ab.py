@@ -16,6 +16,7 @@ from pathlib import Path
 
 from stepscope.analysis.trace.atomic import write_json
 
+from .files import read_session
 from .runner import each, run_fresh
 
 ARMS = ("eager-static", "graph", "eager", "compile")
@@ -106,4 +107,4 @@ def summarise(out_dir: Path, arms: list[str], calibration: dict | None = None) -
 
 def load_sessions(out_dir: Path) -> list[dict]:
     """The session results in ``out_dir``, in session order."""
-    return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("session-*.json"))]
+    return [read_session(p) for p in sorted(Path(out_dir).glob("session-*.json"))]

@@ -7,13 +7,13 @@ Load: ``load_arms``. Summarise: ``stepscope.analysis.results.quant``.
 """
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import traceback
 from pathlib import Path
 
 from ..workloads.quantize import ARMS
+from .files import read_arm
 from .runner import run_fresh
 
 
@@ -87,7 +87,7 @@ def run_quant(model: str, ctx: int, arms: list[str], out_dir: Path, warmup=5, st
         run_fresh("quant:run_arm_result", {"model_name": model, "ctx": ctx, "arm": arm, "warmup": warmup,
                                            "steps": steps, "trace_steps": trace_steps},
                   path, {"model": model, "ctx": ctx, "arm": arm}, "arm", timeout_s)
-    return load_arms(out_dir, model, ctx)
+    return load_arms(out_dir, model, ctx, complete=False)
 
 
 def run_arm_result(**kw) -> dict:
@@ -99,8 +99,8 @@ def run_arm_result(**kw) -> dict:
     return res
 
 
-def load_arms(folder, model: str, ctx: int) -> list[dict]:
+def load_arms(folder, model: str, ctx: int, complete: bool = True) -> list[dict]:
     """The arm results of ``model`` at ``ctx`` in ``folder``, baseline first."""
-    arms = [json.loads(p.read_text()) for p in sorted(Path(folder).glob(f"{model}-ctx{ctx}-*.json"))]
+    arms = [read_arm(p, complete) for p in sorted(Path(folder).glob(f"{model}-ctx{ctx}-*.json"))]
     order = {a: i for i, a in enumerate(ARMS)}
     return sorted(arms, key=lambda a: order.get(a["arm"], len(order)))

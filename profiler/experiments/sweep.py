@@ -8,10 +8,10 @@ with its reason, and the sweep goes on. Load: ``load_cells``. Summarise:
 """
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
+from .files import read_cell
 from .runner import each, run_fresh
 
 
@@ -63,12 +63,14 @@ def run_sweep(models, ctxs, modes, out_dir: Path, warmup=5, steps=30, trace_step
                                      "steps": steps, "trace_steps": trace_steps},
                   cells_dir / f"{cell_name(model, ctx, mode)}.json",
                   {"model": model, "ctx": ctx, "mode": mode}, "cell", timeout_s)
-    return load_cells(out_dir)
+    return load_cells(out_dir, complete=False)
 
 
-def load_cells(folder) -> list[dict]:
-    """The cell results of a sweep folder; ValueError if it holds none."""
-    cells = [json.loads(p.read_text()) for p in sorted(Path(folder, "cells").glob("*.json"))]
+def load_cells(folder, complete: bool = True) -> list[dict]:
+    """The cell results of a sweep folder; ValueError if it holds none or one is broken."""
+    if not Path(folder).is_dir():
+        raise ValueError(f"{folder} is not a folder (a sweep's output folder holds cells/*.json).")
+    cells = [read_cell(p, complete) for p in sorted(Path(folder, "cells").glob("*.json"))]
     if not cells:
         raise ValueError(f"{folder} holds no sweep cells (expected {folder}/cells/*.json).")
     return cells

@@ -1,0 +1,122 @@
+"""What a trace must satisfy beyond its column types, checked when it is read: the metadata
+fields the analyses read have the right types, every string index points into the string
+table, and the times make sense (no record or step ends before it starts, steps neither
+repeat nor overlap). ``check`` returns the first problem as one clause, or None; the
+loaders turn it into a ``TraceFileError`` naming the file.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+#: Timestamps beyond this (about 146 years of ns) are corrupt, and would overflow sums.
+MAX_ABS_NS = 1 << 62
+#: A step longer than this cannot be analysed (intervals.py keeps steps apart by 2**42 ns).
+MAX_STEP_NS = 1 << 42
+#: Integers of a decode model's config the floor arithmetic reads.
+CONFIG_INTS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
+_INT_OR_NONE = {"gpu": ("peak_bytes_per_s", "memory_bus_width_bits", "max_memory_clock_mhz"),
+                "workload": ("ctx", "first_traced_position", "param_count", "param_bytes",
+                             "input_embedding_bytes", "embedding_row_bytes", "bytes_per_step"),
+                "capture": ("dropped_records", "dram_interval_ns", "pm_overflows")}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def json_name(v) -> str:
+    return "null" if v is None else f"a {type(v).__name__}"
+
+
+def check_meta(meta) -> str | None:
+    if not isinstance(meta, dict):
+        return f"its metadata is a {type(meta).__name__}, not an object"
+    for block, keys in _INT_OR_NONE.items():
+        if block not in meta:
+            continue
+        b = meta[block]
+        if not isinstance(b, dict):
+            return f"meta.{block} is {json_name(b)}, not an object"
+        for k in keys:
+            v = b.get(k)
+            if v is not None and not (_is_num(v) if k == "peak_bytes_per_s" else _is_int(v)):
+                return f"meta.{block}.{k} is {v!r}, not a number"
+            if v is not None and v < 0 and k not in ("dropped_records",):
+                return f"meta.{block}.{k} is negative ({v})"
+        for k in ("name", "model", "kind", "dram_status", "mode"):
+            if b.get(k) is not None and not isinstance(b[k], str):
+                return f"meta.{block}.{k} is {b[k]!r}, not a string"
+    wl = meta.get("workload") or {}
+    if wl.get("ctx") is not None and wl["ctx"] > 1 << 24:
+        return f"meta.workload.ctx is {wl['ctx']}, beyond any model's context"
+    uns = wl.get("untraced_step_ns")
+    if uns is not None and (not isinstance(uns, list) or not all(_is_int(x) and x > 0 for x in uns)):
+        return "meta.workload.untraced_step_ns is not a list of positive integers"
+    if wl.get("kind") == "decode" and "config" in wl:
+        cfg = wl["config"]
+        if not isinstance(cfg, dict):
+            return "meta.workload.config is not an object"
+        for k in CONFIG_INTS:
+            if not _is_int(cfg.get(k)) or cfg[k] <= 0:
+                return f"meta.workload.config.{k} is {cfg.get(k)!r}, not a positive integer"
+        for k in ("num_key_value_heads", "head_dim"):
+            if cfg.get(k) is not None and (not _is_int(cfg[k]) or cfg[k] <= 0):
+                return f"meta.workload.config.{k} is {cfg[k]!r}, not a positive integer"
+    return None
+
+
+def check_strings(strings) -> str | None:
+    if not isinstance(strings, list) or not all(isinstance(s, str) for s in strings):
+        return "its string table is not a list of strings"
+    return None
+
+
+def _bad_index(col: np.ndarray, n: int) -> bool:
+    return bool(len(col)) and (int(col.min()) < 0 or int(col.max()) >= n)
+
+
+def check_tables(trace) -> str | None:
+    """Semantics of the tables (their types and lengths are ``Trace.validate``'s)."""
+    t, ns = trace.tables, len(trace.strings)
+    for tab, col in (("steps", "mode"), ("kernels", "name"), ("api", "name"), ("host_spans", "name"),
+                     ("stack_samples", "stack")):
+        if _bad_index(t[tab][col], ns):
+            return f"{tab}.{col} points outside the string table"
+    if _bad_index(t["kernel_dram"]["kernel"], len(t["kernels"]["start_ns"])):
+        return "kernel_dram.kernel points outside the kernels table"
+    for tab in ("steps", "kernels", "api", "memcpy", "memset", "host_spans", "pm"):
+        s, e = t[tab]["start_ns"], t[tab]["end_ns"]
+        if not len(s):
+            continue
+        if max(int(np.abs(s).max()), int(np.abs(e).max())) >= MAX_ABS_NS:
+            return f"{tab} holds timestamps beyond 2**62 ns"
+        bad = (e < s) & (s > 0) if tab == "pm" else (e <= s) if tab == "steps" else e < s
+        if bad.any():
+            i = int(np.argmax(bad))
+            return (f"{int(bad.sum())} {tab} rows end before they start{' (or when)' if tab == 'steps' else ''} (row {i}: "
+                    f"{int(s[i])} -> {int(e[i])} ns)")
+    st = t["steps"]
+    if not len(st["index"]):
+        return "it holds no steps"
+    if (st["end_ns"] - st["start_ns"]).max() >= MAX_STEP_NS:
+        return "a step lasts more than 2**42 ns (73 minutes)"
+    if st["index"].min() < 0:
+        return "a step index is negative (-1 marks records outside every step)"
+    if len(np.unique(st["index"])) != len(st["index"]):
+        return "two steps share a step index"
+    o = np.argsort(st["start_ns"], kind="stable")
+    s, e = st["start_ns"][o], st["end_ns"][o]
+    if len(s) > 1 and (s[1:] < e[:-1]).any():
+        i = int(np.argmax(s[1:] < e[:-1]))
+        return f"steps {int(st['index'][o][i])} and {int(st['index'][o][i + 1])} overlap"
+    return None
+
+
+def check(trace) -> str | None:
+    return check_meta(trace.meta) or check_strings(trace.strings) or check_tables(trace)
