@@ -17,7 +17,7 @@ PINNED = ("step_ns", "busy_ns", "kernels", "launch_calls", "launch_overhead_ns",
           "leading_gap_ns", "trailing_gap_ns", "dram_read_bytes", "dram_write_bytes")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def built():
     t, facts = build()
     return t, facts, attribute(t)["steps"]
