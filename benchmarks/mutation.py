@@ -49,7 +49,9 @@ def _diffs(source: str) -> dict[str, str]:
     """Each mutant's one-line diff against its original, from mutmut's mutated source
     (``x_f__mutmut_orig`` and ``x_f__mutmut_N`` side by side); faster than `mutmut show`."""
     tree = ast.parse(source)
-    funcs = {n.name: ast.get_source_segment(source, n) for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    lines = source.splitlines()
+    funcs = {n.name: "\n".join(lines[n.lineno - 1:n.end_lineno]) for n in ast.walk(tree)
+             if isinstance(n, ast.FunctionDef)}
     out = {}
     for name, text in funcs.items():
         base, _, n = name.rpartition("__mutmut_")
