@@ -362,3 +362,33 @@ def test_intervals_limits_and_empty_steps():
     iv = step_intervals([0, 100, 200], [50, 150, 250], np.array([10]), np.array([20]), np.array([0]))
     assert iv.n_records.tolist() == [1, 0, 0] and iv.busy_ns.tolist() == [10, 0, 0]
     assert iv.gap_next.tolist() == [0, -1, -1, -1] and iv.gap_step.tolist() == [0, 0, 1, 2]
+
+
+def test_one_record_and_no_record_steps():
+    from stepscope.analysis.attribution import attribute
+    from stepscope.analysis.gaps import GapCause, hta_rule
+    t = _gap_trace()
+    for tab in ("kernels", "memcpy"):
+        for c in t[tab]:
+            t[tab][c] = t[tab][c][:1 if tab == "kernels" else 0]
+    a = attribute(t)                                     # one kernel: leading, trailing gaps only
+    assert a["gaps"]["cause"].tolist() == [GapCause.LAUNCH, GapCause.SYNC]
+    assert hta_rule(t, a["records"], a["intervals"]).tolist() == [False, False]
+    t["kernels"]["step"][:] = -1                          # no record in the step: one idle gap, OTHER... or SYNC
+    a = attribute(t)
+    assert a["gaps"]["cause"].tolist() == [GapCause.SYNC]
+    keep = ~np.isin(t["api"]["name"], [3, 4])           # without the sync calls: OTHER
+    for c in t["api"]:
+        t["api"][c] = t["api"][c][keep]
+    assert attribute(t)["gaps"]["cause"].tolist() == [GapCause.OTHER]
+
+
+def test_floor_follows_step_index_not_row_order():
+    from stepscope.analysis.attribution import attribute
+    t = load(TRACES / "qwen2.5-7b-ctx2048-eager-h100.stepscope")
+    base = dict(zip(t["steps"]["index"].tolist(), attribute(t)["steps"]["model_read_bytes"].tolist()))
+    st = t["steps"]
+    for c in st:
+        st[c] = st[c][::-1].copy()
+    s = attribute(t)["steps"]
+    assert dict(zip(s["step"].tolist(), s["model_read_bytes"].tolist())) == base
