@@ -104,7 +104,7 @@ def classify(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:
 
 
 def graph_ids(trace) -> np.ndarray:
-    """The graph id of every GPU record, in ``intervals.gpu_records`` order (0: not a graph node)."""
+    """The graph id of every GPU record, in ``intervals.gpu_records`` order (0 or -1: not a graph node)."""
     return np.concatenate([trace[t]["graph_id"] for t in ("kernels", "memcpy", "memset")])
 
 
@@ -117,7 +117,7 @@ def in_graph_replay(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:
         return np.zeros(len(nxt), bool)
     nx = np.where(ok, nxt, 0)
     found, l_start = lookup(api["correlation"], api["start_ns"], rec.correlation[nx], order_by=api["start_ns"])
-    return ok & (graph_ids(trace)[nx] != 0) & found & (l_start <= iv.gap_start_ns)
+    return ok & (graph_ids(trace)[nx] > 0) & found & (l_start <= iv.gap_start_ns)
 
 
 def hta_rule(trace, rec: GpuRecords, iv: StepIntervals) -> np.ndarray:

@@ -174,21 +174,23 @@ def cmd_ab(a) -> int:
     if bad or len(arms) < 2:
         raise UsageError(f"--arms takes two or more of {', '.join(ab.ARMS)}, not {a.arms!r}.")
     out_dir = Path(a.output)
-    outputs = (out_dir / "summary.json", out_dir / "ab.png")
+    outputs = (out_dir / "summary.json", out_dir / "ab.png", out_dir / "report.txt")
     if a.report_only:
         check_not_overwriting(outputs, a.force)
     else:
         _run_on_gpu(ab.run_ab, a.model, a.ctx, a.sessions, arms, out_dir, a.warmup, a.steps,
-                    progress=Progress(a.quiet))
-    cal = _load_json(a.calibration, "a `stepscope calibrate` result", "traced_gaps") if a.calibration else None
+                    progress=Progress(a.quiet), seed=a.seed)
+    cal = [_load_json(c, "a `stepscope calibrate` result", "launch") for c in a.calibration or []]
     try:
         res = ab.summarise(out_dir, arms, cal)
     except ValueError as e:
         raise UsageError(str(e)) from None
     write_json(outputs[0], res["summaries"])
     ab_figure(res["summaries"], outputs[1], title=res["title"])
-    print(ab_text(res["summaries"]))
-    print(f"wrote {outputs[0]} and {outputs[1]}")
+    text = f"{res['title']}\n{ab_text(res['summaries'])}\n"
+    write_text(outputs[2], text)
+    print(text, end="")
+    print(f"wrote {outputs[0]}, {outputs[1]} and {outputs[2]}")
     return 0
 
 
@@ -472,7 +474,10 @@ def _add_experiments(sub) -> None:
     ab.add_argument("--sessions", type=int, default=10, help="fresh processes, each running every arm (sessions)")
     ab.add_argument("--arms", default="eager-static,graph",
                     help="comma-separated arms of eager-static, graph, eager, compile; the first is the baseline")
-    ab.add_argument("--calibration", help="calibration JSON: its graph per-node gap (ns) enters the prediction")
+    ab.add_argument("--calibration", action="append",
+                    help="calibration JSON of the same GPU (repeat for several runs): its untraced graph cost per node "
+                         "(ns) is the node gap of the prediction")
+    ab.add_argument("--seed", type=int, default=0, help="seeds each session's shuffled arm order (recorded)")
     ab.add_argument("-o", "--output", default="ab", help="folder for session results, summary.json and ab.png")
     ab.set_defaults(fn=cmd_ab)
     sw = _parser(sub, "sweep", "the paper's grid, one fresh process per cell (GPU)",

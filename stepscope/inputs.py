@@ -173,7 +173,8 @@ def check_args(a) -> None:
     cal = getattr(a, "calibration", None)
     if cal:
         from stepscope.profiler.experiments.files import read_calibration
-        read_calibration(cal, "achievable_bytes_per_s" if a.cmd == "report" else "traced_gaps")
+        for c in cal if isinstance(cal, list) else [cal]:
+            read_calibration(c, "achievable_bytes_per_s" if a.cmd == "report" else "launch")
 
 
 def _raise_interrupt(signum, frame):

@@ -278,7 +278,7 @@ def results(d: Path) -> dict[str, list]:
         p.write_text(json.dumps({**cal, **change}))
         cases[f"report-calibration-{name}"] = ["report", DECODE, "--calibration", p]
     p = d / "calibration-gap-string.json"
-    p.write_text(json.dumps({**cal, "traced_gaps": {"graph_gap_ns_median": "x"}}))
+    p.write_text(json.dumps({**cal, "launch": {**cal["launch"], "1000": {"graph_ns_per_node": "x"}}}))
     ab3 = d / "ab-cal"
     shutil.copytree(RESULTS / "ab-h100", ab3)
     cases["ab-calibration-string"] = ["ab", "--report-only", "--force", "-o", ab3, "--arms",

@@ -22,14 +22,15 @@ def sessions_h100():
 
 def test_recorded_ab_statistics(sessions_h100):
     assert len(sessions_h100) == 10
-    r = AB.summarize(sessions_h100, "eager-static", "graph", node_cost_ns=256.0)
+    r = AB.summarize(sessions_h100, "eager-static", "graph", node_gaps_ns=[788.1, 792.9])
     sp = np.array(r["speedup"])
     assert r["speedup_median"] == pytest.approx(float(np.median(sp)))
     lo, hi = r["ci95"]
     assert lo <= r["speedup_median"] <= hi and hi - lo < 1.0
     assert min(sp) <= lo and hi <= max(sp)
-    assert r == AB.summarize(sessions_h100, "eager-static", "graph", node_cost_ns=256.0)   # seeded
+    assert r == AB.summarize(sessions_h100, "eager-static", "graph", node_gaps_ns=[788.1, 792.9])   # seeded
     assert r["verdict"] == "explained by launch overhead"
+    assert r["prediction_ci95"][0] < r["predicted_speedup_median"] < r["prediction_ci95"][1]
     r2 = AB.summarize(sessions_h100, "eager-static", "eager")
     assert r2["predicted_speedup_median"] is None and "no prediction" in r2["verdict"]
 

@@ -9,12 +9,12 @@ from stepscope.analysis.floor import DATASHEET_PEAK, peak_bandwidth
 from stepscope.analysis.gaps import GapCause
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def eager():
     return TraceAnalysis(trace_path("qwen2.5-7b-ctx2048-eager-h100"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def graph():
     return TraceAnalysis(trace_path("qwen2.5-7b-ctx2048-graph-h100"))
 

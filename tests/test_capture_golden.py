@@ -9,7 +9,7 @@ from stepscope.analysis.dram import bytes_between
 from stepscope.analysis.trace import Trace
 
 
-@pytest.fixture(scope="module", params=["synthetic-h100", "synthetic-h200"])
+@pytest.fixture(params=["synthetic-h100", "synthetic-h200"])
 def t(request):
     return Trace.load(trace_path(request.param))
 

@@ -128,7 +128,8 @@ def test_ab_and_sweep_report_only_on_recorded_results(tmp_path):
     assert (tmp_path / "ab" / "summary.json").read_bytes() == before
     r = run(*args, "--force")
     assert r.returncode == 0, r.stderr
-    assert "eager-static / graph: median speedup 2.388x" in r.stdout
+    assert "median of per-session speedups 2.388x, 95% CI 2.159-2.818" in r.stdout
+    assert "rule: explained by launch overhead when" in r.stdout and "sensitivity: " in r.stdout
     assert (tmp_path / "ab" / "ab.png").stat().st_size > 10_000
     r = run("compare", ROOT / "benchmarks/results/sweep-h100", ROOT / "benchmarks/results/sweep-h200")
     assert r.returncode == 0 and "NVIDIA H200" in r.stdout

@@ -39,16 +39,25 @@ def _copy(tmp_path, *names):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / n)
 
 
-@pytest.mark.parametrize("folder, calibration", [
-    ("ab-h100", "calibration-h100-b.json"), ("ab-h200", "calibration-h200.json"), ("ab-compile-h100", None)])
-def test_ab_summary_rerenders_unchanged(tmp_path, folder, calibration):
-    _copy(tmp_path, folder, *([calibration] if calibration else []))
+# the documented commands (README, "A/B verdict"): the node gap is every calibration run of the GPU
+AB_CALIBRATIONS = {"ab-h100": ["calibration-h100.json", "calibration-h100-b.json"],
+                   "ab-h200": ["calibration-h200.json"],
+                   "ab-compile-h100": ["calibration-h100.json", "calibration-h100-b.json"]}
+
+
+@pytest.mark.parametrize("folder", sorted(AB_CALIBRATIONS))
+def test_ab_summary_rerenders_unchanged(tmp_path, folder):
+    _copy(tmp_path, folder, *AB_CALIBRATIONS[folder])
     arms = ",".join(json.loads((RESULTS / folder / "ab.json").read_text())["arms"])
-    extra = ["--calibration", tmp_path / calibration] if calibration else []
+    extra = [x for c in AB_CALIBRATIONS[folder] for x in ("--calibration", tmp_path / c)]
     r = cli("ab", "--report-only", "--force", "--arms", arms, "-o", tmp_path / folder, *extra)
     assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / folder / "summary.json").read_text()) == \
-        json.loads((RESULTS / folder / "summary.json").read_text())
+    summary = json.loads((tmp_path / folder / "summary.json").read_text())
+    assert summary == json.loads((RESULTS / folder / "summary.json").read_text())
+    assert (tmp_path / folder / "report.txt").read_text() == (RESULTS / folder / "report.txt").read_text()
+    for r in summary.values():      # every graph-like arm carries the rule, interval and sensitivity
+        if r["arm"] in ("graph", "compile"):
+            assert r["rule"] and r["prediction_ci95"] and r["sensitivity"]["explained_for_node_gap_ns"] is not None
 
 
 @pytest.mark.parametrize("gpu", ["h100", "h200"])

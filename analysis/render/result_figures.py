@@ -20,12 +20,19 @@ def ab_figure(results: dict, out, title: str = ""):
         lo, hi = r["ci95"]
         ax.errorbar([j + 0.25], [r["speedup_median"]], yerr=[[r["speedup_median"] - lo], [hi - r["speedup_median"]]],
                     fmt="s", color="black", capsize=4, label="median, 95% bootstrap CI" if j == 0 else None)
-        if r["predicted_speedup_median"]:
-            ax.scatter([j + 0.4], [r["predicted_speedup_median"]], marker="D", color="#ff7f0e", zorder=3,
-                       label="predicted from eager attribution")
+        if r.get("prediction_ci95"):
+            p, (plo, phi) = r["predicted_speedup_median"], r["prediction_ci95"]
+            ax.errorbar([j + 0.4], [p], yerr=[[max(p - plo, 0)], [max(phi - p, 0)]], fmt="D", color="#ff7f0e",
+                        capsize=4, label="predicted (launch overhead only), 95% interval" if j == 0 else None)
+            rng = r["sensitivity"]["explained_for_node_gap_ns"]
+            sens = "no gap explains" if rng is None else f"explained for gaps {rng[0]:.0f}-{rng[1]:.0f} ns"
+            ax.annotate(f"{r['verdict']}\nnode gap {r['sensitivity']['node_gap_median_ns']:.0f} ns; {sens}",
+                        (j + 0.2, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=7,
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     ax.set_xticks(range(len(results)), [f"{r['base']} / {r['arm']}" for r in results.values()])
     ax.set_xlim(-0.5, len(results) - 0.3)
     ax.set_ylabel("speedup (x, baseline step / arm step)")
+    fig.text(0.01, 0.005, "rule: intervals overlap = explained by launch overhead", fontsize=6)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()

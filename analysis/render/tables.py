@@ -92,11 +92,29 @@ def calibration_text(res: dict) -> str:
 
 
 def ab_text(summaries: dict) -> str:
-    """One line per arm of an A/B summary: speedup, interval, prediction, verdict."""
+    """An A/B summary per arm: both estimands with their intervals, the prediction with its
+    interval, the decision rule, the verdict and the sensitivity line."""
     out = []
     for arm, r in summaries.items():
-        pred = (f"predicted from the eager attribution {r['predicted_speedup_median']:.3f}x: "
-                if r["predicted_speedup_median"] else "")
-        out.append(f"{r['base']} / {arm}: median speedup {r['speedup_median']:.3f}x, 95% CI "
-                   f"{r['ci95'][0]:.3f}-{r['ci95'][1]:.3f} over {r['sessions']} sessions; {pred}{r['verdict']}")
+        est = r["estimands"]
+        rm = est["ratio_of_means"]
+        out.append(f"{r['base']} / {arm} over {r['sessions']} sessions")
+        out.append(f"  measured: median of per-session speedups {r['speedup_median']:.3f}x, 95% CI "
+                   f"{r['ci95'][0]:.3f}-{r['ci95'][1]:.3f} (headline); ratio of means {rm['value']:.3f}x, "
+                   f"95% CI {rm['ci95'][0]:.3f}-{rm['ci95'][1]:.3f}")
+        orders = [tuple(o) for o in r.get("arm_order", []) if o]
+        out.append("  arm order: " + (f"shuffled per session, {len(set(orders))} distinct orders" if orders
+                                     else "fixed (not recorded: sessions before randomisation)"))
+        if r["prediction_ci95"] is None:
+            out.append(f"  verdict: {r['verdict']}")
+            continue
+        gaps = ", ".join(f"{g:.0f}" for g in r["node_gap"]["ns"])
+        p = r["prediction_ci95"]
+        out.append(f"  predicted (launch overhead only, node gap {gaps} ns from {len(r['node_gap']['ns'])} "
+                   f"calibration run(s)): {r['predicted_speedup_median']:.3f}x, 95% interval {p[0]:.3f}-{p[1]:.3f}")
+        out.append(f"  rule: {r['rule']}")
+        out.append(f"  verdict: {r['verdict']}")
+        rng = r["sensitivity"]["explained_for_node_gap_ns"]
+        out.append("  sensitivity: " + ("no node gap gives 'explained'" if rng is None else
+                   f"'explained' for node gaps {rng[0]:.0f}-{rng[1]:.0f} ns; outside that range the verdict flips"))
     return "\n".join(out)

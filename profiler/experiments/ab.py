@@ -1,7 +1,8 @@
 """`stepscope ab`: eager vs CUDA-graph (and torch.compile) over fresh sessions.
 
 Run: each session is a fresh process (``runner``) that builds the model anew and runs
-every arm with the protocol (warm-up, then measured steps untouched by the tracer), plus
+every arm, in an order shuffled per session (``arm_order``: seeded by ``session_seed``,
+both recorded in the session file), with the protocol (warm-up, then measured steps untouched by the tracer), plus
 one traced step per arm for its attribution; ``DIR/session-NN.json`` is written
 atomically as each finishes, and a rerun skips the sessions already there (resume).
 Load: ``load_sessions``. Summarise: ``stepscope.analysis.results.ab.summarize``.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import time
 from pathlib import Path
@@ -22,7 +24,22 @@ from .runner import each, run_fresh
 ARMS = ("eager-static", "graph", "eager", "compile")
 
 
-def run_session(model: str, ctx: int, arms: list[str], warmup: int, steps: int) -> dict:
+def session_seed(seed: int, index: int) -> int:
+    """The seed of session ``index`` of an A/B run with ``seed``."""
+    return seed * 1000 + index
+
+
+def arm_order(arms: list[str], seed: int) -> list[str]:
+    """``arms`` shuffled by ``seed`` (the same seed always gives the same order)."""
+    order = list(arms)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def run_session(model: str, ctx: int, arms: list[str], warmup: int, steps: int,
+                seed: int | None = None) -> dict:
+    """One fresh-process session: every arm in ``arm_order(arms, seed)`` (listed order when
+    ``seed`` is None)."""
     import torch
 
     from stepscope.analysis.facade import TraceAnalysis
@@ -34,8 +51,9 @@ def run_session(model: str, ctx: int, arms: list[str], warmup: int, steps: int) 
     t0 = time.perf_counter()
     net = build_model(spec)
     out = {"model": spec.name, "ctx": ctx, "gpu": torch.cuda.get_device_name(),
-           "build_s": time.perf_counter() - t0, "arms": {}, "pid": os.getpid()}
-    for arm in arms:
+           "build_s": time.perf_counter() - t0, "arms": {}, "pid": os.getpid(),
+           "seed": seed, "arm_order": list(arms) if seed is None else arm_order(arms, seed)}
+    for arm in out["arm_order"]:
         dec = Decoder(net, ctx, "eager-static" if arm == "compile" else arm, warmup + steps + 12)
         dec.prefill()
         if arm == "compile":
@@ -73,10 +91,12 @@ def _compiled_step(dec):
 
 
 def run_ab(model: str, ctx: int, sessions: int, arms: list[str], out_dir: Path,
-           warmup: int = 5, steps: int = 30, progress=print, timeout_s: int = 1800) -> list[dict]:
-    """Run the missing sessions, each in a fresh process; return all session results."""
+           warmup: int = 5, steps: int = 30, progress=print, timeout_s: int = 1800,
+           seed: int = 0) -> list[dict]:
+    """Run the missing sessions, each in a fresh process with its own arm order (seeded by
+    ``session_seed(seed, i)``); return all session results."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"model": model, "ctx": ctx, "arms": arms, "warmup": warmup, "steps": steps}
+    spec = {"model": model, "ctx": ctx, "arms": arms, "warmup": warmup, "steps": steps, "seed": seed}
     spec_path = out_dir / "ab.json"
     if spec_path.exists():
         old = json.loads(spec_path.read_text())
@@ -87,20 +107,30 @@ def run_ab(model: str, ctx: int, sessions: int, arms: list[str], out_dir: Path,
     todo = [i for i in range(sessions) if not (out_dir / f"session-{i:02d}.json").exists()]
     for i in each(todo, progress, lambda i: f"session {i + 1}/{sessions}"):
         run_fresh("ab:run_session", {"model": model, "ctx": ctx, "arms": arms, "warmup": warmup,
-                                     "steps": steps},
+                                     "steps": steps, "seed": session_seed(seed, i)},
                   out_dir / f"session-{i:02d}.json", None, f"session {i}", timeout_s)
     return load_sessions(out_dir)
 
 
-def summarise(out_dir: Path, arms: list[str], calibration: dict | None = None) -> dict:
+def node_gaps_ns(calibrations: list[dict], gpu: str) -> list[float]:
+    """The node-gap estimates of ``gpu``: the untraced per-node cost of a 1000-node graph of
+    null kernels from each `stepscope calibrate` run (``analysis.results.ab`` says why)."""
+    other = sorted({c["gpu"]["name"] for c in calibrations if c["gpu"]["name"] != gpu})
+    if other:
+        raise ValueError(f"the calibration is of {', '.join(other)}, the A/B of {gpu}: "
+                         "give a calibration of the same GPU.")
+    return [float(c["launch"]["1000"]["graph_ns_per_node"]) for c in calibrations]
+
+
+def summarise(out_dir: Path, arms: list[str], calibrations: list[dict] | None = None) -> dict:
     """The A/B summary of the sessions in ``out_dir``: the first arm is the baseline of
-    each other arm; the graph node cost comes from ``calibration`` (else 0)."""
+    each other arm; the node gap comes from ``calibrations`` (none: no prediction)."""
     from stepscope.analysis.results.ab import summarize
     sessions = load_sessions(out_dir)
     if not sessions:
         raise ValueError(f"{out_dir} holds no A/B sessions.")
-    node = float(calibration["traced_gaps"]["graph_gap_ns_median"]) if calibration else 0.0
-    res = {arm: summarize(sessions, arms[0], arm, node) for arm in arms[1:]}
+    gaps = node_gaps_ns(calibrations or [], sessions[0]["gpu"])
+    res = {arm: summarize(sessions, arms[0], arm, gaps) for arm in arms[1:]}
     title = f"{sessions[0]['model']} ctx {sessions[0]['ctx']} on {sessions[0]['gpu']}"
     return {"summaries": res, "title": title}
 

@@ -113,9 +113,10 @@ def read_calibration(path, need: str) -> dict:
     if need == "achievable_bytes_per_s":
         require(path, d, {"achievable_bytes_per_s": _POS, "gpu": "an object"})
         require(path, d["gpu"], {"name": "a string"}, "gpu.")
-    else:
-        require(path, d, {"traced_gaps": "an object"})
-        require(path, d["traced_gaps"], {"graph_gap_ns_median": _NUM}, "traced_gaps.")
-        if d["traced_gaps"]["graph_gap_ns_median"] < 0:
-            raise ResultFileError(f"{path}: traced_gaps.graph_gap_ns_median is negative.")
+    else:   # the A/B prediction's node gap: the untraced graph cost per node of 1000 null kernels
+        require(path, d, {"launch": "an object"})
+        require(path, d["launch"], {"1000": "an object"}, "launch.")
+        require(path, d["launch"]["1000"], {"graph_ns_per_node": _NUM}, "launch.1000.")
+        if d["launch"]["1000"]["graph_ns_per_node"] < 0:
+            raise ResultFileError(f"{path}: launch.1000.graph_ns_per_node is negative.")
     return d

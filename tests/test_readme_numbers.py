@@ -1,0 +1,172 @@
+"""The README's numbers, recomputed from the committed results (benchmarks/results/).
+
+Each test parses one table row or phrase of README.md and recomputes it from the files
+it cites, at the README's rounding. A README edit that changes a number without the
+result behind it, or a result re-rendered without the README, fails here."""
+import glob
+import json
+import re
+
+import numpy as np
+import pytest
+
+from conftest import RESULTS, ROOT
+from stepscope.analysis.results.quant import table as quant_table
+from stepscope.profiler.experiments import quant as pquant
+
+README = (ROOT / "README.md").read_text()
+FLAT = re.sub(r"\s+", " ", README)          # phrases may wrap across lines
+
+
+def _json(rel):
+    return json.loads((RESULTS / rel).read_text())
+
+
+def _row(first_cell: str, cells: int) -> list[str]:
+    """The README table row that starts with ``first_cell`` and has ``cells`` cells."""
+    rows = [[c.strip().replace("*", "") for c in x.strip().strip("|").split("|")]
+            for x in README.splitlines() if x.startswith(f"| {first_cell} |")]
+    return next(r for r in rows if len(r) == cells)
+
+
+def _has(phrase: str):
+    assert re.sub(r"\s+", " ", phrase) in FLAT, phrase
+
+
+def f(x, nd):
+    return f"{x:.{nd}f}"
+
+
+@pytest.mark.parametrize("label, folder", [("H100 SXM (this work)", "ab-h100"), ("H200 (this work)", "ab-h200")])
+def test_ab_table_rows(label, folder):
+    r = _json(f"{folder}/summary.json")["graph"]
+    rm = r["estimands"]["ratio_of_means"]
+    lo_g, hi_g = r["sensitivity"]["explained_for_node_gap_ns"]
+    want = [label, f(np.median(r["base_ms"]), 2), f(np.median(r["arm_ms"]), 2),
+            f"{f(r['speedup_median'], 3)}x ({f(r['ci95'][0], 3)}-{f(r['ci95'][1], 3)})",
+            f"{f(rm['value'], 3)}x ({f(rm['ci95'][0], 3)}-{f(rm['ci95'][1], 3)})",
+            f"{f(r['predicted_speedup_median'], 3)}x ({f(r['prediction_ci95'][0], 3)}-{f(r['prediction_ci95'][1], 3)})",
+            r["verdict"], f"{lo_g:.0f}-{hi_g:.0f} ns"]
+    assert _row(label, 8) == want
+
+
+def test_ab_prose():
+    h100, h200 = _json("ab-h100/summary.json"), _json("ab-h200/summary.json")
+    e1, e2 = h100["eager"]["speedup_median"], h200["eager"]["speedup_median"]
+    _has(f"{1 / e1:.2f}x on the H100 and {1 / e2:.2f}x on the H200 (median per-session ratios "
+         f"{e1:.3f}x and {e2:.3f}x)")
+    g1, g2 = h100["graph"]["node_gap"]["ns"], h200["graph"]["node_gap"]["ns"]
+    _has(f"H100: {g1[0]:.0f} and {g1[1]:.0f} ns from two calibration runs; H200: {g2[0]:.0f} ns from one")
+    _has(f"point prediction ({h100['graph']['predicted_speedup_median']:.3f}x) lies below the measured interval")
+    assert h100["graph"]["predicted_speedup_median"] < h100["graph"]["ci95"][0]
+    hi = h200["graph"]["sensitivity"]["explained_for_node_gap_ns"]
+    _has(f"on the H200 it holds from {hi[0]:.0f} to {hi[1]:.0f} ns")
+    cals = [_json(p.name) for p in sorted(RESULTS.glob("calibration-*.json"))]
+    host = [v["host_ns_per_launch"] / 1e3 for c in cals for v in c["launch"].values()]
+    assert round(min(host)) == 10 and round(max(host)) == 20
+    _has("10-20 us of host time per null-kernel launch")
+
+
+def test_compile_prose():
+    r = _json("ab-compile-h100/summary.json")["compile"]
+    _has(f"{r['arm_ms'][0]:.2f} and {r['arm_ms'][1]:.2f} ms a step against {r['base_ms'][0]:.1f} and "
+         f"{r['base_ms'][1]:.1f} ms eager-static, a {r['speedup_median']:.3f}x median speedup")
+    _has(f"the 95% interval of two sessions, {r['ci95'][0]:.3f}-{r['ci95'][1]:.3f}")
+    p = r["prediction_ci95"]
+    _has(f"is {r['predicted_speedup_median']:.3f}x ({p[0]:.3f}-{p[1]:.3f}): **not explained by launch overhead alone**")
+    assert r["verdict"] == "not explained by launch overhead alone"
+    _has(f"for node gaps up to {r['sensitivity']['explained_for_node_gap_ns'][1]:.0f} ns")
+
+
+def test_sweep_table_and_prose():
+    cmp = _json("compare-h100-h200.json")
+    for g, label in zip(cmp["gpus"], ("H100 80GB HBM3", "H200")):
+        assert _row(label, 5) == [label, f(g["peak_bytes_per_s"] / 1e12, 2), f(g["pct_floor_all_eager"], 1),
+                               f(g["pct_floor_all_graph"], 1), f(g["graph_speedup_median"], 2)]
+    sp = [g["graph_speedup_median"] for g in cmp["gpus"]]
+    _has(f"({sp[0]:.2f}x on the H100, {sp[1]:.2f}x on the H200)")
+    cells = {(c["model"], c["ctx"]): c for c in map(lambda p: json.loads(open(p).read()),
+                                                   glob.glob(str(RESULTS / "sweep-h100/cells/*-graph.json")))}
+
+    def growth(model):
+        a, b = cells[(model, 2048)], cells[(model, 16384)]
+        model_gb = [c["floor_ms"] * c["peak_bytes_per_s"] / 1e12 for c in (a, b)]
+        return (b["dram_gb"] - a["dram_gb"]) / (model_gb[1] - model_gb[0]), b["dram_gb"], model_gb[1]
+    g_l, g_m, g_q = growth("llama-3.1-8b"), growth("mistral-7b-v0.3"), growth("qwen2.5-7b")
+    assert f(g_l[0], 1) == f(g_m[0], 1)
+    _has(f"grow {g_l[0]:.1f}x as much as the modelled bytes for Llama-3.1-8B and Mistral-7B-v0.3 and "
+         f"{g_q[0]:.1f}x as much for Qwen2.5-7B")
+    _has(f"moves {g_l[1]:.1f} GB against {g_l[2]:.1f} GB modelled")
+
+
+def _quant(gpu):
+    res = pquant.load_arms(RESULTS / f"quant-{gpu}", "qwen2.5-7b", 2048)
+    return {(r["arm"], r["mode"]): r for r in quant_table(res)}
+
+
+def test_quant_table_and_prose():
+    q1, q2 = _quant("h100"), _quant("h200")
+    for arm, label in (("bf16", "bf16"), ("bnb-nf4", "bnb-nf4 (bitsandbytes 0.50.2)"),
+                       ("torchao-int4wo", "torchao int4 weight-only (0.18.0, tinygemm)"),
+                       ("torchao-int8wo", "torchao int8 weight-only (0.18.0)")):
+        es, gr = q1[(arm, "eager-static")], q1[(arm, "graph")]
+        assert _row(label, 8)[1:7] == [f(gr["weight_gb"], 2), f(es["median_ms"], 2), f(gr["median_ms"], 2),
+                                    f"{gr['expected_speedup']:.2f}x", f"{gr['realised_speedup']:.2f}x",
+                                    f(gr["dram_gb"], 2)]
+    _has("On the H200: bnb-nf4 {:.2f}x, int4 {:.2f}x, int8 {:.2f}x realised in graph mode (bf16 graph {:.2f} ms)".format(
+        q2[("bnb-nf4", "graph")]["realised_speedup"], q2[("torchao-int4wo", "graph")]["realised_speedup"],
+        q2[("torchao-int8wo", "graph")]["realised_speedup"], q2[("bf16", "graph")]["median_ms"]))
+    four = [q[(a, "graph")] for q in (q1, q2) for a in ("bnb-nf4", "torchao-int4wo")]
+    cuts = [100 * (1 - 1 / r["realised_speedup"]) for r in four]
+    exp = [r["expected_speedup"] for r in four]
+    _has(f"cut the modelled bytes {min(exp):.1f}-{max(exp):.1f}x but the graph step by only "
+         f"{min(cuts):.1f}-{max(cuts):.1f}%")
+    other = [q[(a, "graph")]["other_kernels_ms"] for q in (q1, q2) for a in ("bf16", "bnb-nf4", "torchao-int4wo")]
+    _has(f"the {min(other):.1f}-{max(other):.1f} ms of non-matmul kernels")
+    i4 = q1[("torchao-int4wo", "graph")]
+    _has(f"the step's {i4['model_gb']:.2f} GB modelled in {i4['matmul_ms']:.2f} ms of matmul, "
+         f"{i4['model_gb'] / i4['matmul_ms']:.1f} TB/s; bnb: {q1[('bnb-nf4', 'graph')]['matmul_ms']:.2f} ms of matmul")
+
+    def share(q):
+        v = [100 * q[(a, "eager-static")]["launch_share"] for a in ("bnb-nf4", "torchao-int4wo")]
+        return f"{min(v):.0f}-{max(v):.0f}%"
+    _has(f"({share(q1)} of the step on the H100, {share(q2)} on the H200)")
+    i8 = q1[("torchao-int8wo", "graph")]
+    _has(f"({i8['other_kernels_ms']:.1f} ms of non-matmul kernels) and moves {i8['dram_gb']:.0f} GB instead of "
+         f"the {i8['model_gb']:.1f} GB modelled")
+
+
+@pytest.mark.parametrize("label, file", [("H100 (machine 1)", "calibration-h100.json"),
+                                         ("H100 (machine 2)", "calibration-h100-b.json"),
+                                         ("H200", "calibration-h200.json")])
+def test_calibration_table(label, file):
+    c = _json(file)
+    bw, peak = c["bandwidth"], c["gpu"]["peak_bytes_per_s"]
+    assert _row(label, 6) == [label, f"{bw['read_bytes_per_s'] / 1e9:.0f} ({100 * bw['read_bytes_per_s'] / peak:.1f}%)",
+                           f"{bw['copy_bytes_per_s'] / 1e9:.0f}", f"{bw['torch_copy_bytes_per_s'] / 1e9:.0f}",
+                           f"{c['launch']['1000']['host_ns_per_launch'] / 1e3:.1f}",
+                           f"{c['launch']['1000']['graph_ns_per_node'] / 1e3:.2f}"]
+
+
+def test_chain_prose():
+    from stepscope.analysis import dram
+    from stepscope.analysis.attribution import attribute
+    from stepscope.analysis.trace import load
+    built = 16 * 256 * 2 ** 20
+    shares = []
+    for gpu in ("h100", "h200"):
+        t = load(ROOT / "traces" / f"chain-{gpu}.stepscope")
+        s = attribute(t)["steps"]
+        assert np.abs(s["dram_read_bytes"] / built - 1).max() < 1e-4                     # "within 0.01%"
+        rw = (s["dram_read_bytes"] + s["dram_write_bytes"]) / built - 1
+        assert np.abs(rw).max() < 2.5e-3 and round(100 * rw.max(), 1) == 0.2             # "0.25%", "0.2% more"
+        k, m = t["kernels"], (t.names("kernels") == "read_reduce") & (t["kernels"]["step"] >= 0)
+        got = dram.bytes_between(t["pm"], k["start_ns"][m], k["end_ns"][m], "dram_read_bytes").sum()
+        shares.append(100 * got / (len(s["step"]) * built))
+    _has(f"gives the read kernels {shares[0]:.1f}% (H100) and {shares[1]:.1f}% (H200) of those bytes")
+
+
+def test_no_unbacked_claims_left():
+    for gone in ("23.9", "2.7x slower", "7-26%", "within 3.5%", "58%", "16-20 us", "twice as fast", "repeat_kv"):
+        assert gone not in README, gone
+    assert not re.search(r"Mistral-7B(?!-v0\.3)", README)
