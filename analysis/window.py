@@ -44,7 +44,12 @@ def step_trace(trace, pos: int) -> Trace:
     wl = out.meta.get("workload")
     if isinstance(wl, dict) and wl.get("kind") == "decode":
         rank = int(np.sum(st["index"] < sidx))
-        wl["first_traced_position"] = int(wl.get("first_traced_position", wl.get("ctx", 0))) + rank
+        positions = wl.get("traced_positions")
+        if positions and len(positions) == len(st["index"]):
+            wl["first_traced_position"] = int(positions[rank])
+            wl["traced_positions"] = [int(positions[rank])]
+        else:
+            wl["first_traced_position"] = int(wl.get("first_traced_position", wl.get("ctx", 0))) + rank
     return out
 
 

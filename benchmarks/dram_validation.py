@@ -167,7 +167,7 @@ class Recovery:
     def step(self):
         for i, ((kind, _), (src, dst)) in enumerate(zip(self.ops, self.bufs)):
             if kind == "sum":
-                self.torch.sum(src, out=self.out[i])
+                self.torch.sum(src, dim=0, out=self.out[i])
             else:
                 dst.copy_(src)
 
