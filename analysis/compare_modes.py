@@ -88,4 +88,5 @@ def compare(base: TraceAnalysis, graph: TraceAnalysis, node_gap_ns: float | None
         "tolerance": tolerance,
         "launch_bound": bool(launch_share >= LAUNCH_BOUND_SHARE), "base_launch_share": launch_share,
         "graph_largest_part": after, "graph_largest_share": g[after] / g["step_ms"] if g["step_ms"] else 0.0,
+        "host_verdict": base.get_host()["verdict"],
     }

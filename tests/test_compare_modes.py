@@ -41,7 +41,8 @@ def test_render_shows_both_arms_and_the_verdict():
     header = next(line for line in text.splitlines() if "eager-static" in line and "graph" in line)
     assert header.split() == ["eager-static", "graph"]
     assert "16.199 ms  62.3%" in text and "0.214 ms   2.2%" in text
-    assert text.splitlines()[-1].startswith("verdict: launch-bound")
+    assert text.splitlines()[-2].startswith("verdict: launch-bound")
+    assert text.splitlines()[-1].startswith("host side of the eager-static step: launch-bound idle is 65% framework")
 
 
 def test_traces_of_different_workloads_are_refused():

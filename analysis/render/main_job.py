@@ -70,6 +70,8 @@ def render(c: dict, source: str) -> str:
              f"{c['predicted_graph_step_ms']:.3f} ms = {b['mode']} busy + non-launch idle + kernels x node gap "
              f"{c['node_gap_ns']:.0f} ns: {c['node_gap_source']})")
     w.append(verdict(c))
+    if c.get("host_verdict"):
+        w.append(f"host side of the {b['mode']} step: {c['host_verdict']}")
     return "\n".join(w)
 
 
