@@ -81,3 +81,59 @@ def test_version_1_traces_have_empty_host_tables(traces_dir):
     h = TraceAnalysis(t).get_host()
     np.testing.assert_array_equal(h["per_step"]["launch_api_ns"] + h["per_step"]["other_api_ns"]
                                   + h["per_step"]["framework_ns"], TraceAnalysis(t).get_steps()["launch_overhead_ns"])
+
+
+@pytest.fixture(scope="module")
+def eager_h100(traces_dir):
+    return TraceAnalysis(traces_dir / "qwen2.5-7b-ctx2048-eager-host-h100.stepscope")
+
+
+def test_recorded_eager_step_names_the_cudnn_gap(eager_h100):
+    """The re-recorded eager dynamic-cache trace: every step has one 35-59 ms launch-bound gap
+    in layer 0's attention, ended by cuDNN's SDPA kernel, with a cuLibraryLoadData inside."""
+    h = eager_h100.get_host()
+    ps = h["per_step"]
+    idle = eager_h100.get_steps()["launch_overhead_ns"]
+    np.testing.assert_array_equal(ps["launch_api_ns"] + ps["other_api_ns"] + ps["framework_ns"], idle)
+    hot = dict(zip(h["hotspots"]["name"], h["hotspots"]["ns_per_step"]))
+    assert h["hotspots"]["name"][0] == "model.layers.0.self_attn" and 40e6 < hot["model.layers.0.self_attn"] < 60e6
+    lg = h["longest_gaps"]
+    cudnn = [i for i in range(len(lg["step"])) if lg["span"][i] == "model.layers.0.self_attn"]
+    assert len(cudnn) >= 2
+    for i in cudnn:
+        assert lg["next_kernel"][i].startswith("cudnn_generated_fort_native_sdpa") and lg["launch_api"][i] == "cuLaunchKernelEx"
+        assert "cuLibraryLoadData" in lg["apis_inside"][i] and 35e6 < lg["gap_ns"][i] < 60e6
+    assert "model.layers.0.self_attn" in h["verdict"]
+
+
+@pytest.mark.parametrize("gpu", ["h100", "h200"])
+def test_the_ab_without_cudnn_sdpa_removes_the_gap(traces_dir, gpu):
+    with_ = TraceAnalysis(traces_dir / f"qwen2.5-7b-ctx2048-eager-host-{gpu}.stepscope")
+    without = TraceAnalysis(traces_dir / f"qwen2.5-7b-ctx2048-eager-sdpa-no-cudnn-host-{gpu}.stepscope")
+    assert without.trace.meta["workload"]["sdpa_backend"] == "no-cudnn"
+    assert max(without.get_host()["longest_gaps"]["gap_ns"]) < 1e6 < 35e6 < min(
+        g for g, s in zip(with_.get_host()["longest_gaps"]["gap_ns"], with_.get_host()["longest_gaps"]["span"])
+        if s == "model.layers.0.self_attn")
+    untraced = lambda a: np.median(a.trace.meta["workload"]["untraced_step_ns"])  # noqa: E731
+    assert untraced(with_) - untraced(without) > 35e6      # ~42 ms a step, untraced
+
+
+@pytest.mark.parametrize("gpu", ["h100", "h200"])
+def test_known_busy_waits_are_recovered_within_5_percent(traces_dir, gpu):
+    from stepscope.profiler.workloads.host_spin import SPINS_US
+    a = TraceAnalysis(traces_dir / f"host-spin-{gpu}.stepscope")
+    calls = a.trace.meta["workload"]["calls_per_step"]
+    hot = {n: ns for w, n, ns in zip(*(a.get_host(50)["hotspots"][k] for k in ("what", "name", "ns_per_step")))
+           if w == "module"}
+    for path, us in SPINS_US.items():
+        assert abs(hot[path] / (us * 1000 * calls) - 1) < 0.05, (path, hot[path])
+
+
+@pytest.mark.parametrize("gpu", ["h100", "h200"])
+def test_recorded_traces_carry_their_perturbation_and_nvml(traces_dir, gpu):
+    for mode in ("eager", "eager-static", "graph"):
+        t = Trace.load(traces_dir / f"qwen2.5-7b-ctx2048-{mode}-host-{gpu}.stepscope")
+        p = t.meta["perturbation"]
+        assert p["rounds"] == 3 and len(p["ci95_pct"]) == 2 and p["step_call_outside_window_ns"] < 100_000
+        assert t.n("nvml") > 0 and (t["steps"]["sm_clock_mhz"] > 0).all() and (t["steps"]["energy_mj"] > 0).all()
+        assert t.meta["capture"]["nvml_energy_counter"]["energy_mj"] > 0
