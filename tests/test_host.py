@@ -137,3 +137,16 @@ def test_recorded_traces_carry_their_perturbation_and_nvml(traces_dir, gpu):
         assert p["rounds"] == 3 and len(p["ci95_pct"]) == 2 and p["step_call_outside_window_ns"] < 100_000
         assert t.n("nvml") > 0 and (t["steps"]["sm_clock_mhz"] > 0).all() and (t["steps"]["energy_mj"] > 0).all()
         assert t.meta["capture"]["nvml_energy_counter"]["energy_mj"] > 0
+
+
+def test_exports_and_timelines_show_host_spans(eager_h100, tmp_path):
+    from stepscope.analysis.render.figures import timeline
+    from stepscope.analysis.render.perfetto import iter_events
+    ev = list(iter_events(eager_h100.trace))
+    spans = [e for e in ev if e.get("cat") == "host module"]
+    launches = {e["tid"] for e in ev if e.get("cat") == "launch"}
+    assert len(spans) == eager_h100.trace.n("host_spans") and {e["tid"] for e in spans} <= launches
+    assert any(e["name"] == "model.layers.0.self_attn" for e in spans)
+    out = tmp_path / "t.svg"
+    timeline([eager_h100], out, step=2, window_ms=(0, 3))
+    assert "CPU: host spans" in out.read_text()

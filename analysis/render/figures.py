@@ -237,8 +237,14 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1, drawn: dict):
         bs, bw = coalesce(g["start_ns"][sel], g["end_ns"][sel], px_ns)
         ax.broken_barh(list(zip(rel(bs), bw / 1e6)), (0.1, 0.8), facecolor=color, hatch=hatch,
                        edgecolor="#333333", linewidth=0)
-    ax.set_yticks([0.5, 1.5, 2.5], ["GPU idle (cause)", "GPU kernels (class)", "CPU calls"])
-    ax.set_ylim(0, 3)
+    from .host_lane import draw as draw_host
+    if draw_host(ax, t, sidx, lo, px_ns, 3.1, 1.3):   # host spans (nn.Module, operators), when recorded
+        ax.set_yticks([0.5, 1.5, 2.5, 3.75], ["GPU idle (cause)", "GPU kernels (class)", "CPU calls",
+                                              "CPU: host spans"])
+        ax.set_ylim(0, 4.5)
+    else:
+        ax.set_yticks([0.5, 1.5, 2.5], ["GPU idle (cause)", "GPU kernels (class)", "CPU calls"])
+        ax.set_ylim(0, 3)
     ax.set_xlim(x0, x1)
     ax.set_title(_title(a, pos), fontsize=9, loc="left")
     pm = t["pm"]

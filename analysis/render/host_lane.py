@@ -29,6 +29,7 @@ def draw(ax, trace, step_index: int, lo_ns: int, px_ns: float, y0: float, height
         widest = idx[np.argsort(-(s["end_ns"][idx] - s["start_ns"][idx]))[:labels]]
         for i in widest:
             if s["end_ns"][i] - s["start_ns"][i] > 40 * px_ns:
-                ax.text((s["start_ns"][i] - lo_ns) / 1e6, y0 + (d + 0.5) * h, " " + str(names[i]).split(".")[-1]
-                        if d else " " + str(names[i]), fontsize=6, va="center", ha="left", clip_on=True)
+                label = ".".join(str(names[i]).split(".")[-2:])
+                ax.text((s["start_ns"][i] - lo_ns) / 1e6, y0 + (d + 0.5) * h, " " + label,
+                        fontsize=6, va="center", ha="left", clip_on=True)
     return True

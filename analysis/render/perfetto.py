@@ -53,6 +53,15 @@ def iter_events(trace):
                                   ((st["end_ns"] - st["start_ns"]) / 1000.0).tolist()):
         yield {"ph": "X", "cat": "step", "name": f"step {idx} ({strings[mode]})", "pid": CPU_PID,
                "tid": STEPS_TID, "ts": ts, "dur": dur}
+    # Host spans (nn.Module forwards, operators) on the thread of their launch calls: Perfetto
+    # nests the launch calls inside them. CUPTI's thread ids are pthread_self() cut to 32 bits.
+    hs = t["host_spans"]
+    kinds = {0: "module", 1: "operator", 2: "user"}
+    for name, kind, tid, ts, dur, step in zip(hs["name"].tolist(), hs["kind"].tolist(),
+                                              ((hs["thread_id"] & 0xFFFFFFFF) + 1).tolist(), _us(hs["start_ns"], t0),
+                                              ((hs["end_ns"] - hs["start_ns"]) / 1000.0).tolist(), hs["step"].tolist()):
+        yield {"ph": "X", "cat": f"host {kinds.get(kind, 'span')}", "name": strings[name], "pid": CPU_PID,
+               "tid": tid, "ts": ts, "dur": dur, "args": {"step": step}}
     api_corr = {}
     for name, tid, ts, dur, corr, step in zip(a["name"].tolist(), (a["thread_id"] + 1).tolist(),
                                               _us(a["start_ns"], t0), ((a["end_ns"] - a["start_ns"]) / 1000.0).tolist(),
