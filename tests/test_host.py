@@ -150,3 +150,21 @@ def test_exports_and_timelines_show_host_spans(eager_h100, tmp_path):
     out = tmp_path / "t.svg"
     timeline([eager_h100], out, step=2, window_ms=(0, 3))
     assert "CPU: host spans" in out.read_text()
+
+
+def test_torch_profiler_operator_spans_name_the_same_cause(traces_dir):
+    """The Kineto import carries cpu_op spans (nested by containment per thread): on the
+    shipped torch.profiler trace of the eager step the top host hotspot is cuDNN attention."""
+    from stepscope.analysis.trace import load, workload
+    from stepscope.profiler.workloads.decode import resolve_model
+    t = load(traces_dir / "kineto-qwen2.5-7b-ctx2048-eager-h100.json.gz")
+    s = t["host_spans"]
+    assert t.n("host_spans") > 10_000 and (s["kind"] == HostSpanKind.OPERATOR).any()
+    par = s["parent"]
+    inner = par >= 0
+    assert (s["start_ns"][inner] >= s["start_ns"][par[inner]]).all() and (s["end_ns"][inner] <= s["end_ns"][par[inner]]).all()
+    spec = resolve_model("qwen2.5-7b")
+    t.meta["workload"] = workload.decode(spec.name, spec.config, 2048)
+    h = TraceAnalysis(t).get_host()
+    assert h["hotspots"]["name"][0] == "aten::_cudnn_attention_forward" and h["hotspots"]["what"][0] == "operator"
+    assert h["hotspots"]["share_of_launch_idle"][0] > 0.5

@@ -28,7 +28,7 @@ from . import validate
 from .archive import max_bytes
 from .errors import TraceFileError, require_regular_file
 from .json_stream import NotSplittable, parse_events
-from .model import DOMAIN_DRIVER, DOMAIN_RUNTIME, Trace, table_from_rows
+from .model import DOMAIN_DRIVER, DOMAIN_RUNTIME, HostSpanKind, Trace, table_from_rows
 from .steps import assign_steps
 
 #: Below this |ts| in us a double is finer than 1 ns, so each three-decimal value has
@@ -107,8 +107,7 @@ def _blocks(path: Path, block_bytes: int = _CHUNK):
 def _select(events: list) -> list:
     """The events the importer reads, of one chunk (the rest are dropped at once)."""
     out = [e for e in events if type(e) is not dict or e.get("ph") == "X" and (
-        (c := e.get("cat")) in _TABLE_CATS or c in _STEP_CATS and isinstance(n := e.get("name"), str)
-        and n.startswith("ProfilerStep#"))]
+        (c := e.get("cat")) in _TABLE_CATS or c in _STEP_CATS)]
     if any(type(e) is not dict for e in out):
         raise NotSplittable   # the whole-file parse reports it with its index
     return out
@@ -186,7 +185,7 @@ _STEP_CATS = ("user_annotation", "cpu_op")
 
 def _collect(path, events):
     """Events by table: ts, dur, names, and the raw events (for their args)."""
-    got = {t: {"ts": [], "dur": [], "ev": []} for t in ("kernels", "api", "memcpy", "memset", "steps")}
+    got = {t: {"ts": [], "dur": [], "ev": []} for t in ("kernels", "api", "memcpy", "memset", "steps", "host")}
     cats = _CATS
     for i, e in enumerate(events):
         try:
@@ -200,6 +199,8 @@ def _collect(path, events):
             name = e.get("name")
             if cat in ("user_annotation", "cpu_op") and isinstance(name, str) and name.startswith("ProfilerStep#"):
                 table = "steps"
+            elif cat in _STEP_CATS:
+                table = "host"     # operator spans (cpu_op) and annotations: the host model
             else:
                 continue
         if "ts" not in e:
@@ -222,6 +223,26 @@ def _args(args: list[dict], key: str, default):
     return [default if (v := a.get(key)) is None else v for a in args]
 
 
+def _host_spans(path, t: Trace, ev: list, start: np.ndarray, end: np.ndarray) -> dict:
+    """cpu_op and user_annotation events as host spans (operators and annotations), nested
+    per thread by containment: depth and parent computed here (Kineto records neither)."""
+    tid = _ints(path, "cpu_op thread ids", [x.get("tid", -1) for x in ev])
+    n = len(ev)
+    order = np.lexsort((-end, start, tid))
+    depth, parent = np.zeros(n, np.int64), np.full(n, -1, np.int64)
+    stack: list[int] = []
+    for r in order.tolist():
+        while stack and (tid[stack[-1]] != tid[r] or end[stack[-1]] <= start[r]):
+            stack.pop()
+        if stack:
+            parent[r], depth[r] = stack[-1], len(stack)
+        stack.append(r)
+    kind = np.array([HostSpanKind.OPERATOR if x.get("cat") == "cpu_op" else HostSpanKind.USER for x in ev], np.int64)
+    return table_from_rows("host_spans", {
+        "start_ns": start, "end_ns": end, "name": np.array([t.intern(x.get("name", "")) for x in ev], np.int64),
+        "kind": kind, "depth": depth, "parent": parent, "thread_id": tid})
+
+
 def _build(path, doc, exact: bool) -> Trace | None:
     events = doc.get("traceEvents") if isinstance(doc, dict) else None
     if not isinstance(events, list):
@@ -230,7 +251,7 @@ def _build(path, doc, exact: bool) -> Trace | None:
     t = Trace()
     times = {}
     for table, g in got.items():
-        times[table] = _times(path, g["ts"], g["dur"], exact, "step annotation" if table == "steps" else table)
+        times[table] = _times(path, g["ts"], g["dur"], exact, {"steps": "step annotation", "host": "cpu_op"}.get(table, table))
         if times[table] is None:
             return None
     if not got["kernels"]["ev"]:
@@ -267,6 +288,8 @@ def _build(path, doc, exact: bool) -> Trace | None:
             if table == "memcpy":
                 cols["copy_kind"] = np.array([_COPY_KINDS.get(n, 0) for n in names], np.int64)
         t.tables[table] = table_from_rows(table, cols)
+    if got["host"]["ev"]:
+        t.tables["host_spans"] = _host_spans(path, t, got["host"]["ev"], *times["host"])
     mode = t.intern("kineto")
     if got["steps"]["ev"]:
         try:
@@ -292,7 +315,9 @@ def _build(path, doc, exact: bool) -> Trace | None:
     t.meta = {"source": "torch.profiler (Kineto) trace", "source_file": path.name,
               "gpu": {"name": name, "peak_bytes_per_s": None},
               "capture": {"dram_status": "none: torch.profiler traces carry no DRAM counters",
-                          "dropped_records": None, **counts},
+                          "dropped_records": None, "apis": "torch.profiler (the runtime/driver calls it recorded)",
+                          "host_spans": "torch.profiler cpu_op and user_annotation events"
+                          if t.n("host_spans") else "off", **counts},
               "kineto": {k: doc.get(k) for k in ("schemaVersion", "cupti_version",
                                                  "cuda_runtime_version", "cuda_driver_version")}}
     t.validate()
