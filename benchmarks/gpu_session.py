@@ -18,19 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-ROWS: list[str] = []
-
-
-def stage(fn):
-    def run(*a, **k):
-        t0 = time.time()
-        try:
-            fn(*a, **k)
-            ROWS.append(f"{fn.__name__:<12} ok    {time.time() - t0:6.1f}s")
-        except BaseException as e:  # noqa: BLE001 - log and go on
-            traceback.print_exc()
-            ROWS.append(f"{fn.__name__:<12} FAIL  {time.time() - t0:6.1f}s {type(e).__name__}: {str(e)[:120]}")
-    return run
+from stages import ROWS, stage  # noqa: E402 - benchmarks/ is the script's folder
 
 
 @stage

@@ -17,7 +17,8 @@ import time
 import traceback
 from pathlib import Path
 
-ROWS: list[str] = []
+from stages import ROWS, stage  # noqa: E402 - benchmarks/ is the script's folder
+
 _BUILT: dict = {}
 
 
@@ -30,16 +31,6 @@ def built(model):
     return _BUILT[model]
 
 
-def stage(fn):
-    def run(*a, **k):
-        t0 = time.time()
-        try:
-            fn(*a, **k)
-            ROWS.append(f"{fn.__name__:<12} ok    {time.time() - t0:6.1f}s")
-        except BaseException as e:  # noqa: BLE001 - log and go on
-            traceback.print_exc()
-            ROWS.append(f"{fn.__name__:<12} FAIL  {time.time() - t0:6.1f}s {type(e).__name__}: {str(e)[:160]}")
-    return run
 
 
 @stage

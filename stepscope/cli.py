@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,18 +26,8 @@ def _say(quiet: bool):
     return (lambda msg: None) if quiet else (lambda msg: print(f"stepscope: {msg}", file=sys.stderr))
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {path}: folder {parent} does not exist.")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".stepscope-probe-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}.") from None
-    return path
+#: Outputs are checked the same way before a command runs and where it writes.
+check_writable = inputs.check_writable
 
 
 def check_not_overwriting(paths, force: bool) -> None:

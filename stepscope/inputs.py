@@ -93,7 +93,9 @@ def _check_output(out: Path, inputs: list[Path]) -> None:
         raise InputError(f"cannot write {out}: it exists and is not a regular file (a FIFO or device).")
 
 
-def _writable_folder(out: Path) -> None:
+def check_writable(out) -> Path:
+    """``out`` can be created: its folder exists and takes a file; one sentence if not."""
+    out = Path(out)
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"cannot write {out}: folder {parent} does not exist.")
@@ -103,6 +105,7 @@ def _writable_folder(out: Path) -> None:
         os.unlink(tmp)
     except OSError as e:
         raise InputError(f"cannot write {out}: {e.strerror}.") from None
+    return out
 
 
 def _check_options(a) -> None:
@@ -168,7 +171,7 @@ def check_args(a) -> None:
         _check_output(out, inputs)
     if a.cmd == "compare":
         if a.output:
-            _writable_folder(Path(a.output).with_suffix(".json"))
+            check_writable(Path(a.output).with_suffix(".json"))
         _check_compare(a)
     cal = getattr(a, "calibration", None)
     if cal:
