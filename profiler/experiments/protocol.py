@@ -104,6 +104,7 @@ def perturbation(untraced_blocks: list[list[int]], traced_windows: list[int], pe
     """Traced vs untraced step time of one process: median traced window / median untraced
     step - 1, with a 95% bootstrap interval over rounds (the rounds' ratios resampled)."""
     import numpy as np
+
     traced = [traced_windows[i * per_round:(i + 1) * per_round] for i in range(len(untraced_blocks))]
     ratios = np.array([statistics.median(t) / statistics.median(u)
                        for t, u in zip(traced, untraced_blocks) if t and u])
@@ -112,10 +113,10 @@ def perturbation(untraced_blocks: list[list[int]], traced_windows: list[int], pe
            "untraced_median_ns": int(statistics.median([x for b in untraced_blocks for x in b])),
            "round_ratios": ratios.tolist()}
     out["pct"] = 100 * (out["traced_median_ns"] / out["untraced_median_ns"] - 1)
-    if len(ratios) >= 3:
-        rng = np.random.default_rng(0)
-        boots = np.median(ratios[rng.integers(0, len(ratios), (10_000, len(ratios)))], axis=1)
-        out["ci95_pct"] = [100 * (float(np.percentile(boots, 2.5)) - 1), 100 * (float(np.percentile(boots, 97.5)) - 1)]
+    if len(ratios) >= 3:   # scipy's percentile bootstrap of the median ratio, as the A/B uses
+        from stepscope.analysis.results.ab import bootstrap_ci
+        lo, hi = bootstrap_ci(ratios)
+        out["ci95_pct"] = [100 * (lo - 1), 100 * (hi - 1)]
     else:
         out["ci95_pct"] = None
     return out
