@@ -112,7 +112,7 @@ def perturbation(untraced_blocks: list[list[int]], traced_windows: list[int], pe
            "rounds": len(untraced_blocks), "traced_median_ns": int(statistics.median(traced_windows)),
            "untraced_median_ns": int(statistics.median([x for b in untraced_blocks for x in b])),
            "round_ratios": ratios.tolist()}
-    out["pct"] = 100 * (out["traced_median_ns"] / out["untraced_median_ns"] - 1)
+    out["pct"] = 100 * (statistics.median(traced_windows) / statistics.median([x for b in untraced_blocks for x in b]) - 1)
     if len(ratios) >= 3:   # scipy's percentile bootstrap of the median ratio, as the A/B uses
         from stepscope.analysis.results.ab import bootstrap_ci
         lo, hi = bootstrap_ci(ratios)
