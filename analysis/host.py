@@ -200,7 +200,7 @@ def verdict(split_per_step: dict, hot: dict) -> str:
     kind = {"the launch API": "launch API", "other API calls": "API"}.get(top)
     lead = next((f"{w} {nm}" for w, nm in zip(hot["what"], hot["name"])
                  if (kind and w == kind) or (not kind and w not in ("launch API", "API"))), "")
-    return (f"launch-bound idle is {100 * parts[top] / total:.0f}% {top}" + (f", led by {lead}" if lead else "")
+    return (f"launch-bound idle (all steps) is {100 * parts[top] / total:.0f}% {top}" + (f", led by {lead}" if lead else "")
             + f" ({', '.join(f'{k} {100 * v / total:.0f}%' for k, v in parts.items())}).")
 
 

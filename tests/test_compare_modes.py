@@ -42,7 +42,7 @@ def test_render_shows_both_arms_and_the_verdict():
     assert header.split() == ["eager-static", "graph"]
     assert "16.199 ms  62.3%" in text and "0.214 ms   2.2%" in text
     assert text.splitlines()[-2].startswith("verdict: launch-bound")
-    assert text.splitlines()[-1].startswith("host side of the eager-static step: launch-bound idle is 65% framework")
+    assert text.splitlines()[-1].startswith("host side of the eager-static step: launch-bound idle (all steps) is 65% framework")
 
 
 def test_traces_of_different_workloads_are_refused():

@@ -166,7 +166,7 @@ class ConsoleRenderer:
 
     def unmodelled_bytes(self, a: TraceAnalysis) -> list[str]:
         ub = a.get_unmodelled_bytes()
-        if not ub["class"]:
+        if not ub["class"] or not has_dram(a):   # no counters: nothing measured to compare
             return []
         w = ["DRAM bytes per step (read + write, per kernel when deconvolved) vs the bytes model (GEMM: weights; "
              "attention: KV read; copy: KV write)"]
