@@ -12,6 +12,7 @@ from stepscope.analysis.trace import workload
 from ..capture import Tracer
 from ..errors import CaptureError, WorkloadError
 from ..workloads.decode import Decoder, build_model, check_fits, param_bytes, resolve_model
+from ..workloads.host_spin import spin_ns
 
 
 def require_gpu() -> None:
@@ -34,14 +35,6 @@ def timed_steps(fn, n: int, sync) -> list[int]:
         sync()
         out.append(time.perf_counter_ns() - t0)
     return out
-
-
-def spin_ns(ns: int) -> int:
-    """Busy-wait ``ns`` on the host; returns the ns really spent."""
-    t0 = time.perf_counter_ns()
-    while time.perf_counter_ns() - t0 < ns:
-        pass
-    return time.perf_counter_ns() - t0
 
 
 def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: int = 1,

@@ -16,6 +16,8 @@ import time
 
 from stepscope.analysis.trace import workload
 
+from .host_spin import spin_ns
+
 
 def _events_ms(fn, reps: int, warmup: int = 2) -> list[float]:
     import torch
@@ -43,13 +45,6 @@ def _graph_of(fn):
             fn()
     torch.cuda.synchronize()
     return g
-
-
-def _spin_ns(ns: int) -> int:
-    t0 = time.perf_counter_ns()
-    while time.perf_counter_ns() - t0 < ns:
-        pass
-    return time.perf_counter_ns() - t0
 
 
 class Calibration:
@@ -154,7 +149,7 @@ class Calibration:
                 self.read(bufs[i])
                 for _ in range(per):
                     if spin:
-                        spins.append(_spin_ns(int(spin_us * 1000)))
+                        spins.append(spin_ns(int(spin_us * 1000)))
                     self.null()
         eager()
         g = _graph_of(lambda: eager(spin=False))

@@ -11,10 +11,13 @@ from collections import OrderedDict
 SPINS_US = OrderedDict([("a", 2000), ("b", 5000), ("c.d", 1000), ("c.e", 3000)])
 
 
-def _spin(ns: int) -> None:
+def spin_ns(ns: int) -> int:
+    """Busy-wait ``ns`` on the host; returns the ns really spent (the one host spin of the
+    workloads and the protocol)."""
     t0 = time.perf_counter_ns()
     while time.perf_counter_ns() - t0 < ns:
         pass
+    return time.perf_counter_ns() - t0
 
 
 def build(device: str = "cuda"):
@@ -27,7 +30,7 @@ def build(device: str = "cuda"):
             self.ns = us * 1000
 
         def forward(self, x):
-            _spin(self.ns)
+            spin_ns(self.ns)
             return x.add_(1)
 
     model = torch.nn.Sequential(OrderedDict([
