@@ -71,7 +71,7 @@ def summary_row(trace, label):
 
 
 @stage
-def decode(out, tag, model, ctx, rounds, trace_steps, arms):
+def decode(out, tag, model, ctx, rounds, trace_steps, arms, steps=30):
     import torch
 
     from stepscope.profiler.experiments.protocol import run_decode
@@ -79,14 +79,15 @@ def decode(out, tag, model, ctx, rounds, trace_steps, arms):
     torch.cuda.synchronize()
     res = {}
     for arm in arms:
-        mode, _, backend = arm.partition(":")
-        ops = backend.endswith("+ops")
-        backend = backend.removesuffix("+ops") or "default"
+        mode, _, backend = arm.partition(":")   # mode[:backend][+ops][+spans]
+        ops, spans = "+ops" in backend, "+spans" in backend or "+ops" in backend
+        backend = backend.replace("+ops", "").replace("+spans", "") or "default"
         try:
             trace, info = run_decode(model, ctx, mode, trace_steps=trace_steps, built=(spec, net), rounds=rounds,
-                                     sdpa_backend=backend, host_ops=ops, host_spans=True)
+                                     sdpa_backend=backend, host_ops=ops, host_spans=spans,
+                                     steps=steps)
             name = f"{model}-ctx{ctx}-{mode}" + ("" if backend == "default" else f"-sdpa-{backend}") + \
-                ("-ops" if ops else "") + f"-{tag}.stepscope"
+                ("-ops" if ops else "-spans" if spans else "") + f"-r{rounds}-{tag}.stepscope"
             trace.save(out / name)
             res[arm] = {"file": name, "untraced_ns": trace.meta["workload"]["untraced_step_ns"],
                         "perturbation": trace.meta["perturbation"], "capture": trace.meta["capture"]}
@@ -131,15 +132,26 @@ def graph_launch(out, tag, model, ctx):
     ROWS.append("  " + ", ".join(f"{k} {v:.0f}" for k, v in res.items()))
 
 
-#: Capture parts, each arm adding one to the previous (the last is the default tracer).
+#: Capture parts: the first five add one part each to the previous (the fifth is the default
+#: tracer); then the default plus module spans (opt-in), and three probes of what per-kernel
+#: records cost (kernel records only, as "kernels", recorded differently: see
+#: profiler/capture/activity.KERNEL_RECORDS; graph_level only in graph mode, where it still
+#: times the step).
 PARTS = {
     "kernels": dict(apis="none", host_spans=False, dram=False, nvml=False),
     "+launch_api": dict(apis="launch", host_spans=False, dram=False, nvml=False),
     "+host_api": dict(apis="host", host_spans=False, dram=False, nvml=False),
-    "+module_spans": dict(apis="host", host_spans=True, dram=False, nvml=False),
-    "+pm_sampling": dict(apis="host", host_spans=True, dram=True, nvml=False),
-    "+nvml_sampler": dict(apis="host", host_spans=True, dram=True, nvml=True),
+    "+pm_sampling": dict(apis="host", host_spans=False, dram=True, nvml=False),
+    "+nvml_sampler": dict(apis="host", host_spans=False, dram=True, nvml=True),
+    "default+module_spans": dict(apis="host", host_spans=True, dram=True, nvml=True),
+    "kernels_serial": dict(apis="none", host_spans=False, dram=False, nvml=False, kernel_records="serial"),
+    "kernels_hw_trace": dict(apis="none", host_spans=False, dram=False, nvml=False, kernel_records="hw"),
+    "graph_level": dict(apis="none", host_spans=False, dram=False, nvml=False, kernel_records="graph"),
 }
+
+
+def parts_of(mode: str) -> dict:
+    return {k: v for k, v in PARTS.items() if mode == "graph" or k != "graph_level"}
 
 
 @stage
@@ -153,25 +165,28 @@ def parts(out, tag, model, ctx, rounds, block, modes):
     from stepscope.profiler.workloads.decode import Decoder
     _, net = built(model)
     res = {"model": model, "ctx": ctx, "rounds": rounds, "block": block, "parts": PARTS, "modes": {}}
-    with Tracer(warn=lambda m: None, modules=net) as tr:   # PM sampling next to each API set
+    with Tracer(warn=lambda m: None, modules=net, kernel_records="hw") as tr:   # PM sampling next to each API set
         pass
     res["pm_status_default"] = tr.trace.meta["capture"]["dram_status"]
+    res["hw_trace_status"] = tr.trace.meta["capture"].get("hw_trace")
     for mode in modes:
-        dec = Decoder(net, ctx, mode, 50 + rounds * block * (len(PARTS) + 1) * 2)
+        mine = parts_of(mode)
+        dec = Decoder(net, ctx, mode, 50 + rounds * block * (len(mine) + 1) * 2)
         dec.prefill()
         dec.capture()
         for _ in range(5):
             dec.step()
-        windows = {name: [] for name in PARTS}
+        windows = {name: [] for name in mine}
         arms = {"untraced": None}
-        for name, kw in PARTS.items():
+        for name, kw in mine.items():
             arms[name] = tracer_arm(windows[name], modules=net, **kw)
         times = interleaved(dec.step, torch.cuda.synchronize, arms, rounds, block)
-        for name in PARTS:
+        for name in mine:
             times[f"{name}_window"] = windows[name]
         summ = summarize(times)
         res["modes"][mode] = {"summary": summ, "step_ns": times}
-        line = ", ".join(f"{k} {v['overhead_pct']:+.1f}%" for k, v in summ.items() if k.endswith("_window"))
+        line = ", ".join(f"{k.removesuffix('_window')} {v['overhead_pct']:+.1f}%" for k, v in summ.items()
+                         if k.endswith("_window"))
         ROWS.append(f"  parts {mode:<12} untraced {summ['untraced']['median_ms']:.2f} ms: {line}")
         print(ROWS[-1], flush=True)
         del dec
@@ -223,7 +238,9 @@ def main():
     ap.add_argument("--ctx", type=int, default=2048)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--trace-steps", type=int, default=2)
-    ap.add_argument("--arms", default="eager,eager:no-cudnn,eager-static,graph,eager:default+ops")
+    ap.add_argument("--arms", default="eager,eager-static,graph",
+                    help="decode stage: mode[:sdpa backend][+spans][+ops], comma-separated")
+    ap.add_argument("--steps", type=int, default=30, help="decode stage: untraced steps over all rounds")
     ap.add_argument("--block", type=int, default=8)
     ap.add_argument("--part-modes", default="eager,eager-static,graph")
     a = ap.parse_args()
@@ -231,7 +248,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     st = a.stages.split(",")
     if "decode" in st:
-        decode(out, a.tag, a.model, a.ctx, a.rounds, a.trace_steps, a.arms.split(","))
+        decode(out, a.tag, a.model, a.ctx, a.rounds, a.trace_steps, a.arms.split(","), a.steps)
     if "spin" in st:
         spin(out, a.tag)
     if "parts" in st:

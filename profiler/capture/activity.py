@@ -42,6 +42,15 @@ _HOST_RE = re.compile(
 
 BUFFER_BYTES = 32 << 20
 
+#: How kernels are recorded: ``concurrent`` (CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, the
+#: default: one record per kernel, kernels may overlap), ``serial`` (KIND_KERNEL: CUPTI
+#: serialises kernels), ``hw`` (concurrent, after ``cuptiActivityEnableHWTrace``; the
+#: outcome is recorded, as not every GPU supports it) and ``graph`` (KIND_GRAPH_TRACE: one
+#: record per graph launch and no kernel records at all: a cost probe, not a trace the
+#: attribution can use). The alternatives exist to measure what per-kernel records cost
+#: (benchmarks/host_session.py, stage parts).
+KERNEL_RECORDS = ("concurrent", "serial", "hw", "graph")
+
 
 def _base_name(member: str) -> str:
     return _SUFFIX_RE.sub("", member.split("__")[-1])
@@ -67,14 +76,20 @@ def launch_cbids(cupti, apis: str = "launch") -> dict[tuple[int, int], str]:
 class ActivitySession:
     """Enable CUPTI activity kinds, gather records, convert them to columns."""
 
-    def __init__(self, apis: str = "launch"):
+    def __init__(self, apis: str = "launch", kernel_records: str = "concurrent"):
         from cupti import cupti
+        if kernel_records not in KERNEL_RECORDS:
+            raise ValueError(f"kernel_records must be one of {', '.join(KERNEL_RECORDS)}")
         self.cupti = cupti
         self.records: list = []
         self.buffers_completed = 0
         self.cbid_names = launch_cbids(cupti, apis)
-        self.kinds = [cupti.ActivityKind.CONCURRENT_KERNEL, cupti.ActivityKind.MEMCPY,
-                      cupti.ActivityKind.MEMSET]
+        K = cupti.ActivityKind
+        first = {"concurrent": K.CONCURRENT_KERNEL, "hw": K.CONCURRENT_KERNEL,
+                 "serial": K.KERNEL, "graph": K.GRAPH_TRACE}[kernel_records]
+        self.kernel_records = kernel_records
+        self.kinds = [first, K.MEMCPY, K.MEMSET]
+        self.hw_trace_status = None
         self.enabled = False
 
     # CUPTI calls these on its own thread or inside a flush: keep them tiny.
@@ -89,6 +104,12 @@ class ActivitySession:
         c = self.cupti
         try:
             c.activity_register_callbacks(self._requested, self._completed)
+            if self.kernel_records == "hw":
+                try:
+                    c.activity_enable_hw_trace(1)
+                    self.hw_trace_status = "enabled"
+                except c.cuptiError as e:   # e.g. not supported before Blackwell
+                    self.hw_trace_status = f"not enabled: {e}"
             for k in self.kinds:
                 c.activity_enable(k)
         except c.cuptiError as e:
@@ -113,6 +134,8 @@ class ActivitySession:
         self.flush()
         for k in self.kinds:
             c.activity_disable(k)
+        if self.hw_trace_status == "enabled":
+            c.activity_enable_hw_trace(0)
         for (domain, cbid) in self.cbid_names:
             try:
                 (c.activity_enable_runtime_api if domain == DOMAIN_RUNTIME

@@ -94,7 +94,7 @@ class Tracer:
                  nvml: bool = True, sync: bool = True, flush_every: int = 0,
                  drain_every: int = 0, warn=None, apis: str = "host", modules=None,
                  host_spans: bool = False, host_ops: bool = False,
-                 nvml_period_ns: int = 10_000_000):
+                 nvml_period_ns: int = 10_000_000, kernel_records: str = "concurrent"):
         self.device = device
         self.want_dram = dram
         self.dram_interval_ns = dram_interval_ns
@@ -102,6 +102,7 @@ class Tracer:
         self.nvml_period_ns = nvml_period_ns
         self.sync = sync
         self.apis = apis
+        self.kernel_records = kernel_records
         self.modules = modules
         self.want_spans = host_spans
         self.host_ops = host_ops
@@ -147,7 +148,7 @@ class Tracer:
             self._energy_start = (time.time_ns(), self._nvml.energy_mj())
             self._sampler = NvmlSampler(self._nvml, time.time_ns, self.nvml_period_ns)
             self._sampler.start()
-        self._activity = ActivitySession(self.apis)
+        self._activity = ActivitySession(self.apis, self.kernel_records)
         self._activity.start()
         Tracer._active = self
         self._dram = DramSampler(self.device, self.dram_interval_ns)
@@ -166,7 +167,8 @@ class Tracer:
         self.meta["capture"] = {"start_ns": time.time_ns(), "device": self.device,
                                 "host_clock": host_clock(cupti),
                                 "dram_interval_ns": self.dram_interval_ns, "sync": self.sync,
-                                "apis": self.apis, "host_spans": "modules" + (" and operators" if self.host_ops
+                                "apis": self.apis, "kernel_records": self.kernel_records,
+                                "host_spans": "modules" + (" and operators" if self.host_ops
                                                                               else "") if self._spans else "off",
                                 "nvml_period_ns": self.nvml_period_ns if self._sampler else None}
         self.running = True
@@ -226,6 +228,8 @@ class Tracer:
         cap["dropped_records"] = dropped
         cap["cupti_buffers"] = self._activity.buffers_completed
         cap["other_records"] = cols["_other"]
+        if self._activity.hw_trace_status:
+            cap["hw_trace"] = self._activity.hw_trace_status
         cap["dram_status"] = self._dram.status
         cap["pm_overflows"] = self._dram.overflows
         cap["pm_invalid_samples"] = self._dram.invalid_samples
