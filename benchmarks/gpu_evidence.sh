@@ -26,7 +26,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,clocks_throttle_
   --format=csv > "$W/gpu-state-$TAG.csv" 2>&1
 if has install; then
   stamp install
-  { python3 -m pip install -e . 2>&1 | tail -4; echo "plain pip rc ${PIPESTATUS[0]}";
+  { timeout 90 python3 -m pip install -e . 2>&1 | tail -4; echo "plain pip rc ${PIPESTATUS[0]}";
     python3 -m pip install --no-index --find-links .whl --no-build-isolation --no-deps -e . 2>&1 | tail -2;
     echo "offline pip rc ${PIPESTATUS[0]}"; command -v stepscope; } > "$W/install-$TAG.log" 2>&1
   ( cd "$W" && /usr/bin/time -f "wall %e s" timeout "$(left 170)" stepscope ) > "$W/main-job-$TAG.log" 2>&1
