@@ -35,7 +35,7 @@ fi
 if has perturb; then
   stamp perturb
   timeout "$(left 200)" python3 benchmarks/host_session.py --out "$W" --tag "$TAG" --stages decode \
-    --arms eager,eager-static,graph --rounds 10 --trace-steps 1 --steps 50 > "$W/perturb-$TAG.log" 2>&1
+    --arms "${PERTURB_ARMS:-eager,eager-static,graph}" --rounds 10 --trace-steps 1 --steps 50 > "$W/perturb-$TAG.log" 2>&1
   stamp "perturb rc $?"
 fi
 if has parts; then

@@ -81,13 +81,15 @@ def decode(out, tag, model, ctx, rounds, trace_steps, arms, steps=30):
     for arm in arms:
         mode, _, backend = arm.partition(":")   # mode[:backend][+ops][+spans]
         ops, spans = "+ops" in backend, "+spans" in backend or "+ops" in backend
-        backend = backend.replace("+ops", "").replace("+spans", "") or "default"
+        serial = "+serial" in backend
+        backend = backend.replace("+ops", "").replace("+spans", "").replace("+serial", "") or "default"
         try:
             trace, info = run_decode(model, ctx, mode, trace_steps=trace_steps, built=(spec, net), rounds=rounds,
                                      sdpa_backend=backend, host_ops=ops, host_spans=spans,
-                                     steps=steps)
+                                     steps=steps, kernel_records="serial" if serial else "concurrent")
             name = f"{model}-ctx{ctx}-{mode}" + ("" if backend == "default" else f"-sdpa-{backend}") + \
-                ("-ops" if ops else "-spans" if spans else "") + f"-r{rounds}-{tag}.stepscope"
+                ("-ops" if ops else "-spans" if spans else "") + ("-serial" if serial else "") + \
+                f"-r{rounds}-{tag}.stepscope"
             trace.save(out / name)
             res[arm] = {"file": name, "untraced_ns": trace.meta["workload"]["untraced_step_ns"],
                         "perturbation": trace.meta["perturbation"], "capture": trace.meta["capture"]}
@@ -239,7 +241,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--trace-steps", type=int, default=2)
     ap.add_argument("--arms", default="eager,eager-static,graph",
-                    help="decode stage: mode[:sdpa backend][+spans][+ops], comma-separated")
+                    help="decode stage: mode[:sdpa backend][+spans][+ops][+serial], comma-separated")
     ap.add_argument("--steps", type=int, default=30, help="decode stage: untraced steps over all rounds")
     ap.add_argument("--block", type=int, default=8)
     ap.add_argument("--part-modes", default="eager,eager-static,graph")
