@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 METRICS = "dram__bytes_read.sum,dram__bytes_write.sum,gpu__time_duration.sum"
 #: Recovery ops: (kind, MiB). A sum reads the buffer; a copy reads and writes it.
-RECOVERY_OPS = [("sum", m) for m in (16, 24, 48, 96, 192, 384, 768, 1536, 3072, 6144)] + \
+RECOVERY_OPS = [("read", m) for m in (16, 24, 48, 96, 192, 384, 768, 1536, 3072, 6144)] + \
                [("copy", m) for m in (16, 64, 256, 1024)]
 
 
@@ -147,29 +147,31 @@ def run_ncu(a, out: Path, tag: str, results: dict) -> dict:
 
 
 class Recovery:
-    """Kernels of known DRAM bytes: one ``sum`` (reads the buffer) or ``copy`` (reads and
-    writes it) per op, each on its own buffer, in one fixed random order per step. Every
-    buffer is used once per step and each step moves GBs, so no buffer is still in L2
-    when it is used again."""
+    """Kernels of known DRAM bytes, one kernel per op: the calibration's ``read_reduce``
+    (reads the buffer) or ``copy16`` (reads and writes it), each on its own buffer, in one
+    fixed random order per step. (torch.sum splits large reductions into several kernels and
+    torch's copy_ is a cudaMemcpy, not a kernel: the first H100 run had 14 kernels and 4
+    copies for 14 ops.) Every buffer is used once per step and each step moves GBs, so no
+    buffer is still in L2 when it is used again."""
 
     def __init__(self, seed: int = 0):
         import torch
-        self.torch = torch
+
+        from stepscope.profiler.workloads.calibration import Calibration
+        self.cal = Calibration()
         ops = list(RECOVERY_OPS)
         random.Random(seed).shuffle(ops)
         self.ops, self.bufs = ops, []
         for kind, mib in ops:
-            n = mib * (1 << 20) // 4
-            src = torch.rand(n, device="cuda")
+            src = torch.empty(mib << 20, dtype=torch.uint8, device="cuda").random_(0, 256)
             self.bufs.append((src, torch.empty_like(src) if kind == "copy" else None))
-        self.out = torch.empty(len(ops), device="cuda")
 
     def step(self):
-        for i, ((kind, _), (src, dst)) in enumerate(zip(self.ops, self.bufs)):
-            if kind == "sum":
-                self.torch.sum(src, dim=0, out=self.out[i])
+        for (kind, _), (src, dst) in zip(self.ops, self.bufs):
+            if kind == "read":
+                self.cal.read(src)
             else:
-                dst.copy_(src)
+                self.cal.copy(src, dst)
 
     def known(self) -> list[dict]:
         b = [mib * (1 << 20) for _, mib in self.ops]
@@ -189,7 +191,7 @@ def recovery_trace(a, out: Path, tag: str, results: dict) -> Path | None:
         known = w.known()
         trace.meta["workload"] = workload.constructed(
             "dram-recovery", sum(k["read_bytes"] + k["write_bytes"] for k in known),
-            "torch sums (read) and copies (read + write) of known sizes, one fixed random order, "
+            "calibration read_reduce (read) and copy16 (read + write) kernels of known sizes, one fixed random order, "
             "phase-jittered steps (benchmarks/dram_validation.py)", ops=known)
         p = out / f"dram-recovery-{tag}.stepscope"
         trace.save(p)
