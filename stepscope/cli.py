@@ -55,8 +55,7 @@ def cmd_trace(a) -> int:
     trace, info = run_decode(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps,
                              dram_interval_ns=int(a.dram_interval_us * 1000), attn=a.attn,
                              dtype=a.dtype, progress=say, rounds=a.rounds, sdpa_backend=a.sdpa,
-                             host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis,
-                             kernel_records=a.kernel_records)
+                             host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis)
     trace.save(out)
     say(f"wrote {out}")
     return _print_report(out, a.json)
@@ -397,9 +396,6 @@ def _add_trace(sub) -> None:
     t.add_argument("--apis", default="host", choices=("launch", "host"),
                    help="runtime/driver calls recorded: launch (launches, copies, syncs) or host (also module "
                         "loads, allocations, events, graph and stream calls)")
-    t.add_argument("--kernel-records", default="concurrent", choices=("concurrent", "serial"),
-                   help="CUPTI kernel records: concurrent (kernels may overlap) or serial (CUPTI serialises "
-                        "kernels; cheaper on CUDA-graph replays, benchmarks/results/capture_parts-*.json)")
     t.add_argument("--host-spans", action="store_true",
                    help="record nn.Module forwards as host spans, so the report names the module behind each "
                         "launch-bound gap (opt-in: +13 to +47 points on eager-static steps, "

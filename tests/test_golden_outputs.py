@@ -42,7 +42,11 @@ def _copy(tmp_path, *names):
 # the documented commands (README, "A/B verdict"): the node gap is every calibration run of the GPU
 AB_CALIBRATIONS = {"ab-h100": ["calibration-h100.json", "calibration-h100-b.json"],
                    "ab-h200": ["calibration-h200.json"],
-                   "ab-compile-h100": ["calibration-h100.json", "calibration-h100-b.json"]}
+                   "ab-compile-h100": ["calibration-h100.json", "calibration-h100-b.json"],
+                   # N=10, shuffled arm order: the calibration run on the same machine just before
+                   "ab-h100-n10": ["calibration-h100-n10.json"],
+                   "ab-h200-n10": ["calibration-h200-n10.json"],
+                   "ab-compile-h100-n10": ["calibration-h100-n10b.json"]}
 
 
 @pytest.mark.parametrize("folder", sorted(AB_CALIBRATIONS))

@@ -44,8 +44,10 @@ BUFFER_BYTES = 32 << 20
 
 #: How kernels are recorded: ``concurrent`` (CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, the
 #: default: one record per kernel, kernels may overlap), ``serial`` (KIND_KERNEL: CUPTI
-#: serialises kernels), ``hw`` (concurrent, after ``cuptiActivityEnableHWTrace``; the
-#: outcome is recorded, as not every GPU supports it) and ``graph`` (KIND_GRAPH_TRACE: one
+#: serialises kernels, and records NO kernels of CUDA-graph replays: 0 in
+#: traces/qwen2.5-7b-ctx2048-graph-serial-r10-h200.stepscope), ``hw`` (concurrent, after
+#: ``cuptiActivityEnableHWTrace``; the outcome is recorded: ERROR_NOT_SUPPORTED on the H100
+#: and H200, benchmarks/results/capture_parts-*.json) and ``graph`` (KIND_GRAPH_TRACE: one
 #: record per graph launch and no kernel records at all: a cost probe, not a trace the
 #: attribution can use). The alternatives exist to measure what per-kernel records cost
 #: (benchmarks/host_session.py, stage parts).

@@ -249,6 +249,10 @@ class Tracer:
         trace.meta = self.meta
         if self._nvml:
             self._nvml.close()
+        if self.kernel_records != "concurrent":
+            self.warn(f"kernel_records={self.kernel_records!r} is a cost probe: kernels of CUDA-graph replays "
+                      "(and with 'graph' all kernels) are not recorded, so the attribution of this trace is not "
+                      "meaningful (profiler/capture/activity.KERNEL_RECORDS).")
         if dropped:
             self.warn(f"CUPTI dropped {dropped} activity records: the trace is incomplete "
                       "(recorded as capture.dropped_records).")
