@@ -3,7 +3,6 @@
 Each test parses one table row or phrase of README.md and recomputes it from the files
 it cites, at the README's rounding. A README edit that changes a number without the
 result behind it, or a result re-rendered without the README, fails here."""
-import glob
 import json
 import re
 
@@ -11,8 +10,6 @@ import numpy as np
 import pytest
 
 from conftest import RESULTS, ROOT
-from stepscope.analysis.results.quant import table as quant_table
-from stepscope.profiler.experiments import quant as pquant
 
 README = (ROOT / "README.md").read_text()
 FLAT = re.sub(r"\s+", " ", README)          # phrases may wrap across lines
