@@ -3,6 +3,7 @@
 Each test parses one table row or phrase of README.md and recomputes it from the files
 it cites, at the README's rounding. A README edit that changes a number without the
 result behind it, or a result re-rendered without the README, fails here."""
+import glob
 import json
 import re
 
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import RESULTS, ROOT
+from stepscope.analysis.results.quant import table as quant_table
+from stepscope.profiler.experiments import quant as pquant
 
 README = (ROOT / "README.md").read_text()
 FLAT = re.sub(r"\s+", " ", README)          # phrases may wrap across lines
@@ -108,6 +111,64 @@ def test_compile_prose():
     _has(f"({_median_traced('ab-compile-h100-n10', 'compile', 'kernels'):.0f} kernels instead of "
          f"{_median_traced('ab-compile-h100-n10', 'eager-static', 'kernels'):.0f})")
     _has(f"fusion removes {be - bc:.2f} ms of kernel time")
+
+
+def test_sweep_table_and_prose():
+    cmp = _json("compare-h100-h200.json")
+    for g, label in zip(cmp["gpus"], ("H100 80GB HBM3", "H200")):
+        assert _row(label, 5) == [label, f(g["peak_bytes_per_s"] / 1e12, 2), f(g["pct_floor_all_eager"], 1),
+                               f(g["pct_floor_all_graph"], 1), f(g["graph_speedup_median"], 2)]
+    sp = [g["graph_speedup_median"] for g in cmp["gpus"]]
+    _has(f"({sp[0]:.2f}x on the H100, {sp[1]:.2f}x on the H200)")
+    cells = {(c["model"], c["ctx"]): c for c in map(lambda p: json.loads(open(p).read()),
+                                                   glob.glob(str(RESULTS / "sweep-h100/cells/*-graph.json")))}
+
+    def growth(model):
+        a, b = cells[(model, 2048)], cells[(model, 16384)]
+        model_gb = [c["floor_ms"] * c["peak_bytes_per_s"] / 1e12 for c in (a, b)]
+        return (b["dram_gb"] - a["dram_gb"]) / (model_gb[1] - model_gb[0]), b["dram_gb"], model_gb[1]
+    g_l, g_m, g_q = growth("llama-3.1-8b"), growth("mistral-7b-v0.3"), growth("qwen2.5-7b")
+    assert f(g_l[0], 1) == f(g_m[0], 1)
+    _has(f"grow {g_l[0]:.1f}x as much as the modelled bytes for Llama-3.1-8B and Mistral-7B-v0.3 and "
+         f"{g_q[0]:.1f}x as much for Qwen2.5-7B")
+    _has(f"moves {g_l[1]:.1f} GB against {g_l[2]:.1f} GB modelled")
+
+
+def _quant(gpu):
+    res = pquant.load_arms(RESULTS / f"quant-{gpu}", "qwen2.5-7b", 2048)
+    return {(r["arm"], r["mode"]): r for r in quant_table(res)}
+
+
+def test_quant_table_and_prose():
+    q1, q2 = _quant("h100"), _quant("h200")
+    for arm, label in (("bf16", "bf16"), ("bnb-nf4", "bnb-nf4 (bitsandbytes 0.50.2)"),
+                       ("torchao-int4wo", "torchao int4 weight-only (0.18.0, tinygemm)"),
+                       ("torchao-int8wo", "torchao int8 weight-only (0.18.0)")):
+        es, gr = q1[(arm, "eager-static")], q1[(arm, "graph")]
+        assert _row(label, 8)[1:7] == [f(gr["weight_gb"], 2), f(es["median_ms"], 2), f(gr["median_ms"], 2),
+                                    f"{gr['expected_speedup']:.2f}x", f"{gr['realised_speedup']:.2f}x",
+                                    f(gr["dram_gb"], 2)]
+    _has("On the H200: bnb-nf4 {:.2f}x, int4 {:.2f}x, int8 {:.2f}x realised in graph mode (bf16 graph {:.2f} ms)".format(
+        q2[("bnb-nf4", "graph")]["realised_speedup"], q2[("torchao-int4wo", "graph")]["realised_speedup"],
+        q2[("torchao-int8wo", "graph")]["realised_speedup"], q2[("bf16", "graph")]["median_ms"]))
+    four = [q[(a, "graph")] for q in (q1, q2) for a in ("bnb-nf4", "torchao-int4wo")]
+    cuts = [100 * (1 - 1 / r["realised_speedup"]) for r in four]
+    exp = [r["expected_speedup"] for r in four]
+    _has(f"cut the modelled bytes {min(exp):.1f}-{max(exp):.1f}x but the graph step by only "
+         f"{min(cuts):.1f}-{max(cuts):.1f}%")
+    other = [q[(a, "graph")]["other_kernels_ms"] for q in (q1, q2) for a in ("bf16", "bnb-nf4", "torchao-int4wo")]
+    _has(f"the {min(other):.1f}-{max(other):.1f} ms of non-matmul kernels")
+    i4 = q1[("torchao-int4wo", "graph")]
+    _has(f"the step's {i4['model_gb']:.2f} GB modelled in {i4['matmul_ms']:.2f} ms of matmul, "
+         f"{i4['model_gb'] / i4['matmul_ms']:.1f} TB/s; bnb: {q1[('bnb-nf4', 'graph')]['matmul_ms']:.2f} ms of matmul")
+
+    def share(q):
+        v = [100 * q[(a, "eager-static")]["launch_share"] for a in ("bnb-nf4", "torchao-int4wo")]
+        return f"{min(v):.0f}-{max(v):.0f}%"
+    _has(f"({share(q1)} of the step on the H100, {share(q2)} on the H200)")
+    i8 = q1[("torchao-int8wo", "graph")]
+    _has(f"({i8['other_kernels_ms']:.1f} ms of non-matmul kernels) and moves {i8['dram_gb']:.0f} GB instead of "
+         f"the {i8['model_gb']:.1f} GB modelled")
 
 
 @pytest.mark.parametrize("label, file", [("H100 (machine 1)", "calibration-h100.json"),
