@@ -398,7 +398,7 @@ def _add_trace(sub) -> None:
                         "loads, allocations, events, graph and stream calls)")
     t.add_argument("--host-spans", action="store_true",
                    help="record nn.Module forwards as host spans, so the report names the module behind each "
-                        "launch-bound gap (opt-in: +13 to +47 points on eager-static steps, "
+                        "launch-bound gap (opt-in: +21 points on an H100 eager-static step, "
                         "benchmarks/results/capture_parts-*.json)")
     t.add_argument("--host-ops", action="store_true",
                    help="also record every torch function called from Python as a host span (costly: opt-in)")

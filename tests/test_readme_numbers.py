@@ -202,6 +202,45 @@ def test_chain_prose():
 
 
 def test_no_unbacked_claims_left():
-    for gone in ("23.9", "2.7x slower", "7-26%", "within 3.5%", "58%", "16-20 us", "twice as fast", "repeat_kv"):
+    for gone in ("23.9 ms", "2.7x slower", "7-26%", "within 3.5%", "58%", "16-20 us", "twice as fast", "repeat_kv"):
         assert gone not in README, gone
     assert not re.search(r"Mistral-7B(?!-v0\.3)", README)
+
+
+def _pct(x):
+    return f"{x:+.1f}%"
+
+
+@pytest.mark.parametrize("mode, label", [("eager", "eager (dynamic cache, cuDNN SDPA)"),
+                                         ("eager-static", "eager-static"), ("graph", "graph")])
+def test_perturbation_table(mode, label):
+    row = _row(label, 4)
+    for gpu, cell in zip(("h100", "h200"), row[1:3]):
+        p = _json(f"perturbation-r10-{gpu}.json")[mode]["perturbation"]
+        assert p["rounds"] == 10
+        lo, hi = p["ci95_pct"]
+        assert cell == f"{_pct(p['pct'])} ({lo:+.1f} to {hi:+.1f}%)", (cell, p)
+
+
+PART_ROWS = {"CUPTI kernels, copies, sets only": "kernels", "+ launch API records": "+launch_api",
+             "+ host API records (loads, allocations, events, graphs)": "+host_api",
+             "+ PM sampling": "+pm_sampling", "+ NVML sampler (the default tracer)": "+nvml_sampler",
+             "default + module spans (`--host-spans`)": "default+module_spans",
+             "kernel records only, serial (KIND_KERNEL)": "kernels_serial",
+             "kernel records only, after cuptiActivityEnableHWTrace": "kernels_hw_trace",
+             "graph-level records only (KIND_GRAPH_TRACE)": "graph_level"}
+
+
+@pytest.mark.parametrize("label", sorted(PART_ROWS))
+def test_capture_parts_table(label):
+    row = _row(label.replace("`", ""), 5) if "`" not in label else next(
+        [c.strip() for c in x.strip().strip("|").split("|")] for x in README.splitlines()
+        if x.startswith(f"| {label} |"))
+    cells = iter(row[1:])
+    for gpu in ("h100", "h200"):
+        summ = _json(f"capture_parts-{gpu}.json")["modes"]
+        for mode in ("eager-static", "graph"):
+            cell = next(cells)
+            got = summ[mode]["summary"].get(f"{PART_ROWS[label]}_window")
+            assert cell == ("" if got is None else _pct(got["overhead_pct"])), (label, gpu, mode)
+    assert _json("capture_parts-h100.json")["hw_trace_status"].startswith("not enabled: ERROR_NOT_SUPPORTED")

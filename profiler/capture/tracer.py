@@ -10,7 +10,8 @@ Per step: the host window (CUPTI clock, integer ns); over the capture: kernels, 
 sets, runtime/driver API calls (``apis="host"``: every call that can take real time;
 ``"launch"``: launches and synchronisations only), host spans of the framework
 (opt-in, ``host_spans=True``: ``nn.Module`` forwards; torch functions with ``host_ops=True``;
-measured on an H100 eager-static step, module hooks cost +40%, benchmarks/results/capture_parts-h100.json), PM-sampled DRAM bytes,
+measured on an H100 eager-static step, module hooks add +21 points to the default tracer,
+benchmarks/results/capture_parts-h100.json), PM-sampled DRAM bytes,
 and NVML sampled by a background thread (per-step clocks, power, energy and throttle
 reasons come from those samples: ``step()`` never waits for NVML). Records belong to a
 step through the correlation id of their launch call, never by timestamps alone (see
