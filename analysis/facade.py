@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from . import dram, dram_checks, dram_fit, gaps, host, kernel_tables, summary
+from . import dram, dram_checks, dram_fit, gaps, host, kernel_tables, stacks, summary
 from .attribution import attribute
 from .trace import Trace, load
 
@@ -64,6 +64,10 @@ class TraceAnalysis:
 
     def get_host(self, n: int = 10) -> dict:
         return host.report(self.trace, self.attribution, n)
+
+    def get_stacks(self, n: int = 10) -> dict:
+        """Source lines behind the launch-bound idle, from sampled Python stacks (stacks.py)."""
+        return stacks.report(self.trace, self.attribution, n)
 
     @cached_property
     def _dram_estimate(self) -> dict:

@@ -55,7 +55,8 @@ def cmd_trace(a) -> int:
     trace, info = run_decode(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps,
                              dram_interval_ns=int(a.dram_interval_us * 1000), attn=a.attn,
                              dtype=a.dtype, progress=say, rounds=a.rounds, sdpa_backend=a.sdpa,
-                             host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis)
+                             host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis,
+                             stack_period_ns=int(a.stack_sample_us * 1000))
     trace.save(out)
     say(f"wrote {out}")
     return _print_report(out, a.json)
@@ -400,6 +401,9 @@ def _add_trace(sub) -> None:
                    help="record nn.Module forwards as host spans, so the report names the module behind each "
                         "launch-bound gap (opt-in: +21 points on an H100 eager-static step, "
                         "benchmarks/results/capture_parts-*.json)")
+    t.add_argument("--stack-sample-us", type=float, default=0.0,
+                   help="sample the Python stack of the launching thread every N microseconds (0: off; at least "
+                        "50); the report then names the source lines behind the launch-bound idle")
     t.add_argument("--host-ops", action="store_true",
                    help="also record every torch function called from Python as a host span (costly: opt-in)")
     t.add_argument("--dram-interval-us", type=float, default=20.0,

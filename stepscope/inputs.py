@@ -125,6 +125,9 @@ def _check_options(a) -> None:
     width = getattr(a, "width", None)
     if width is not None and not 200 <= width <= 20000:
         raise InputError(f"--width {width} is outside 200..20000 pixels.")
+    stack_us = getattr(a, "stack_sample_us", 0)
+    if stack_us and not 50 <= stack_us <= 1e6:
+        raise InputError(f"--stack-sample-us {stack_us} is outside 50..1000000 microseconds (0 turns sampling off).")
     mb = getattr(a, "max_trace_mb", None)
     if mb is not None:
         if not mb > 0:

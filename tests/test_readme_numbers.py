@@ -244,3 +244,24 @@ def test_capture_parts_table(label):
             got = summ[mode]["summary"].get(f"{PART_ROWS[label]}_window")
             assert cell == ("" if got is None else _pct(got["overhead_pct"])), (label, gpu, mode)
     assert _json("capture_parts-h100.json")["hw_trace_status"].startswith("not enabled: ERROR_NOT_SUPPORTED")
+
+
+def test_stack_sampler_prose():
+    from stepscope.analysis.facade import TraceAnalysis
+    rec = _json("stack_recovery-h100.json")["functions"]
+    sh = [100 * rec[f]["sampled_share"] for f in ("prepare_inputs", "sample_next_token", "update_state")]
+    _has(f"gives them {sh[0]:.1f}%, {sh[1]:.1f}% and {sh[2]:.1f}% of the samples")
+    tot = sum(sh)
+    worst = max(abs(s / tot - rec[f]["known_share"]) for s, f in zip(sh, rec))
+    assert round(100 * worst, 1) <= 2.4
+    st = TraceAnalysis(ROOT / "traces" / "stack-spin-h100.stepscope").get_stacks()
+    inner = dict(zip(st["innermost"]["frame"], st["innermost"]["share"]))
+    _has(f"gets {100 * next(v for k, v in inner.items() if k.endswith(':49 step')):.1f}% of the samples")
+    d = _json("stack_decode-h100.json")
+    _has(f"{d['stacks']['perturbation_pct']:+.1f}% (95% CI {d['stacks']['ci95_pct'][0]:+.0f} to "
+         f"{d['stacks']['ci95_pct'][1]:+.0f}%) with it against {d['default']['perturbation_pct']:+.1f}% "
+         f"({d['default']['ci95_pct'][0]:+.0f} to {d['default']['ci95_pct'][1]:+.0f}%) without")
+    dec = TraceAnalysis(ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-static-stacks-h100.stepscope").get_stacks()
+    _has(f"{dec['samples_in_launch_idle']} samples in the launch-bound idle) the first is "
+         f"`{dec['innermost']['frame'][0]}` ({100 * dec['innermost']['share'][0]:.0f}% of them), then "
+         f"`{dec['innermost']['frame'][1].split(' ')[-1]}` ({100 * dec['innermost']['share'][1]:.0f}%)")

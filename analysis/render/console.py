@@ -149,6 +149,21 @@ class ConsoleRenderer:
                          f"{lg['next_kernel'][i][:60]} ({lg['launch_api'][i]})  "
                          f"[{', '.join(lg['apis_inside'][i]) or 'none'}]")
         w.append(f"  verdict: {h['verdict']}")
+        return w + self.stacks(a)
+
+    def stacks(self, a: TraceAnalysis) -> list[str]:
+        st = a.get_stacks()
+        if not st["samples"]:
+            return []
+        w = [f"  Python lines in the launch-bound idle: {st['samples_in_launch_idle']} of {st['samples']} stack samples "
+             f"(one every {(st['median_interval_ns'] or 0) / 1e3:.0f} us, asked every {(st['period_ns'] or 0) / 1e3:.0f} us)"]
+        if not st["samples_in_launch_idle"]:
+            return w
+        for title, key in (("running (innermost frame)", "innermost"), ("on the stack (inclusive)", "inclusive")):
+            t = st[key]
+            w.append(f"    {title:<70}  ms/step   share")
+            for f, ms, sh, se in zip(t["frame"], t["ms_per_step"], t["share"], t["share_se"]):
+                w.append(f"      {f[-68:]:<68} {ms:8.3f}  {100 * sh:5.1f}% +-{100 * se:.1f}")
         return w
 
     def kernel_classes(self, a: TraceAnalysis) -> list[str]:

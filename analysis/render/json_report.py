@@ -34,4 +34,5 @@ class JsonRenderer:
             "kernel_classes": a.get_kernel_classes(), "top_kernels": a.get_top_kernels(10),
             "gap_histogram": a.get_gap_histogram(), "hta_comparison": a.get_hta_comparison(),
             "unmodelled_bytes": a.get_unmodelled_bytes(), "host": a.get_host(),
-            "dram": a.get_dram(), "dram_kernels": a.get_dram_kernels()}), indent=1)
+            "dram": a.get_dram(), "dram_kernels": a.get_dram_kernels(),
+            **({"stacks": a.get_stacks()} if a.trace.n("stack_samples") else {})}), indent=1)

@@ -45,6 +45,9 @@ def concat(traces: list[Trace]) -> Trace:
                                                                          "dram_interval_ns", "nvml_period_ns"):
             vals = [c.get(k, 0) for c in caps]
             cap[k] = -1 if any(x is None or x < 0 for x in vals) else sum(vals)
+    stacks = [c.get("stack_sampler") for c in caps]
+    if all(stacks):   # one sampler per capture: the samples add up
+        cap["stack_sampler"] = dict(stacks[0], samples=sum(int(s.get("samples", 0)) for s in stacks))
     out.meta["capture"] = cap
     out.__dict__.pop("_index", None)
     return out

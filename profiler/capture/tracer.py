@@ -95,7 +95,8 @@ class Tracer:
                  nvml: bool = True, sync: bool = True, flush_every: int = 0,
                  drain_every: int = 0, warn=None, apis: str = "host", modules=None,
                  host_spans: bool = False, host_ops: bool = False,
-                 nvml_period_ns: int = 10_000_000, kernel_records: str = "concurrent"):
+                 nvml_period_ns: int = 10_000_000, kernel_records: str = "concurrent",
+                 stack_period_ns: int = 0):
         self.device = device
         self.want_dram = dram
         self.dram_interval_ns = dram_interval_ns
@@ -104,6 +105,8 @@ class Tracer:
         self.sync = sync
         self.apis = apis
         self.kernel_records = kernel_records
+        self.stack_period_ns = stack_period_ns   # 0: no stack sampling (capture/stacks.py)
+        self._stacks = None
         self.modules = modules
         self.want_spans = host_spans
         self.host_ops = host_ops
@@ -165,6 +168,10 @@ class Tracer:
             self._spans = HostSpans(time.time_ns, self.modules or (), ops=self.host_ops)
             if not self._spans.start():
                 self._spans = None
+        if self.stack_period_ns:
+            from .stacks import StackSampler
+            self._stacks = StackSampler(time.time_ns, self.stack_period_ns)
+            self._stacks.start()
         self.meta["capture"] = {"start_ns": time.time_ns(), "device": self.device,
                                 "host_clock": host_clock(cupti),
                                 "dram_interval_ns": self.dram_interval_ns, "sync": self.sync,
@@ -202,6 +209,8 @@ class Tracer:
         _synchronize()
         if self._spans:
             self._spans.stop()
+        if self._stacks:
+            self._stacks.stop()
         nvml_cols = self._sampler.stop() if self._sampler else None
         self._activity.stop()
         Tracer._active = None
@@ -214,6 +223,8 @@ class Tracer:
         trace.tables["pm"] = table_from_rows("pm", pm)
         if self._spans:
             trace.tables["host_spans"] = table_from_rows("host_spans", self._spans.collect(trace.intern))
+        if self._stacks:
+            trace.tables["stack_samples"] = table_from_rows("stack_samples", self._stacks.collect(trace.intern))
         if nvml_cols:
             trace.tables["nvml"] = table_from_rows("nvml", nvml_cols)
         steps = sorted(self._steps, key=lambda r: r["start_ns"])
@@ -229,6 +240,8 @@ class Tracer:
         cap["dropped_records"] = dropped
         cap["cupti_buffers"] = self._activity.buffers_completed
         cap["other_records"] = cols["_other"]
+        if self._stacks:
+            cap["stack_sampler"] = self._stacks.meta
         if self._activity.hw_trace_status:
             cap["hw_trace"] = self._activity.hw_trace_status
         cap["dram_status"] = self._dram.status

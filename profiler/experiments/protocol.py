@@ -129,7 +129,7 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
                dram_interval_ns: int = 20_000, attn: str = "sdpa", dtype: str = "bfloat16",
                built=None, progress=None, rounds: int = 1, sdpa_backend: str = "default",
                host_ops: bool = False, apis: str = "host", phase_jitter_ns: int = 0,
-               host_spans: bool = False, kernel_records: str = "concurrent"):
+               host_spans: bool = False, kernel_records: str = "concurrent", stack_period_ns: int = 0):
     """Returns (trace, info). ``built`` reuses a (spec, model) pair across modes."""
     import torch
     require_gpu()
@@ -155,7 +155,8 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps, rounds=rounds,
                               position=lambda: dec.position, phase_jitter_ns=phase_jitter_ns,
                               dram_interval_ns=dram_interval_ns, modules=net, host_spans=host_spans or host_ops,
-                              host_ops=host_ops, apis=apis, kernel_records=kernel_records)
+                              host_ops=host_ops, apis=apis, kernel_records=kernel_records,
+                              stack_period_ns=stack_period_ns)
     trace.meta["workload"] = decode_workload(
         spec, dec, trace_steps, param_bytes(net), positions=trace.meta.pop("traced_positions"),
         sdpa_backend=sdpa_backend,
