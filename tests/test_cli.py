@@ -201,13 +201,13 @@ def test_main_job_gpu_branch_runs_the_arms_once_and_compares_their_traces(tmp_pa
 
     def fake_run_arms(model, ctx, modes, out_dir, warmup, steps, trace_steps, progress=None, stage=None):
         calls.append((model, ctx, list(modes), warmup, steps, trace_steps))
-        stage("built")
+        stage("building the model")
         paths = []
         for m in modes:
+            stage(f"{m}: tracing")
             p = out_dir / main_job.trace_name(model, ctx, m)
             shutil.copy(trace_path(f"{model}-ctx{ctx}-{m}-h100"), p)
             paths.append(p)
-            stage(m)
         return paths
     monkeypatch.setattr(cli, "_gpu_here", lambda: True)
     monkeypatch.setattr(main_job, "run_arms", fake_run_arms)
