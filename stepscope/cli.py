@@ -289,6 +289,25 @@ def _gpu_here() -> bool:
     return torch.cuda.is_available()
 
 
+def _calibrations(a) -> list[dict] | None:
+    """The main job's --calibration files, read before any work; None without one."""
+    if a.node_gap_ns is not None and a.calibration:
+        raise UsageError("give --node-gap-ns or --calibration, not both.")
+    return [_load_json(c, "a `stepscope calibrate` result", "launch") for c in a.calibration] if a.calibration else None
+
+
+def _node_gaps(a, cal: list[dict] | None, gpu: str):
+    """The main job's node-gap estimates and their source from --node-gap-ns or
+    --calibration; (None, None): the graph trace's own."""
+    if a.node_gap_ns is not None:
+        return [a.node_gap_ns], "given with --node-gap-ns"
+    if cal:
+        from stepscope.analysis.results.ab import NODE_GAP_SOURCE
+        from stepscope.profiler.experiments.ab import node_gaps_ns
+        return node_gaps_ns(cal, gpu), NODE_GAP_SOURCE
+    return None, None
+
+
 def cmd_default(a) -> int:
     """The main job: on a GPU, build the model once and trace it in both modes; without
     one, use the shipped traces. Then compare the two arms, print the comparison and a
@@ -298,6 +317,7 @@ def cmd_default(a) -> int:
         raise UsageError(f"--modes takes two different modes of eager, eager-static, graph, not {a.modes!r}.")
     if a.ctx < 1 or a.steps < 1 or a.trace_steps < 1 or a.warmup < 0:
         raise UsageError("--ctx, --steps and --trace-steps must be at least 1, --warmup at least 0.")
+    cal = _calibrations(a)
     out_dir = Path(a.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {out_dir} is a file; the main job writes a folder (traces and the timeline).")
@@ -328,7 +348,7 @@ def cmd_default(a) -> int:
         p.stage("comparing the arms")
         base, arm = (TraceAnalysis(x) for x in paths)
         try:
-            res = compare(base, arm, a.node_gap_ns, "given with --node-gap-ns" if a.node_gap_ns is not None else None)
+            res = compare(base, arm, *_node_gaps(a, cal, base.get_summary()["gpu"]))
         except ValueError as e:
             raise UsageError(str(e)) from None
         fig = out_dir / f"timeline-{res['model']}-ctx{res['ctx']}-{modes[0]}-vs-{modes[1]}.png"
@@ -503,7 +523,10 @@ def _add_main_job(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--steps", type=int, default=30, help="timed, untraced decode steps per mode (steps)")
     ap.add_argument("--trace-steps", type=int, default=5, help="traced decode steps per mode (steps)")
     ap.add_argument("--node-gap-ns", type=float,
-                    help="graph per-node gap for the prediction (ns; default: the graph trace's median internal gap)")
+                    help="graph per-node gap for the prediction, fixed (ns; default: the graph trace's median internal gap)")
+    ap.add_argument("--calibration", action="append",
+                    help="calibration JSON of the trace's GPU (repeat for several runs): its untraced graph cost per node "
+                         "(ns) is the node gap, as in `stepscope ab`")
     ap.add_argument("--shipped", action="store_true", help="compare the shipped H100 traces even on a GPU")
     ap.add_argument("-o", "--output", default="stepscope-run", help="folder for the two traces and the timeline PNG")
     ap.add_argument("--json", action="store_true", help="print the comparison as JSON instead of text")
