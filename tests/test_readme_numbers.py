@@ -99,8 +99,11 @@ def test_main_job_prose():
     base, graph = (TraceAnalysis(ROOT / "traces" / f"qwen2.5-7b-ctx2048-{m}-h100.stepscope") for m in ("eager-static", "graph"))
     own = compare(base, graph)
     lo, hi = own["sensitivity"]["explained_for_node_gap_ns"]
-    alo, ahi = _json("ab-h100/summary.json")["graph"]["sensitivity"]["explained_for_node_gap_ns"]
-    _has(f"the verdict holds for node gaps {lo:.0f}-{hi:.0f} ns, where the A/B's sessions allow {alo:.0f}-{ahi:.0f} ns")
+    ab = _json("ab-h100-n10/summary.json")["graph"]
+    alo, ahi = ab["sensitivity"]["explained_for_node_gap_ns"]
+    _has(f"the verdict holds for node gaps {lo:.0f}-{hi:.0f} ns, where the A/B's ten shuffled sessions on an H100 "
+         f"allow {alo:.0f}-{ahi:.0f} ns")
+    assert ab["sessions"] == 10
     _has(f"rests on the graph trace's own {own['node_gap_ns']:.0f} ns gap")
     assert own["verdict"] == EXPLAINED
     cals = [_json("calibration-h100.json"), _json("calibration-h100-b.json")]
