@@ -7,14 +7,26 @@ attribution, medians over its traced steps:
     predicted graph step = busy + non-launch idle + kernels x node gap
 
 i.e. the baseline step with its launch-bound idle removed and one graph node gap paid
-per kernel. ``node_gap_ns`` is the median internal GPU gap (record end -> next record
-start, inside a step) of the graph trace unless given (e.g. a `stepscope calibrate`
-``traced_gaps.graph_gap_ns_median``); its source is returned with the numbers.
+per kernel. The node gap is the median internal GPU gap (record end -> next record
+start, inside a step) of the graph trace unless given: estimates from `stepscope
+calibrate` runs (the A/B's node gap, ``results.ab.NODE_GAP_SOURCE``; their median is the
+point value) or one fixed number; its source is returned with the numbers.
 Predicted speedup = baseline untraced median / predicted graph step; measured speedup =
 baseline untraced median / graph untraced median (untraced step times: tracing
-inflates host time). A trace without untraced timings falls back to its traced median
-and says so. Explained: the prediction within ``tolerance`` (5%) of the measurement.
-numpy only.
+inflates host time). A trace without untraced timings falls back to its traced steps
+and says so.
+
+Verdict: the A/B's decision rule and code (``results.ab.verdict``, ``explained_range``),
+with intervals over the steps of the one session each arm has (not over sessions: they
+leave out session-to-session variation, which `stepscope ab` measures):
+- measured: 95% percentile bootstrap of median(baseline timed) / median(graph timed),
+  the two arms' steps resampled independently (``results.ab.ratio_of_medians_ci``);
+- predicted: 95% percentile bootstrap of the predicted speedup, resampling the baseline's
+  timed steps, its traced steps and the node gap: from the graph trace, its median
+  internal gap over resampled graph steps; from calibration runs, one run drawn per
+  resample; a fixed number adds no uncertainty (``results.ab.step_prediction_ci``);
+- sensitivity: the node gaps for which the verdict is "explained" (gap held fixed).
+numpy (scipy at call time).
 """
 from __future__ import annotations
 
@@ -22,10 +34,15 @@ import numpy as np
 
 from .facade import TraceAnalysis
 from .intervals import INTERNAL
+from .results import ab as AB
 
 PARTS = ("floor_ms", "kernel_inefficiency_ms", "launch_overhead_ms", "other_idle_ms")
 #: Above this share of the baseline step, launch overhead is called the bottleneck.
 LAUNCH_BOUND_SHARE = 0.5
+#: Where the node gap comes from when none is given.
+GRAPH_TRACE_GAP = "median internal GPU gap of the graph trace"
+RULE = AB.rule("bootstrap over the steps of one session per arm and the node-gap estimate",
+               "the ratio of the arms' median step times, each arm's steps resampled")
 
 
 def _one_mode(a: TraceAnalysis) -> tuple[str, dict]:
@@ -35,13 +52,50 @@ def _one_mode(a: TraceAnalysis) -> tuple[str, dict]:
     return next(iter(modes.items()))
 
 
+def _internal_gaps(graph: TraceAnalysis) -> tuple[np.ndarray, np.ndarray]:
+    g = graph.get_gaps()
+    m = g["position"] == INTERNAL
+    if not m.any():
+        raise ValueError("the graph trace has no gap between GPU records to measure a node gap from.")
+    return g["gap_ns"][m], g["step"][m]
+
+
 def graph_node_gap_ns(graph: TraceAnalysis) -> float:
     """Median internal GPU gap of the graph trace's steps, ns."""
-    g = graph.get_gaps()
-    internal = g["gap_ns"][g["position"] == INTERNAL]
-    if not len(internal):
-        raise ValueError("the graph trace has no gap between GPU records to measure a node gap from.")
-    return float(np.median(internal))
+    return float(np.median(_internal_gaps(graph)[0]))
+
+
+def graph_node_gap_draws(graph: TraceAnalysis, seed: int = 0, n_resamples: int = AB.N_RESAMPLES,
+                         chunk: int = 500) -> np.ndarray:
+    """``graph_node_gap_ns`` over resampled graph steps, one per resample (n_resamples, 1):
+    the median of the pooled internal gaps of the drawn steps (a step drawn twice counts
+    twice), from a per-step histogram of the gap values, ``chunk`` resamples at a time."""
+    gaps, step = _internal_gaps(graph)
+    values, vi = np.unique(gaps, return_inverse=True)
+    steps, si = np.unique(step, return_inverse=True)
+    hist = np.zeros((len(steps), len(values)), np.int64)
+    np.add.at(hist, (si, vi), 1)
+    idx = np.random.default_rng(seed + 1).integers(0, len(steps), size=(n_resamples, len(steps)))
+    out = np.empty(n_resamples)
+    for a in range(0, n_resamples, chunk):
+        rows = idx[a:a + chunk]
+        weight = np.zeros((len(rows), len(steps)), np.int64)
+        np.add.at(weight, (np.arange(len(rows))[:, None], rows), 1)
+        cum = np.cumsum(weight @ hist, axis=1)
+        n = cum[:, -1:]
+        lo = (cum <= (n - 1) // 2).sum(axis=1)      # the two middle values of the sorted pool
+        hi = (cum <= n // 2).sum(axis=1)
+        out[a:a + chunk] = (values[lo] + values[hi]) / 2
+    return out[:, None]
+
+
+def timed_steps_ns(a: TraceAnalysis, mode: str) -> np.ndarray:
+    """The step times behind an arm's timed median: its untraced steps when the trace
+    recorded them, else its traced steps."""
+    wl = a.trace.meta.get("workload") or {}
+    if wl.get("untraced_step_ns") and wl.get("mode") == mode:
+        return np.asarray(wl["untraced_step_ns"], float)
+    return np.asarray(a.get_steps()["step_ns"], float)
 
 
 def arm(a: TraceAnalysis) -> dict:
@@ -57,36 +111,53 @@ def arm(a: TraceAnalysis) -> dict:
             "share": share}
 
 
-def compare(base: TraceAnalysis, graph: TraceAnalysis, node_gap_ns: float | None = None,
-            node_gap_source: str | None = None, tolerance: float = 0.05) -> dict:
-    """The main job's comparison of a baseline trace and a graph-replay trace. When the
-    second trace is not a graph replay, the speedup is measured and nothing is predicted
-    (``predicted_speedup``, ``explained`` and the node gap are None)."""
+def compare(base: TraceAnalysis, graph: TraceAnalysis, node_gaps_ns: list[float] | None = None,
+            node_gap_source: str | None = None, seed: int = 0) -> dict:
+    """The main job's comparison of a baseline trace and a graph-replay trace (module
+    docstring). ``node_gaps_ns``: node-gap estimates (calibration runs, or one given
+    number) named by ``node_gap_source``; None: the graph trace's own. When the second
+    trace is not a graph replay, the speedup is measured and nothing is predicted
+    (``predicted_speedup``, its interval, ``explained`` and the node gap are None)."""
     b, g = arm(base), arm(graph)
     if (b["model"], b["ctx"], b["gpu"]) != (g["model"], g["ctx"], g["gpu"]):
         raise ValueError(f"the two traces are of different workloads or GPUs: {b['model']} ctx {b['ctx']} on "
                          f"{b['gpu']} vs {g['model']} ctx {g['ctx']} on {g['gpu']}.")
+    tb, tg = timed_steps_ns(base, b["mode"]), timed_steps_ns(graph, g["mode"])
     measured = b["timed_step_ms"] / g["timed_step_ms"]
-    if g["mode"] != "graph":   # the prediction models a graph replay only
-        node_gap_ns, pred_ns, predicted = None, None, None
-    else:
-        if node_gap_ns is None:
-            node_gap_ns, node_gap_source = graph_node_gap_ns(graph), "median internal GPU gap of the graph trace"
+    measured_ci = list(AB.ratio_of_medians_ci(tb, tg, seed=seed))
+    out = {
+        "model": b["model"], "ctx": b["ctx"], "gpu": b["gpu"], "arms": [b, g],
+        "measured_speedup": measured, "speedup_source": f"{b['timed_step_source']} / {g['timed_step_source']}",
+        "measured_ci95": measured_ci, "measured_steps": [len(tb), len(tg)],
+        "node_gap_ns": None, "node_gap_source": None, "node_gap_estimates_ns": None, "node_gap_steps": None,
+        "base_traced_steps": None,
+        "predicted_graph_step_ms": None, "predicted_speedup": None, "prediction_ci95": None,
+        "rule": RULE, "verdict": "no prediction (the prediction models a CUDA-graph replay)",
+        "explained": None, "sensitivity": None,
+    }
+    if g["mode"] == "graph":   # the prediction models a graph replay only
         st = base.get_steps()
-        pred_ns = float(np.median(st["busy_ns"] + (st["idle_ns"] - st["launch_overhead_ns"])
-                                  + st["kernels"] * node_gap_ns))
-        predicted = b["timed_step_ms"] / (pred_ns / 1e6)
+        fixed = (st["busy_ns"] + (st["idle_ns"] - st["launch_overhead_ns"])).astype(float)
+        kernels = st["kernels"].astype(float)
+        if node_gaps_ns is None:
+            gap, source, estimates = graph_node_gap_ns(graph), GRAPH_TRACE_GAP, None
+            draws, gap_steps = graph_node_gap_draws(graph, seed), len(np.unique(_internal_gaps(graph)[1]))
+        else:
+            gap, source, estimates = float(np.median(node_gaps_ns)), node_gap_source or "given", list(node_gaps_ns)
+            draws, gap_steps = AB.gap_draws(node_gaps_ns, seed), None
+        pred_ns = float(np.median(fixed + kernels * gap))
+        pci = list(AB.step_prediction_ci(tb, fixed, kernels, draws, seed=seed))
+        rng = AB.explained_range(lambda x: AB.step_prediction_ci(tb, fixed, kernels, x, seed=seed), measured_ci)
+        out.update(node_gap_ns=gap, node_gap_source=source, node_gap_estimates_ns=estimates,
+                   predicted_graph_step_ms=pred_ns / 1e6, predicted_speedup=b["timed_step_ms"] / (pred_ns / 1e6),
+                   prediction_ci95=pci, verdict=AB.verdict(pci, measured_ci),
+                   sensitivity={"explained_for_node_gap_ns": rng, "node_gap_ns": gap},
+                   base_traced_steps=len(fixed), node_gap_steps=gap_steps)
+        out["explained"] = out["verdict"] == AB.EXPLAINED
     launch_share = b["share"]["launch_overhead_ms"]
     after = max(PARTS if g["floor_known"] else PARTS[2:] + ("busy_ms",),
                 key=lambda k: g[k])
-    return {
-        "model": b["model"], "ctx": b["ctx"], "gpu": b["gpu"], "arms": [b, g],
-        "node_gap_ns": node_gap_ns, "node_gap_source": (node_gap_source or "given") if predicted else None,
-        "predicted_graph_step_ms": pred_ns / 1e6 if predicted else None, "predicted_speedup": predicted,
-        "measured_speedup": measured, "speedup_source": f"{b['timed_step_source']} / {g['timed_step_source']}",
-        "explained": bool(abs(predicted / measured - 1) <= tolerance) if predicted else None,
-        "tolerance": tolerance,
-        "launch_bound": bool(launch_share >= LAUNCH_BOUND_SHARE), "base_launch_share": launch_share,
-        "graph_largest_part": after, "graph_largest_share": g[after] / g["step_ms"] if g["step_ms"] else 0.0,
-        "host_verdict": base.get_host()["verdict"],
-    }
+    out.update(launch_bound=bool(launch_share >= LAUNCH_BOUND_SHARE), base_launch_share=launch_share,
+               graph_largest_part=after, graph_largest_share=g[after] / g["step_ms"] if g["step_ms"] else 0.0,
+               host_verdict=base.get_host()["verdict"])
+    return out

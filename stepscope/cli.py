@@ -12,7 +12,6 @@ from stepscope import __version__, inputs
 from stepscope.analysis.trace.atomic import write_json, write_text
 from stepscope.inputs import figure_path
 from stepscope.progress import Progress
-from stepscope.progress import bar as progress_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACE = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-h100.stepscope"
@@ -20,10 +19,6 @@ DEFAULT_TRACE = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-h100.stepscope"
 
 class UsageError(Exception):
     """Bad input; the message is one sentence."""
-
-
-def _say(quiet: bool):
-    return (lambda msg: None) if quiet else (lambda msg: print(f"stepscope: {msg}", file=sys.stderr))
 
 
 #: Outputs are checked the same way before a command runs and where it writes.
@@ -49,16 +44,20 @@ def _load_json(path, what: str, key: str) -> dict:
 # -- commands -------------------------------------------------------------------
 def cmd_trace(a) -> int:
     out = check_writable(a.output)
-    from stepscope.profiler.experiments.protocol import require_gpu, run_decode
+    from stepscope.profiler.experiments.protocol import decode_stage_count, require_gpu, run_decode
     require_gpu()
-    say = _say(a.quiet)
-    trace, info = run_decode(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps,
-                             dram_interval_ns=int(a.dram_interval_us * 1000), attn=a.attn,
-                             dtype=a.dtype, progress=say, rounds=a.rounds, sdpa_backend=a.sdpa,
-                             host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis,
-                             stack_period_ns=int(a.stack_sample_us * 1000))
-    trace.save(out)
-    say(f"wrote {out}")
+    p = Progress(a.quiet).start(decode_stage_count(a.steps, a.rounds) + 1)
+    try:
+        trace, info = run_decode(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps,
+                                 dram_interval_ns=int(a.dram_interval_us * 1000), attn=a.attn,
+                                 dtype=a.dtype, progress=p, rounds=a.rounds, sdpa_backend=a.sdpa,
+                                 host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis, stage=p.stage,
+                                 stack_period_ns=int(a.stack_sample_us * 1000))
+        p.stage(f"writing {out}")
+        trace.save(out)
+    finally:
+        p.close()
+    p(f"wrote {out}")
     return _print_report(out, a.json)
 
 
@@ -134,9 +133,14 @@ def cmd_bars(a) -> int:
 
 
 def cmd_export(a) -> int:
-    from stepscope.analysis.render.perfetto import write_chrome
+    from stepscope.analysis.render.perfetto import record_count, write_chrome
     out = check_writable(a.perfetto)
-    write_chrome(load_trace(a.trace), out)
+    trace = load_trace(a.trace)
+    p = Progress(a.quiet).start(record_count(trace), unit="record", staged=False)
+    try:
+        write_chrome(trace, out, progress=lambda n, part: p.advance(n, f"writing {part}"))
+    finally:
+        p.close()
     print(f"wrote {out} (open it in ui.perfetto.dev)")
     return 0
 
@@ -144,10 +148,14 @@ def cmd_export(a) -> int:
 def cmd_calibrate(a) -> int:
     out = check_writable(a.output)
     from stepscope.analysis.render.tables import calibration_text
-    from stepscope.profiler.experiments.calibrate import run
+    from stepscope.profiler.experiments.calibrate import run, stage_count
     from stepscope.profiler.experiments.protocol import require_gpu
     require_gpu()
-    res = run(chain_out=a.chain)
+    p = Progress(a.quiet).start(stage_count(chain=bool(a.chain)))
+    try:
+        res = run(chain_out=a.chain, stage=p.stage)
+    finally:
+        p.close()
     write_json(out, res)
     print(calibration_text(res))
     print(f"wrote {out}")
@@ -282,6 +290,25 @@ def _gpu_here() -> bool:
     return torch.cuda.is_available()
 
 
+def _calibrations(a) -> list[dict] | None:
+    """The main job's --calibration files, read before any work; None without one."""
+    if a.node_gap_ns is not None and a.calibration:
+        raise UsageError("give --node-gap-ns or --calibration, not both.")
+    return [_load_json(c, "a `stepscope calibrate` result", "launch") for c in a.calibration] if a.calibration else None
+
+
+def _node_gaps(a, cal: list[dict] | None, gpu: str):
+    """The main job's node-gap estimates and their source from --node-gap-ns or
+    --calibration; (None, None): the graph trace's own."""
+    if a.node_gap_ns is not None:
+        return [a.node_gap_ns], "given with --node-gap-ns"
+    if cal:
+        from stepscope.analysis.results.ab import NODE_GAP_SOURCE
+        from stepscope.profiler.experiments.ab import node_gaps_ns
+        return node_gaps_ns(cal, gpu), NODE_GAP_SOURCE
+    return None, None
+
+
 def cmd_default(a) -> int:
     """The main job: on a GPU, build the model once and trace it in both modes; without
     one, use the shipped traces. Then compare the two arms, print the comparison and a
@@ -291,6 +318,7 @@ def cmd_default(a) -> int:
         raise UsageError(f"--modes takes two different modes of eager, eager-static, graph, not {a.modes!r}.")
     if a.ctx < 1 or a.steps < 1 or a.trace_steps < 1 or a.warmup < 0:
         raise UsageError("--ctx, --steps and --trace-steps must be at least 1, --warmup at least 0.")
+    cal = _calibrations(a)
     out_dir = Path(a.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {out_dir} is a file; the main job writes a folder (traces and the timeline).")
@@ -300,41 +328,36 @@ def cmd_default(a) -> int:
     check_writable(out_dir / "probe")
     t0 = time.perf_counter()
     gpu = not a.shipped and _gpu_here()
-    bar = progress_bar(4 if gpu else 2, a.quiet)
-    say = (lambda msg: bar.write(f"stepscope: {msg}", file=sys.stderr)) if not bar.disable else _say(a.quiet)
-
-    def stage(next_label):   # a stage ended; say what comes next
-        bar.update(1)
-        bar.set_description_str(next_label)
-
-    if gpu:
-        from stepscope.profiler.experiments.main_job import run_arms
-        bar.set_description_str("building the model")
-        paths = run_arms(a.model, a.ctx, modes, out_dir, a.warmup, a.steps, a.trace_steps,
-                         progress=say, stage=stage)
-        source = "traced now"
-    else:
-        paths = _shipped_traces(a.model, a.ctx, modes)
-        why = "--shipped" if a.shipped else "no CUDA GPU here"
-        say(f"{why}; comparing the shipped traces {paths[0].relative_to(ROOT)} and "
-                  f"{paths[1].relative_to(ROOT)}")
-        source = f"shipped traces recorded on an {SHIPPED_GPU.upper()}, not this machine"
-        stage("comparing")
-    from stepscope.analysis.compare_modes import compare
-    from stepscope.analysis.facade import TraceAnalysis
-    from stepscope.analysis.render.figures import timeline
-    from stepscope.analysis.render.main_job import render
-    base, arm = (TraceAnalysis(p) for p in paths)
+    p = Progress(a.quiet)
     try:
-        res = compare(base, arm, a.node_gap_ns, "given with --node-gap-ns" if a.node_gap_ns is not None else None)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    fig = out_dir / f"timeline-{res['model']}-ctx{res['ctx']}-{modes[0]}-vs-{modes[1]}.png"
-    bar.set_description_str("drawing the timeline")
-    timeline([base, arm], fig)
-    stage("done")
-    bar.close()
-    say(f"done in {time.perf_counter() - t0:.0f} s")
+        if gpu:
+            from stepscope.profiler.experiments.main_job import run_arms, stage_count
+            p.start(stage_count(modes, a.steps) + 2)
+            paths = run_arms(a.model, a.ctx, modes, out_dir, a.warmup, a.steps, a.trace_steps,
+                             progress=p, stage=p.stage)
+            source = "traced now"
+        else:
+            paths = _shipped_traces(a.model, a.ctx, modes)
+            why = "--shipped" if a.shipped else "no CUDA GPU here"
+            p(f"{why}; comparing the shipped traces {paths[0].relative_to(ROOT)} and {paths[1].relative_to(ROOT)}")
+            source = f"shipped traces recorded on an {SHIPPED_GPU.upper()}, not this machine"
+            p.start(2)
+        from stepscope.analysis.compare_modes import compare
+        from stepscope.analysis.facade import TraceAnalysis
+        from stepscope.analysis.render.figures import timeline
+        from stepscope.analysis.render.main_job import render
+        p.stage("comparing the arms")
+        base, arm = (TraceAnalysis(x) for x in paths)
+        try:
+            res = compare(base, arm, *_node_gaps(a, cal, base.get_summary()["gpu"]))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        fig = out_dir / f"timeline-{res['model']}-ctx{res['ctx']}-{modes[0]}-vs-{modes[1]}.png"
+        p.stage("drawing the timeline")
+        timeline([base, arm], fig)
+    finally:
+        p.close()
+    p(f"done in {time.perf_counter() - t0:.0f} s")
     if a.json:
         from stepscope.analysis.render.main_job import render_json
         print(render_json(res, traces=[str(p) for p in paths], timeline=str(fig)))
@@ -445,6 +468,7 @@ def _add_readers(sub) -> None:
     e.add_argument("trace", help="a .stepscope or torch.profiler trace")
     e.add_argument("-o", "--output", "--perfetto", dest="perfetto", required=True,
                    help="Chrome trace-event JSON to write (open it in ui.perfetto.dev)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     e.set_defaults(fn=cmd_export)
     cp = _parser(sub, "compare", "merge sweeps of several GPUs",
                  "stepscope compare benchmarks/results/sweep-h100 benchmarks/results/sweep-h200 -o compare")
@@ -459,6 +483,7 @@ def _add_experiments(sub) -> None:
                 "stepscope calibrate -o calibration.json --chain chain.stepscope")
     c.add_argument("-o", "--output", default="calibration.json", help="calibration JSON to write")
     c.add_argument("--chain", help="also trace the ground-truth kernel chain into this .stepscope file")
+    c.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     c.set_defaults(fn=cmd_calibrate)
     ab = _parser(sub, "ab", "eager vs CUDA graph over fresh sessions, bootstrap CI (GPU)",
                  "stepscope ab --sessions 10 --arms eager-static,graph -o ab", parents=[common])
@@ -502,7 +527,10 @@ def _add_main_job(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--steps", type=int, default=30, help="timed, untraced decode steps per mode (steps)")
     ap.add_argument("--trace-steps", type=int, default=5, help="traced decode steps per mode (steps)")
     ap.add_argument("--node-gap-ns", type=float,
-                    help="graph per-node gap for the prediction (ns; default: the graph trace's median internal gap)")
+                    help="graph per-node gap for the prediction, fixed (ns; default: the graph trace's median internal gap)")
+    ap.add_argument("--calibration", action="append",
+                    help="calibration JSON of the trace's GPU (repeat for several runs): its untraced graph cost per node "
+                         "(ns) is the node gap, as in `stepscope ab`")
     ap.add_argument("--shipped", action="store_true", help="compare the shipped H100 traces even on a GPU")
     ap.add_argument("-o", "--output", default="stepscope-run", help="folder for the two traces and the timeline PNG")
     ap.add_argument("--json", action="store_true", help="print the comparison as JSON instead of text")

@@ -40,6 +40,32 @@ def test_ratio_of_means_ci_resamples_sessions_paired():
     assert AB._ratio_of_means(BASE, ARM) == pytest.approx(BASE.mean() / ARM.mean())
 
 
+def test_ratio_of_medians_ci_resamples_each_arm_on_its_own():
+    # the main job's measured interval: two independent samples of steps
+    base, arm = BASE * 1e6, np.concatenate([ARM, ARM[:3] * 1.01]) * 1e6
+    ratio = lambda b, a, axis=-1: np.median(b, axis=axis) / np.median(a, axis=axis)  # noqa: E731
+    assert AB.ratio_of_medians_ci(base, arm) == pytest.approx(_scipy((base, arm), ratio, vectorized=True), rel=1e-12)
+    assert AB.ratio_of_medians_ci(base, arm) != pytest.approx(_scipy((base, arm), AB._ratio_of_means, vectorized=True),
+                                                              rel=1e-3)
+    assert AB.ratio_of_medians_ci([4.0], [1.0, 2.0, 3.0]) == (2.0, 2.0)
+    assert AB.ratio_of_medians_ci([4.0, 4.0], [2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_step_prediction_interval_resamples_timed_and_traced_steps_on_their_own():
+    rng = np.random.default_rng(3)
+    timed, fixed, k = rng.normal(22e6, 1e6, 30), rng.normal(9e6, 3e5, 8), rng.integers(1480, 1490, 8).astype(float)
+    it = np.random.default_rng(0).integers(0, 30, (AB.N_RESAMPLES, 30))
+    ik = np.random.default_rng(2).integers(0, 8, (AB.N_RESAMPLES, 8))
+    pred = np.median(timed[it], axis=1) / np.median(fixed[ik] + k[ik] * 300.0, axis=1)
+    assert AB.step_prediction_ci(timed, fixed, k, 300.0) == pytest.approx(tuple(np.percentile(pred, [2.5, 97.5])),
+                                                                          rel=1e-12)
+    # a gap per resample: its spread widens the interval
+    draws = AB.gap_draws([100.0, 300.0, 900.0])
+    wide = AB.step_prediction_ci(timed, fixed, k, draws)
+    narrow = AB.step_prediction_ci(timed, fixed, k, 300.0)
+    assert wide[0] < narrow[0] and wide[1] > narrow[1]
+
+
 def test_degenerate_samples_give_a_point_interval():
     assert AB.bootstrap_ci([2.0]) == (2.0, 2.0)
     assert AB.bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)

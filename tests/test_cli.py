@@ -42,13 +42,32 @@ def test_main_job_without_gpu_compares_the_shipped_traces(tmp_path):
     assert "no CUDA GPU here; comparing the shipped traces traces/qwen2.5-7b-ctx2048-eager-static-h100" in r.stderr
     out = r.stdout
     assert "shipped traces recorded on an H100, not this machine" in out
-    for needle in ("eager-static", "graph", "launch overhead", "graph speedup, measured: 2.255x",
-                   "graph speedup, predicted: 2.189x", "node gap 96 ns", "verdict: launch-bound"):
+    for needle in ("eager-static", "graph", "launch overhead", "graph speedup, measured: 2.255x, 95% CI ",
+                   "steps of one session per arm", "graph speedup, predicted: 2.189x, 95% interval ", "node gap 96 ns",
+                   "node gap: median internal GPU gap of the graph trace", "no calibration given",
+                   "rule: explained by launch overhead when the prediction's 95% interval", "verdict: launch-bound",
+                   "sensitivity: 'explained' for node gaps"):
         assert needle in out, needle
+    assert "within 5%" not in out
     png = tmp_path / "timeline-qwen2.5-7b-ctx2048-eager-static-vs-graph.png"
     assert png.stat().st_size > 10_000 and f"wrote {png}" in out
     # No progress bar when stderr is not a terminal: no carriage returns.
     assert "\r" not in r.stderr
+
+
+def test_main_job_takes_the_ab_node_gap_from_calibration_runs(tmp_path):
+    cal = [ROOT / "benchmarks/results/calibration-h100.json", ROOT / "benchmarks/results/calibration-h100-b.json"]
+    r = run("--shipped", "-o", tmp_path, "--quiet", "--calibration", cal[0], "--calibration", cal[1])
+    assert r.returncode == 0, r.stderr
+    assert 'node gap: stepscope calibrate: launch["1000"]["graph_ns_per_node"], untraced, one per calibration run: ' \
+           "788, 793 ns, median used" in r.stdout
+    assert "kernels x node gap 791 ns" in r.stdout and "no calibration given" not in r.stdout
+    r = run("--shipped", "-o", tmp_path, "--quiet", "--calibration", ROOT / "benchmarks/results/calibration-h200.json")
+    assert r.returncode == 2 and "the calibration is of NVIDIA H200" in r.stderr and r.stderr.count("\n") == 1
+    r = run("--shipped", "-o", tmp_path, "--calibration", cal[0], "--node-gap-ns", "256")
+    assert r.returncode == 2 and r.stderr == "stepscope: give --node-gap-ns or --calibration, not both.\n"
+    r = run("--shipped", "-o", tmp_path, "--calibration", ROOT / "README.md")
+    assert r.returncode == 2 and "is not a `stepscope calibrate` result" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_main_job_bad_modes_and_missing_shipped_trace(tmp_path):
@@ -201,13 +220,13 @@ def test_main_job_gpu_branch_runs_the_arms_once_and_compares_their_traces(tmp_pa
 
     def fake_run_arms(model, ctx, modes, out_dir, warmup, steps, trace_steps, progress=None, stage=None):
         calls.append((model, ctx, list(modes), warmup, steps, trace_steps))
-        stage("built")
+        stage("building the model")
         paths = []
         for m in modes:
+            stage(f"{m}: tracing")
             p = out_dir / main_job.trace_name(model, ctx, m)
             shutil.copy(trace_path(f"{model}-ctx{ctx}-{m}-h100"), p)
             paths.append(p)
-            stage(m)
         return paths
     monkeypatch.setattr(cli, "_gpu_here", lambda: True)
     monkeypatch.setattr(main_job, "run_arms", fake_run_arms)

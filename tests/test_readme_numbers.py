@@ -92,6 +92,39 @@ def test_ab_prose():
     _has("10-20 us of host time per null-kernel launch")
 
 
+def test_main_job_prose():
+    """The main job's node-gap paragraph, recomputed from the shipped H100 traces, the
+    H100 calibration runs and the A/B summary it cites."""
+    from stepscope.analysis.compare_modes import compare
+    from stepscope.analysis.facade import TraceAnalysis
+    from stepscope.analysis.results.ab import EXPLAINED, NOT_EXPLAINED
+    from stepscope.profiler.experiments.ab import node_gaps_ns
+    base, graph = (TraceAnalysis(ROOT / "traces" / f"qwen2.5-7b-ctx2048-{m}-h100.stepscope") for m in ("eager-static", "graph"))
+    own = compare(base, graph)
+    lo, hi = own["sensitivity"]["explained_for_node_gap_ns"]
+    ab = _json("ab-h100-n10/summary.json")["graph"]
+    alo, ahi = ab["sensitivity"]["explained_for_node_gap_ns"]
+    _has(f"the verdict holds for node gaps {lo:.0f}-{hi:.0f} ns, where the A/B's ten shuffled sessions on an H100 "
+         f"allow {alo:.0f}-{ahi:.0f} ns")
+    assert ab["sessions"] == 10
+    _has(f"rests on the graph trace's own {own['node_gap_ns']:.0f} ns gap")
+    assert own["verdict"] == EXPLAINED
+    cals = [_json("calibration-h100.json"), _json("calibration-h100-b.json")]
+    gaps = node_gaps_ns(cals, own["gpu"])
+    cal = compare(base, graph, node_gaps_ns=gaps)
+    p = cal["prediction_ci95"]
+    _has(f"{gaps[0]:.0f} and {gaps[1]:.0f} ns) the prediction is {cal['predicted_speedup']:.3f}x ({p[0]:.3f}-{p[1]:.3f})")
+    traced = {c["traced_gaps"]["graph_gap_ns_median"] for c in cals}
+    assert len(traced) == 1
+    fixed = compare(base, graph, node_gaps_ns=list(traced))
+    p = fixed["prediction_ci95"]
+    _has(f"`stepscope --shipped --node-gap-ns {fixed['node_gap_ns']:.0f}`) {fixed['predicted_speedup']:.3f}x "
+         f"({p[0]:.3f}-{p[1]:.3f})")
+    m = own["measured_ci95"]
+    _has(f"both **not explained by launch overhead alone** against the measured {m[0]:.3f}-{m[1]:.3f}")
+    assert cal["verdict"] == fixed["verdict"] == NOT_EXPLAINED
+
+
 def test_compile_prose():
     r = _json("ab-compile-h100-n10/summary.json")["compile"]
     assert r["sessions"] == 10 and r["arm_order"] is not None

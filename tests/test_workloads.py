@@ -114,6 +114,7 @@ def test_main_job_builds_one_model_and_traces_each_mode_with_it(tmp_path, monkey
     from conftest import trace_path
     from stepscope.analysis.trace import Trace
     from stepscope.profiler.experiments import main_job
+    from stepscope.profiler.experiments.protocol import decode_stage_count
     from stepscope.profiler.workloads import decode
     built, runs = [], []
 
@@ -121,8 +122,10 @@ def test_main_job_builds_one_model_and_traces_each_mode_with_it(tmp_path, monkey
         built.append(device)
         return build_model(spec, device="meta" if device == "meta" else "cpu", dtype="float32")
 
-    def fake_run_decode(model, ctx, mode, warmup, steps, trace_steps, dram_interval_ns, built, progress):
+    def fake_run_decode(model, ctx, mode, warmup, steps, trace_steps, dram_interval_ns, built, progress, stage):
         runs.append((model, ctx, mode, warmup, steps, trace_steps, id(built[1])))
+        for i in range(decode_stage_count(steps, rounds=1, build=False)):   # tests/test_progress.py: run_decode's
+            stage(f"{mode}: {i}")
         return Trace.load(trace_path(f"qwen2.5-7b-ctx2048-{mode}-h100")), {}
     monkeypatch.setattr(decode, "build_model", fake_build)
     monkeypatch.setattr(main_job, "run_decode", fake_run_decode)
@@ -137,4 +140,5 @@ def test_main_job_builds_one_model_and_traces_each_mode_with_it(tmp_path, monkey
     assert runs[0][:6] == ("tiny-qwen2", 64, "eager-static", 2, 3, 1)
     assert paths == [tmp_path / "tiny-qwen2-ctx64-eager-static.stepscope", tmp_path / "tiny-qwen2-ctx64-graph.stepscope"]
     assert all(p.is_file() for p in paths)
-    assert stages == ["tracing eager-static", "tracing graph", "comparing"]
+    assert stages[0] == "building the model" and stages[1] == "eager-static: 0" and stages[-1].startswith("graph: ")
+    assert len(stages) == main_job.stage_count(["eager-static", "graph"], 3)

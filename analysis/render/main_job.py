@@ -1,11 +1,13 @@
 """The main job's text (`stepscope` with no subcommand): two arms side by side, the
-predicted and measured graph speedup, and a one-line verdict, from
-``analysis.compare_modes.compare``."""
+predicted and measured graph speedup with their intervals, the node gap's source, the
+decision rule, a one-line verdict and the sensitivity line (as `stepscope ab` prints
+them), from ``analysis.compare_modes.compare``."""
 from __future__ import annotations
 
 import json
 
 from .json_report import _jsonable
+from .tables import sensitivity_line
 
 PART_LABELS = {"floor_ms": "memory floor (bytes read / peak)",
                "kernel_inefficiency_ms": "kernel inefficiency (busy - floor)",
@@ -25,12 +27,21 @@ def verdict(c: dict) -> str:
     if c["predicted_speedup"] is None:
         return (f"verdict: {what}; {g['mode']} is {c['measured_speedup']:.2f}x as fast; what is left is mostly "
                 f"{SHORT[c['graph_largest_part']]} ({100 * c['graph_largest_share']:.0f}% of the {g['mode']} step).")
-    off = 100 * (c["predicted_speedup"] / c["measured_speedup"] - 1)
-    pred = (f"predicted {c['predicted_speedup']:.2f}x from its attribution, "
-            + (f"within {100 * c['tolerance']:.0f}%" if c["explained"] else f"{off:+.1f}%: not launch overhead alone"))
-    return (f"verdict: {what}; CUDA graphs make it {c['measured_speedup']:.2f}x faster ({pred}); "
+    return (f"verdict: {what}; CUDA graphs make it {c['measured_speedup']:.2f}x faster (predicted "
+            f"{c['predicted_speedup']:.2f}x from its attribution: {c['verdict']}); "
             f"what is left is mostly {SHORT[c['graph_largest_part']]} "
             f"({100 * c['graph_largest_share']:.0f}% of the graph step).")
+
+
+def _node_gap(c: dict) -> str:
+    """Where the node gap came from, and what its interval draws on."""
+    est = c["node_gap_estimates_ns"]
+    if est is None:
+        return (f"{c['node_gap_source']}, over {c['node_gap_steps']} traced graph steps; no calibration given "
+                f"(--calibration takes `stepscope calibrate` results, the A/B's node gap)")
+    if len(est) == 1:
+        return f"{c['node_gap_source']}; one value: no node-gap uncertainty in the interval"
+    return f"{c['node_gap_source']}: {', '.join(f'{x:.0f}' for x in est)} ns, median used"
 
 
 def render(c: dict, source: str) -> str:
@@ -60,16 +71,25 @@ def render(c: dict, source: str) -> str:
         w.append("  floor unknown: pass --model and --ctx")
     w.append("")
     what = "graph speedup" if g["mode"] == "graph" else f"{g['mode']} speedup"
-    w.append(f"{what}, measured: {c['measured_speedup']:.3f}x ({b['mode']} / {g['mode']} step, "
-             f"{c['speedup_source']} medians)")
+    lo, hi = c["measured_ci95"]
+    nb, ng = c["measured_steps"]
+    w.append(f"{what}, measured: {c['measured_speedup']:.3f}x, 95% CI {lo:.3f}-{hi:.3f} ({b['mode']} / {g['mode']} "
+             f"median step, {c['speedup_source']}; bootstrap over {nb} and {ng} steps of one session per arm: "
+             f"no session-to-session variation, which `stepscope ab` measures)")
     if c["predicted_speedup"] is None:
         w.append(f"{what}, predicted: none (the prediction models a CUDA-graph replay; {g['mode']} is not one)")
         w.append(verdict(c))
         return "\n".join(w)
-    w.append(f"graph speedup, predicted: {c['predicted_speedup']:.3f}x (predicted graph step "
-             f"{c['predicted_graph_step_ms']:.3f} ms = {b['mode']} busy + non-launch idle + kernels x node gap "
-             f"{c['node_gap_ns']:.0f} ns: {c['node_gap_source']})")
+    lo, hi = c["prediction_ci95"]
+    w.append(f"graph speedup, predicted: {c['predicted_speedup']:.3f}x, 95% interval {lo:.3f}-{hi:.3f} "
+             f"(predicted graph step {c['predicted_graph_step_ms']:.3f} ms = {b['mode']} busy + non-launch idle + "
+             f"kernels x node gap {c['node_gap_ns']:.0f} ns; bootstrap over the same {nb} timed and "
+             f"{c['base_traced_steps']} traced {b['mode']} steps"
+             + ("" if len(c["node_gap_estimates_ns"] or [0, 0]) == 1 else " and the node-gap estimate") + ")")
+    w.append(f"node gap: {_node_gap(c)}")
+    w.append(f"rule: {c['rule']}")
     w.append(verdict(c))
+    w.append(sensitivity_line(c["sensitivity"]))
     if c.get("host_verdict"):
         w.append(f"host side of the {b['mode']} step: {c['host_verdict']}")
     return "\n".join(w)

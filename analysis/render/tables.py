@@ -114,7 +114,13 @@ def ab_text(summaries: dict) -> str:
                    f"calibration run(s)): {r['predicted_speedup_median']:.3f}x, 95% interval {p[0]:.3f}-{p[1]:.3f}")
         out.append(f"  rule: {r['rule']}")
         out.append(f"  verdict: {r['verdict']}")
-        rng = r["sensitivity"]["explained_for_node_gap_ns"]
-        out.append("  sensitivity: " + ("no node gap gives 'explained'" if rng is None else
-                   f"'explained' for node gaps {rng[0]:.0f}-{rng[1]:.0f} ns; outside that range the verdict flips"))
+        out.append("  " + sensitivity_line(r["sensitivity"]))
     return "\n".join(out)
+
+
+def sensitivity_line(sensitivity: dict) -> str:
+    """Which node gaps keep the verdict "explained" (the A/B's and the main job's line)."""
+    rng = sensitivity["explained_for_node_gap_ns"]
+    return "sensitivity: " + ("no node gap gives 'explained'" if rng is None else
+                              f"'explained' for node gaps {rng[0]:.0f}-{rng[1]:.0f} ns; outside that range the "
+                              "verdict flips")

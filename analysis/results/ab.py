@@ -31,6 +31,10 @@ Decision rule (``verdict``): "explained by launch overhead" when the prediction'
 interval overlaps the measured 95% interval of the median of per-session ratios (closed
 intervals: touching ends overlap); otherwise "not explained by launch overhead alone";
 "no prediction" for an arm that is not graph or compile, or without a calibrated node gap.
+The main job (``analysis.compare_modes``, one session per arm) decides with the same
+``verdict`` and the same sensitivity search (``explained_range``), its intervals
+bootstrapped over steps instead of sessions (``ratio_of_medians_ci``,
+``step_prediction_ci``).
 """
 from __future__ import annotations
 
@@ -40,9 +44,15 @@ LEVEL = 0.95
 N_RESAMPLES = 10_000
 PREDICTABLE = ("graph", "compile")
 NODE_GAP_SOURCE = 'stepscope calibrate: launch["1000"]["graph_ns_per_node"], untraced, one per calibration run'
-RULE = ("explained by launch overhead when the prediction's 95% interval (bootstrap over sessions and "
-        "the node-gap estimates) overlaps the measured 95% interval of the median per-session speedup "
-        "(closed intervals)")
+
+
+def rule(prediction: str, measured: str) -> str:
+    """The decision rule in words, naming what each interval is a bootstrap over."""
+    return (f"explained by launch overhead when the prediction's 95% interval ({prediction}) overlaps "
+            f"the measured 95% interval of {measured} (closed intervals)")
+
+
+RULE = rule("bootstrap over sessions and the node-gap estimates", "the median per-session speedup")
 EXPLAINED = "explained by launch overhead"
 NOT_EXPLAINED = "not explained by launch overhead alone"
 
@@ -74,6 +84,23 @@ def ratio_of_means_ci(base, arm, level: float = LEVEL, seed: int = 0, n_resample
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def _ratio_of_medians(b, a, axis=-1):
+    return np.median(b, axis=axis) / np.median(a, axis=axis)
+
+
+def ratio_of_medians_ci(base, arm, level: float = LEVEL, seed: int = 0, n_resamples: int = N_RESAMPLES):
+    """Percentile bootstrap CI of median(base) / median(arm) for two independent samples
+    (the steps of one session per arm), each resampled on its own."""
+    from scipy.stats import bootstrap
+    b, a = np.asarray(base, float), np.asarray(arm, float)
+    if len(b) < 2 or len(a) < 2 or np.all(b == b[0]) and np.all(a == a[0]):
+        r = float(np.median(b) / np.median(a))
+        return r, r
+    res = bootstrap((b, a), _ratio_of_medians, paired=False, vectorized=True, confidence_level=level,
+                    n_resamples=n_resamples, method="percentile", random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def predicted_speedups(base_ms, fixed_ns, kernels, node_gap_ns):
     """Predicted speedup per session (broadcasts over a node-gap array)."""
     return np.asarray(base_ms, float) / ((np.asarray(fixed_ns, float)
@@ -90,15 +117,33 @@ def _interval(stat, level: float):
     return float(lo), float(hi)
 
 
+def gap_draws(node_gaps_ns, seed: int = 0, n_resamples: int = N_RESAMPLES) -> np.ndarray:
+    """One node gap per resample, drawn from the estimates ``node_gaps_ns`` (n_resamples, 1)."""
+    return np.random.default_rng(seed + 1).choice(np.asarray(node_gaps_ns, float), size=(n_resamples, 1))
+
+
 def prediction_ci(base_ms, fixed_ns, kernels, node_gaps_ns, level: float = LEVEL, seed: int = 0,
                   n_resamples: int = N_RESAMPLES):
     """Percentile bootstrap interval of the median predicted speedup: sessions resampled,
     and one node gap drawn per resample from ``node_gaps_ns``."""
     base_ms, fixed_ns, kernels = (np.asarray(x, float) for x in (base_ms, fixed_ns, kernels))
     idx = _resample(len(base_ms), seed, n_resamples)
-    gaps = np.random.default_rng(seed + 1).choice(np.asarray(node_gaps_ns, float), size=(n_resamples, 1))
+    gaps = gap_draws(node_gaps_ns, seed, n_resamples)
     pred = predicted_speedups(base_ms[idx], fixed_ns[idx], kernels[idx], gaps)
     return _interval(np.median(pred, axis=1), level)
+
+
+def step_prediction_ci(timed_ns, fixed_ns, kernels, gaps_ns, level: float = LEVEL, seed: int = 0,
+                       n_resamples: int = N_RESAMPLES):
+    """The main job's prediction interval (one session per arm): percentile bootstrap of
+    median(timed) / median(fixed + kernels x gap), the baseline's timed steps and its
+    traced steps resampled on their own; ``gaps_ns`` is one gap for all resamples or one
+    per resample (n_resamples, 1)."""
+    timed, fixed_ns, kernels = (np.asarray(x, float) for x in (timed_ns, fixed_ns, kernels))
+    it = _resample(len(timed), seed, n_resamples)
+    ik = _resample(len(fixed_ns), seed + 2, n_resamples)
+    pred = np.median(timed[it], axis=1) / np.median(fixed_ns[ik] + kernels[ik] * np.asarray(gaps_ns, float), axis=1)
+    return _interval(pred, level)
 
 
 def overlaps(a, b) -> bool:
@@ -113,26 +158,19 @@ def verdict(pred_ci, measured_ci) -> str:
     return EXPLAINED if overlaps(pred_ci, measured_ci) else NOT_EXPLAINED
 
 
-def explained_gap_range(base_ms, fixed_ns, kernels, measured_ci, level: float = LEVEL, seed: int = 0,
-                        n_resamples: int = N_RESAMPLES, max_gap_ns: float = 1e6):
-    """Node gaps (ns) for which the rule says "explained", with the gap held fixed (sessions
-    resampled as in ``prediction_ci``): [low, high], or None when no gap does. The predicted
-    speedup falls as the gap grows, so the set is one interval; bisection to 0.1 ns."""
-    base_ms, fixed_ns, kernels = (np.asarray(x, float) for x in (base_ms, fixed_ns, kernels))
-    idx = _resample(len(base_ms), seed, n_resamples)
-    b, f, k = base_ms[idx], fixed_ns[idx], kernels[idx]
-
-    def ci(g):
-        return _interval(np.median(predicted_speedups(b, f, k, g), axis=1), level)
-
+def explained_range(pred_ci_at, measured_ci, max_gap_ns: float = 1e6):
+    """Node gaps (ns) for which the rule says "explained": ``pred_ci_at(gap)`` is the
+    prediction's interval with the gap held fixed. The predicted speedup falls as the gap
+    grows, so the set is one interval: [low, high], or None when no gap gives it;
+    bisection to 0.1 ns. The A/B and the main job both use it."""
     def first_gap(pred, lo_g=0.0, hi_g=max_gap_ns):   # smallest gap where pred(ci(gap)) is True
-        if pred(ci(lo_g)):
+        if pred(pred_ci_at(lo_g)):
             return lo_g
-        if not pred(ci(hi_g)):
+        if not pred(pred_ci_at(hi_g)):
             return None
         while hi_g - lo_g > 0.1:
             mid = (lo_g + hi_g) / 2
-            lo_g, hi_g = (lo_g, mid) if pred(ci(mid)) else (mid, hi_g)
+            lo_g, hi_g = (lo_g, mid) if pred(pred_ci_at(mid)) else (mid, hi_g)
         return hi_g
     low = first_gap(lambda c: c[0] <= measured_ci[1])           # prediction no longer too high
     too_low = first_gap(lambda c: c[1] < measured_ci[0])        # prediction too low from here on
@@ -140,6 +178,17 @@ def explained_gap_range(base_ms, fixed_ns, kernels, measured_ci, level: float = 
         return None
     high = max_gap_ns if too_low is None else too_low - 0.1
     return [round(low, 1), round(high, 1)]
+
+
+def explained_gap_range(base_ms, fixed_ns, kernels, measured_ci, level: float = LEVEL, seed: int = 0,
+                        n_resamples: int = N_RESAMPLES, max_gap_ns: float = 1e6):
+    """The A/B's sensitivity: ``explained_range`` with the prediction interval of
+    ``prediction_ci`` at a fixed gap (sessions resampled as there)."""
+    base_ms, fixed_ns, kernels = (np.asarray(x, float) for x in (base_ms, fixed_ns, kernels))
+    idx = _resample(len(base_ms), seed, n_resamples)
+    b, f, k = base_ms[idx], fixed_ns[idx], kernels[idx]
+    return explained_range(lambda g: _interval(np.median(predicted_speedups(b, f, k, g), axis=1), level),
+                           measured_ci, max_gap_ns)
 
 
 def summarize(sessions: list[dict], base: str = "eager-static", arm: str = "graph",

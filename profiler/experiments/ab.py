@@ -117,7 +117,7 @@ def node_gaps_ns(calibrations: list[dict], gpu: str) -> list[float]:
     null kernels from each `stepscope calibrate` run (``analysis.results.ab`` says why)."""
     other = sorted({c["gpu"]["name"] for c in calibrations if c["gpu"]["name"] != gpu})
     if other:
-        raise ValueError(f"the calibration is of {', '.join(other)}, the A/B of {gpu}: "
+        raise ValueError(f"the calibration is of {', '.join(other)}, the measurement of {gpu}: "
                          "give a calibration of the same GPU.")
     return [float(c["launch"]["1000"]["graph_ns_per_node"]) for c in calibrations]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .protocol import require_gpu, run_decode
+from .protocol import decode_stage_count, require_gpu, run_decode
 
 DEFAULT_MODES = ("eager-static", "graph")
 
@@ -18,17 +18,23 @@ def trace_name(model: str, ctx: int, mode: str) -> str:
     return f"{model}-ctx{ctx}-{mode}.stepscope"
 
 
+def stage_count(modes, steps: int) -> int:
+    """Stages ``run_arms`` announces: the build, then each mode's ``run_decode`` stages."""
+    return 1 + len(modes) * decode_stage_count(steps, rounds=1, build=False)
+
+
 def run_arms(model: str, ctx: int, modes, out_dir: Path, warmup: int = 5, steps: int = 30,
              trace_steps: int = 5, dram_interval_ns: int = 20_000, progress=None, stage=None) -> list[Path]:
     """Build the model once, run and trace each mode, save each trace in ``out_dir``;
     return their paths in ``modes`` order. ``progress(msg)`` gets messages;
-    ``stage(next_label)`` is called as each stage (the build, then one per mode) ends,
-    with the name of what comes next."""
+    ``stage(name)`` is called as each stage begins (``stage_count`` of them: the build,
+    then each mode's prefill, warm-up and measured round)."""
     import torch
     require_gpu()
     from ..workloads.decode import build_model, check_fits, param_bytes, resolve_model
     say = progress or (lambda msg: None)
-    done = stage or (lambda label: None)
+    begin = stage or (lambda name: None)
+    begin("building the model")
     spec = resolve_model(model)
     n_new = warmup + steps + trace_steps + 4
     say(f"building {spec.name} ({'checkpoint' if spec.checkpoint else 'random weights'}) on the GPU")
@@ -42,16 +48,13 @@ def run_arms(model: str, ctx: int, modes, out_dir: Path, warmup: int = 5, steps:
     build_s = time.perf_counter() - t0
     say(f"built {spec.name} in {build_s:.0f} s")
     paths = []
-    for i, mode in enumerate(modes):
-        if i == 0:
-            done(f"tracing {mode}")
+    for mode in modes:
         trace, _ = run_decode(spec.name, ctx, mode, warmup, steps, trace_steps,
-                              dram_interval_ns=dram_interval_ns, built=(spec, net), progress=say)
+                              dram_interval_ns=dram_interval_ns, built=(spec, net), progress=say, stage=begin)
         trace.meta["workload"]["build_s"] = round(build_s, 2)
         path = Path(out_dir) / trace_name(spec.name, ctx, mode)
         trace.save(path)
         paths.append(path)
         del trace
         torch.cuda.empty_cache()
-        done(f"tracing {modes[i + 1]}" if i + 1 < len(modes) else "comparing")
     return paths

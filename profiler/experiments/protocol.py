@@ -38,7 +38,7 @@ def timed_steps(fn, n: int, sync) -> list[int]:
 
 
 def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: int = 1,
-            position=None, phase_jitter_ns: int = 0, seed: int = 0, **tracer_kw):
+            position=None, phase_jitter_ns: int = 0, seed: int = 0, stage=None, **tracer_kw):
     """The protocol: ``warmup`` steps, then ``rounds`` rounds of [a block of untraced timed
     steps, then under a fresh tracer one untimed step (CUPTI's first-launch costs per
     kernel, ~2x the first eager step on an H100, stay out of the trace) and
@@ -50,20 +50,24 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: 
     ``phase_jitter_ns``: before each traced step (outside its window) the host spins a
     uniform random 0..phase_jitter_ns, so the steps meet the PM sampling grid at different
     phases (what lets ``analysis/dram_fit.py`` separate kernels shorter than a sample);
-    the spins are recorded in ``meta.capture.phase_delays_ns``.
+    the spins are recorded in ``meta.capture.phase_delays_ns``. ``stage(name)`` is
+    called as the warm-up and as each round begins (``measure_stage_count`` calls).
     Returns (untraced step times in ns, trace)."""
 
     import torch
 
     from stepscope.analysis.trace.merge import concat
     rng = random.Random(seed)
+    begin = stage or (lambda name: None)
     delays = []
+    begin("warm-up")
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
     rounds = max(1, min(rounds, steps))
     untraced, blocks, traces, outside, positions = [], [], [], [], []
     for r in range(rounds):
+        begin(f"round {r + 1}/{rounds}: untraced then traced steps")
         block = timed_steps(step, steps // rounds + (r < steps % rounds), torch.cuda.synchronize)
         untraced += block
         blocks.append(block)
@@ -91,6 +95,17 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: 
     trace.meta["perturbation"]["step_call_outside_window_ns"] = int(statistics.median(
         [w - (e - s) for w, s, e in zip(outside, st["start_ns"].tolist(), st["end_ns"].tolist())]))
     return untraced, trace
+
+
+def measure_stage_count(steps: int, rounds: int = 1) -> int:
+    """Stages ``measure`` announces: the warm-up and each round."""
+    return 1 + max(1, min(rounds, steps))
+
+
+def decode_stage_count(steps: int, rounds: int = 1, build: bool = True) -> int:
+    """Stages ``run_decode`` announces: the build (unless given a built model), the
+    prefill, then ``measure``'s."""
+    return int(build) + 1 + measure_stage_count(steps, rounds)
 
 
 def perturbation(untraced_blocks: list[list[int]], traced_windows: list[int], per_round: int) -> dict:
@@ -129,13 +144,19 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
                dram_interval_ns: int = 20_000, attn: str = "sdpa", dtype: str = "bfloat16",
                built=None, progress=None, rounds: int = 1, sdpa_backend: str = "default",
                host_ops: bool = False, apis: str = "host", phase_jitter_ns: int = 0,
-               host_spans: bool = False, kernel_records: str = "concurrent", stack_period_ns: int = 0):
-    """Returns (trace, info). ``built`` reuses a (spec, model) pair across modes."""
+               host_spans: bool = False, kernel_records: str = "concurrent", stack_period_ns: int = 0,
+               stage=None):
+    """Returns (trace, info). ``built`` reuses a (spec, model) pair across modes.
+    ``progress(msg)`` gets messages; ``stage(name)`` is called as each stage begins
+    (``decode_stage_count`` of them), each name led by the mode."""
     import torch
     require_gpu()
     say = progress or (lambda msg: None)
+    begin = (lambda name: stage(f"{mode}: {name}")) if stage else None
     if built is None:
         spec = resolve_model(model)
+        if begin:
+            begin("building the model")
         say(f"building {spec.name} ({'checkpoint' if spec.checkpoint else 'random weights'})")
         meta_model = build_model(spec, device="meta", dtype=dtype, attn=attn) \
             if spec.checkpoint is None else None
@@ -149,11 +170,13 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
         (spec, net), build_s = built, 0.0
     rounds = max(1, rounds)
     dec = Decoder(net, ctx, mode, warmup + steps + rounds * (trace_steps + 1) + 4, sdpa_backend=sdpa_backend)
+    if begin:
+        begin(f"prefill {ctx} tokens")
     say(f"prefill {ctx} tokens, mode {mode}")
     dec.prefill()
     dec.capture()
     untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps, rounds=rounds,
-                              position=lambda: dec.position, phase_jitter_ns=phase_jitter_ns,
+                              position=lambda: dec.position, phase_jitter_ns=phase_jitter_ns, stage=begin,
                               dram_interval_ns=dram_interval_ns, modules=net, host_spans=host_spans or host_ops,
                               host_ops=host_ops, apis=apis, kernel_records=kernel_records,
                               stack_period_ns=stack_period_ns)
@@ -169,4 +192,5 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
 
 
 __all__ = ["run_decode", "require_gpu", "timed_steps", "measure", "spin_ns", "decode_workload",
+           "measure_stage_count", "decode_stage_count",
            "CaptureError", "WorkloadError"]

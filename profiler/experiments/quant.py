@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..workloads.quantize import ARMS
 from .files import read_arm
-from .runner import run_fresh
+from .runner import each, run_fresh
 
 
 def run_arm(model_name: str, ctx: int, arm: str, warmup: int, steps: int, trace_steps: int,
@@ -77,13 +77,12 @@ def run_arm(model_name: str, ctx: int, arm: str, warmup: int, steps: int, trace_
 
 def run_quant(model: str, ctx: int, arms: list[str], out_dir: Path, warmup=5, steps=30, trace_steps=2,
               progress=print, timeout_s: int = 900) -> list[dict]:
-    """Each missing arm in a fresh process; a crash is recorded as an invalid arm."""
+    """Each missing arm in a fresh process (progress through ``runner.each``: a bar on a
+    terminal); a crash is recorded as an invalid arm."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for i, arm in enumerate(arms):
+    todo = [arm for arm in arms if not (out_dir / f"{model}-ctx{ctx}-{arm}.json").exists()]
+    for arm in each(todo, progress):
         path = out_dir / f"{model}-ctx{ctx}-{arm}.json"
-        if path.exists():
-            continue
-        progress(f"[{i + 1}/{len(arms)}] {arm}")
         run_fresh("quant:run_arm_result", {"model_name": model, "ctx": ctx, "arm": arm, "warmup": warmup,
                                            "steps": steps, "trace_steps": trace_steps},
                   path, {"model": model, "ctx": ctx, "arm": arm}, "arm", timeout_s)

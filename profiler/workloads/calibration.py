@@ -18,6 +18,11 @@ from stepscope.analysis.trace import workload
 
 from .host_spin import spin_ns
 
+#: Null-kernel counts of the launch-cost measurement (one stage each).
+LAUNCH_SIZES = (10, 100, 1000)
+#: The bandwidth kernels, in the order ``bandwidth`` runs them (one stage each).
+BANDWIDTH_KERNELS = ("read kernel", "copy kernel", "torch copy_")
+
 
 def _events_ms(fn, reps: int, warmup: int = 2) -> list[float]:
     import torch
@@ -72,10 +77,13 @@ class Calibration:
                         ctypes.c_uint64(src.numel() // 16))
 
     # -- launch ---------------------------------------------------------------
-    def launch_costs(self, sizes=(10, 100, 1000), reps: int = 5) -> dict:
+    def launch_costs(self, sizes=LAUNCH_SIZES, reps: int = 5, stage=None) -> dict:
+        """``stage(name)`` is called as each size begins."""
         torch = self.torch
         out = {}
         for n in sizes:
+            if stage:
+                stage(f"launch costs: {n} null kernels")
             host = []
             for _ in range(reps):
                 torch.cuda.synchronize()
@@ -119,13 +127,18 @@ class Calibration:
         return res
 
     # -- bandwidth ------------------------------------------------------------
-    def bandwidth(self, nbytes: int = 4 << 30, reps: int = 10) -> dict:
+    def bandwidth(self, nbytes: int = 4 << 30, reps: int = 10, stage=None) -> dict:
+        """``stage(name)`` is called as each of ``BANDWIDTH_KERNELS`` begins."""
         torch = self.torch
+        begin = stage or (lambda name: None)
         buf = torch.randint(0, 255, (nbytes,), dtype=torch.uint8, device="cuda")
+        begin(f"bandwidth: {BANDWIDTH_KERNELS[0]}")
         read_ms = statistics.median(_events_ms(lambda: self.read(buf), reps))
         half = nbytes // 2
         src, dst = buf[:half], torch.empty(half, dtype=torch.uint8, device="cuda")
+        begin(f"bandwidth: {BANDWIDTH_KERNELS[1]}")
         copy_ms = statistics.median(_events_ms(lambda: self.copy(src, dst), reps))
+        begin(f"bandwidth: {BANDWIDTH_KERNELS[2]}")
         torch_ms = statistics.median(_events_ms(lambda: dst.copy_(src), reps))
         ok = bool(torch.equal(src[:1 << 20], dst[:1 << 20]))
         return {"buffer_bytes": nbytes, "l2_bytes": self.l2_bytes,
