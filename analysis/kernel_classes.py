@@ -25,7 +25,7 @@ class KernelClass(IntEnum):
 PATTERNS: list[tuple[KernelClass, str]] = [
     (KernelClass.DEQUANT, r"dequant"),
     (KernelClass.ATTENTION, r"flash|fmha|attention|attn|sdpa|softmax"),
-    (KernelClass.GEMM, r"gemm|gemv|cutlass|cublas|xmma|nvjet|splitk|matmul|dot_kernel|int4pack|int8pack"),
+    (KernelClass.GEMM, r"gemm|gemv|cutlass|cublas|xmma|nvjet|splitk|matmul|dot_kernel|int4pack|int8pack|marlin"),
     (KernelClass.NORM, r"norm|rsqrt|meanops|pow_tensor"),
     (KernelClass.ROTARY, r"rotary|rope|neg_kernel|\bneg\b|cos_kernel|sin_kernel"),
     (KernelClass.REDUCTION, r"argmax|argmin|reduce|sum_kernel|max_kernel"),
