@@ -238,7 +238,7 @@ def cmd_quant(a) -> int:
         check_not_overwriting((md_path,), a.force)
     else:
         _run_on_gpu(quant.run_quant, a.model, a.ctx, arms, out_dir, a.warmup, a.steps,
-                    progress=Progress(a.quiet))
+                    progress=Progress(a.quiet), trace_dir=Path(a.trace_dir) if a.trace_dir else None)
     res = quant.load_arms(out_dir, a.model, a.ctx)
     if not res:
         raise UsageError(f"{out_dir} holds no quantised-arm results for {a.model} at ctx {a.ctx}.")
@@ -478,6 +478,7 @@ def _add_readers(sub) -> None:
 
 
 def _add_experiments(sub) -> None:
+    from stepscope.profiler.workloads.quantize import ARMS  # names only: no torch
     common = _experiment_parent()
     c = _parser(sub, "calibrate", "the GPU's launch and bandwidth limits (GPU)",
                 "stepscope calibrate -o calibration.json --chain chain.stepscope")
@@ -511,8 +512,12 @@ def _add_experiments(sub) -> None:
     q.add_argument("--model", default="qwen2.5-7b", help=MODEL_HELP)
     q.add_argument("--ctx", type=int, default=2048, help=CTX_HELP)
     q.add_argument("--arms", default="bf16,bnb-nf4,torchao-int8wo,torchao-int4wo",
-                   help="comma-separated weight paths to compare")
+                   help=f"comma-separated weight paths to compare, of {', '.join(ARMS)} (gptq-exllamav2 and "
+                        "awq-marlin need extensions built first: docs/quant-build.md)")
     q.add_argument("-o", "--output", default="quant", help="folder for one result per arm and table.md")
+    q.add_argument("--trace-dir", default=None,
+                   help="also keep each arm's traced steps there, one .stepscope file per arm and mode "
+                        "(their kernel names show which library kernel ran)")
     q.set_defaults(fn=cmd_quant)
 
 

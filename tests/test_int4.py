@@ -1,6 +1,9 @@
 """The gptq-exllamav2 and awq-marlin arms' CPU side: the formats' sizes, the libraries'
 packers against independent unpacking, Marlin's scale and zero-point permutations against
-gptqmodel's own code, the kernel names and classes.
+gptqmodel's own code, the kernel names and classes, the error sentences when an extension
+is missing, and the gptq-exllamav2 arm's whole path with a fake kernel. The kernels run on
+the GPU (benchmarks/quant_build.py check; each arm checks its first layer against
+x @ dequantised weight before it is timed).
 
 The library tests need torch and the gptqmodel sdist (docs/quant-build.md: unpacked in
 STEPSCOPE_QUANT_EXT, or .whl/quant/gptqmodel-*.tar.gz in the checkout); without them they skip."""
@@ -18,6 +21,7 @@ from stepscope.analysis.kernel_classes import KernelClass, classify_name, short_
 from stepscope.analysis.results.quant import path
 from stepscope.profiler.workloads import int4_layouts as lay
 from stepscope.profiler.workloads.decode import registry
+from stepscope.profiler.workloads.quantize import ARMS, KERNELS
 
 AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7]
 
@@ -55,11 +59,13 @@ def test_quantised_models_hold_about_a_third_of_the_bf16_bytes():
     assert got == lay.model_weight_bytes(cfg, "gptq")
 
 
-def test_the_library_kernels_are_gemm():
+def test_the_library_arms_and_their_kernels():
+    assert ARMS[0] == "bf16" and set(KERNELS) == {"gptq-exllamav2", "awq-marlin"} <= set(ARMS)
     marlin = "void marlin::Marlin<__nv_bfloat16, (vllm::ScalarTypeId)1024, (vllm::ScalarTypeId)5, 256, 1, 8, 8, " \
              "true, 4, 8, false>(int4 const*, int4 const*, int4*)"
     exl = "void gemm_half_q_half_gptq_kernel<true, 1>(__half const*, unsigned int const*, unsigned int const*)"
     assert classify_name(marlin) == classify_name(exl) == KernelClass.GEMM
+    assert KERNELS["awq-marlin"] in short_name(marlin, 200) and KERNELS["gptq-exllamav2"] in short_name(exl, 200)
     assert path("awq-marlin", [{"name": short_name(marlin, 90), "per_step": 196}]) == "fused low-bit GEMV (Marlin)"
     assert path("gptq-exllamav2", [{"name": short_name(exl, 90), "per_step": 196},
                                    {"name": "nvjet_sm90_tst", "per_step": 1}]) \
@@ -170,3 +176,108 @@ def test_marlin_permutations_are_gptqmodels(torch, gptqmodel_src, pu):
     assert torch.equal(lay.awq_to_marlin_zero_points(qzeros, k // 128, n),
                        gm["awq_to_marlin_zero_points"](qzeros, k // 128, n, 4))
     assert torch.equal(lay.unpack_cols(qzeros, k // 128, n), gm["unpack_cols"](qzeros, 4, k // 128, n))
+
+
+def test_marlin_sources_are_generated_by_the_librarys_generator(torch, gptqmodel_src, tmp_path):
+    pytest.importorskip("jinja2")
+    import shutil
+
+    from stepscope.profiler.workloads import int4_kernels as k4
+    root = tmp_path / "gm"
+    shutil.copytree(gptqmodel_src / "gptqmodel_ext" / "marlin", root / "gptqmodel_ext" / "marlin")
+    src = [p.name for p in k4.marlin_sources(root)]
+    assert src[:4] == ["marlin_torch_bf16.cpp", "gptq_marlin_bf16.cu", "gptq_marlin_repack.cu", "awq_marlin_repack.cu"]
+    assert "kernel_bf16_ku4.cu" in src and not any("fp16" in s for s in src)   # AWQ's uint4, bf16 only
+    kernel_h = (root / "gptqmodel_ext" / "marlin" / "kernel.h").read_text()
+    assert "__global__ void Marlin(" in kernel_h and "#define MARLIN_NAMESPACE_NAME marlin" in kernel_h
+
+
+def test_missing_extensions_are_one_sentence(torch, tmp_path, monkeypatch):
+    from stepscope.profiler.errors import WorkloadError
+    from stepscope.profiler.workloads import int4_kernels as k4
+    monkeypatch.setenv("STEPSCOPE_QUANT_EXT", str(tmp_path))
+    with pytest.raises(WorkloadError, match="no gptqmodel_marlin_bf16_ops.so in .*quant_build.sh"):
+        k4.load_marlin()
+    monkeypatch.setattr(k4.importlib.util, "find_spec", lambda name: None if name == "exllamav2_ext" else object())
+    with pytest.raises(WorkloadError, match="no exllamav2_ext in .*quant_build.sh"):
+        k4.load_exllamav2()
+
+
+def test_every_linear_but_lm_head_is_replaced_and_the_first_layer_checked(torch):
+    from stepscope.profiler.workloads import int4_kernels as k4
+    from stepscope.profiler.workloads.decode import build_model, resolve_model
+    model = build_model(resolve_model("tiny-qwen2"), device="cpu", dtype="float32")
+    linears = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    made = []
+    checked = k4.replace_linears(model, lambda lin, first: made.append((lin.in_features, first)) or torch.nn.Identity())
+    assert len(made) == len(linears) - 1 and isinstance(model.lm_head, torch.nn.Linear)
+    layers = model.config.num_hidden_layers
+    assert len(made) == 7 * layers and [f for _, f in made] == [True] * 7 + [False] * 7 * (layers - 1)
+    assert len(checked) == 7
+
+
+class FakeExllamaV2:
+    """exllamav2.ext's three names, with a gemm that dequantises the GPTQ tensors it was
+    given as the ExLlamaV2 kernel reads them (qzeros + 1), in numpy: the arm's whole path
+    on the CPU, the kernel excepted."""
+
+    def __init__(self, torch):
+        self.torch, self.mats = torch, []
+        self.none_tensor = torch.empty(1, 1, device="meta")
+        self.ext_c = self
+
+    def make_q_matrix(self, w, temp_dq, max_dq_rows=0):
+        assert temp_dq.is_meta and max_dq_rows == 0 and set(w) <= {"qweight", "qzeros", "scales", "bias"}
+        self.mats.append(dict(w))
+        return len(self.mats) - 1
+
+    def gemm_half_q_half(self, x, handle, out, force_cuda):
+        w = self.mats[handle]
+        k, n = w["qweight"].shape[0] * 8, w["qweight"].shape[1]
+        codes = _nibbles(w["qweight"].numpy()).transpose(0, 2, 1).reshape(k, n)
+        zeros = _nibbles(w["qzeros"].numpy()).reshape(-1, n) + 1
+        deq = (codes - np.repeat(zeros, k // zeros.shape[0], 0)) * np.repeat(w["scales"].float().numpy(),
+                                                                            k // zeros.shape[0], 0)
+        y = x.float().numpy() @ deq + (w["bias"].float().numpy() if "bias" in w else 0)
+        out.copy_(self.torch.from_numpy(y))
+
+
+def _tiny_qwen2_128(torch, tmp_path):
+    """tiny-qwen2 widened so that every Linear packs in groups of 128."""
+    from stepscope.profiler.workloads.decode import build_model, resolve_model
+    cfg = json.loads(registry()["tiny-qwen2"].read_text())
+    cfg.update(hidden_size=256, intermediate_size=512, num_attention_heads=4, num_key_value_heads=2)
+    (tmp_path / "tiny-qwen2-128.json").write_text(json.dumps(cfg))
+    return build_model(resolve_model(str(tmp_path / "tiny-qwen2-128.json")), device="cpu", dtype="float32")
+
+
+def test_gptq_arm_on_the_cpu_with_a_fake_kernel(torch, gptqmodel_src, monkeypatch, tmp_path):
+    from stepscope.profiler.workloads import int4_kernels as k4
+    fake = FakeExllamaV2(torch)
+    monkeypatch.setattr(k4, "load_exllamav2", lambda: fake)
+    monkeypatch.setattr(k4, "gptqmodel_root", lambda: gptqmodel_src)
+    model = _tiny_qwen2_128(torch, tmp_path)
+    ids = torch.randint(0, model.config.vocab_size, (1, 12))
+    with torch.inference_mode():
+        ref = model(ids).logits.float()
+    lib = k4.quantize_gptq_exllamav2(model)
+    assert lib.startswith("exllamav2 ") and "check rel err" in lib
+    assert len(fake.mats) == 7 * model.config.num_hidden_layers and next(model.parameters()).dtype == torch.float16
+    q = model.model.layers[0].self_attn.q_proj
+    assert isinstance(q, k4.GptqExllamaV2Linear) and q.reference is None and q.bias is not None
+    with torch.inference_mode():
+        got = model(ids).logits.float()
+    # 4-bit weights: the same model, roughly (random weights make the logits small and close)
+    assert float((got - ref).norm() / ref.norm()) < 0.5
+
+
+def test_a_wrong_layout_fails_the_arm(torch, gptqmodel_src, monkeypatch, tmp_path):
+    from stepscope.profiler.errors import WorkloadError
+    from stepscope.profiler.workloads import int4_kernels as k4
+    fake = FakeExllamaV2(torch)
+    monkeypatch.setattr(k4, "load_exllamav2", lambda: fake)
+    monkeypatch.setattr(k4, "gptqmodel_root", lambda: gptqmodel_src)
+    monkeypatch.setattr(lay, "pack_gptq", lambda pu, c, z: pu.pack_exllama(c, z, 4))   # no zero - 1
+    model = _tiny_qwen2_128(torch, tmp_path)
+    with pytest.raises(WorkloadError, match="packed layout is wrong"):
+        k4.quantize_gptq_exllamav2(model)

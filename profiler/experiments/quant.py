@@ -12,13 +12,13 @@ import time
 import traceback
 from pathlib import Path
 
-from ..workloads.quantize import ARMS
+from ..workloads.quantize import ARMS, KERNELS
 from .files import read_arm
 from .runner import each, run_fresh
 
 
 def run_arm(model_name: str, ctx: int, arm: str, warmup: int, steps: int, trace_steps: int,
-            trace_dir: Path | None = None) -> dict:
+            trace_dir: str | Path | None = None) -> dict:
     import numpy as np
     import torch
 
@@ -54,7 +54,7 @@ def run_arm(model_name: str, ctx: int, arm: str, warmup: int, steps: int, trace_
         trace.meta["workload"] = decode_workload(spec, dec, trace_steps, sizes, quant=arm,
                                                  untraced_step_ns=ns)
         if trace_dir:
-            trace.save(trace_dir / f"{spec.name}-ctx{ctx}-{arm}-{mode}.stepscope")
+            trace.save(Path(trace_dir) / f"{spec.name}-ctx{ctx}-{arm}-{mode}.stepscope")
         a = TraceAnalysis(trace)
         m = next(iter(a.get_summary()["modes"].values()))
         kc = a.get_kernel_classes()
@@ -63,6 +63,7 @@ def run_arm(model_name: str, ctx: int, arm: str, warmup: int, steps: int, trace_
         mat = np.isin(cls, [KernelClass.GEMM, KernelClass.DEQUANT]) & (k["step"] >= 0)
         names, counts = np.unique(k["name"][mat], return_counts=True)
         top = sorted(zip(counts.tolist(), names.tolist()), reverse=True)[:4]
+        n_steps = len(trace["steps"]["index"])
         out["modes"][mode] = {
             "valid": True, "median_ms": statistics.median(ns) / 1e6, "step_ns": ns,
             "traced_ms": m["step_ms"], "floor_ms": m["floor_ms"], "model_gb": m["model_gb"],
@@ -70,22 +71,30 @@ def run_arm(model_name: str, ctx: int, arm: str, warmup: int, steps: int, trace_
             "kernels": m["kernels"],
             "classes": {c: {"count": float(n), "ms": float(t) / 1e6} for c, n, t in
                         zip(kc["class"], kc["count_per_step"], kc["time_ns_per_step"])},
-            "matmul_kernels": [{"name": short_name(trace.strings[n], 90),
-                                "per_step": c / len(trace["steps"]["index"])} for c, n in top]}
+            "matmul_kernels": [{"name": short_name(trace.strings[n], 90), "per_step": c / n_steps}
+                               for c, n in top]}
+        if arm in KERNELS:   # the library kernel this arm exists to run, counted in the traced steps
+            every, every_n = np.unique(k["name"][k["step"] >= 0], return_counts=True)
+            hits = sum(c for n, c in zip(every.tolist(), every_n.tolist())
+                       if KERNELS[arm] in short_name(trace.strings[n], 200))
+            out["modes"][mode]["expected_kernel"] = {"name": KERNELS[arm], "per_step": hits / n_steps}
     return out
 
 
 def run_quant(model: str, ctx: int, arms: list[str], out_dir: Path, warmup=5, steps=30, trace_steps=2,
-              progress=print, timeout_s: int = 900) -> list[dict]:
+              progress=print, timeout_s: int = 900, trace_dir: Path | None = None) -> list[dict]:
     """Each missing arm in a fresh process (progress through ``runner.each``: a bar on a
-    terminal); a crash is recorded as an invalid arm."""
+    terminal); a crash is recorded as an invalid arm. ``trace_dir``: also keep each arm's
+    traced steps there, one .stepscope file per mode."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if trace_dir is not None:
+        Path(trace_dir).mkdir(parents=True, exist_ok=True)
     todo = [arm for arm in arms if not (out_dir / f"{model}-ctx{ctx}-{arm}.json").exists()]
     for arm in each(todo, progress):
         path = out_dir / f"{model}-ctx{ctx}-{arm}.json"
-        run_fresh("quant:run_arm_result", {"model_name": model, "ctx": ctx, "arm": arm, "warmup": warmup,
-                                           "steps": steps, "trace_steps": trace_steps},
-                  path, {"model": model, "ctx": ctx, "arm": arm}, "arm", timeout_s)
+        kw = {"model_name": model, "ctx": ctx, "arm": arm, "warmup": warmup, "steps": steps,
+              "trace_steps": trace_steps, **({"trace_dir": str(trace_dir)} if trace_dir is not None else {})}
+        run_fresh("quant:run_arm_result", kw, path, {"model": model, "ctx": ctx, "arm": arm}, "arm", timeout_s)
     return load_arms(out_dir, model, ctx, complete=False)
 
 

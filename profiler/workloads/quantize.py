@@ -6,14 +6,21 @@ quantised at load, no downloads):
   BitsAndBytesConfig default), bf16 compute: the paper's bnb-nf4;
 - ``torchao-int8wo``: torchao int8 weight-only, per-row scales, every Linear;
 - ``torchao-int4wo``: torchao int4 weight-only, group size 128, tinygemm layout
-  (``tile_packed_to_4d``, torch's own ``_weight_int4pack_mm``), every Linear.
-AutoAWQ+Marlin and GPTQ+ExLlamaV2 are not reproduced yet; the README says what the
-registry offers for them and what adding them would take.
+  (``tile_packed_to_4d``, torch's own ``_weight_int4pack_mm``), every Linear;
+- ``gptq-exllamav2``: GPTQ weights (4-bit, group 128) on ExLlamaV2's kernel, every Linear but
+  lm_head, the model in fp16 (the kernel's only dtype): the paper's GPTQ + ExLlamaV2;
+- ``awq-marlin``: AWQ weights (4-bit, group 128, zero points) on the Marlin kernel as
+  gptqmodel ships it, every Linear but lm_head, bf16: the paper's AWQ + Marlin.
+The last two need extensions built on the GPU machine first (int4_kernels,
+benchmarks/quant_build.sh, docs/quant-build.md).
 """
 from __future__ import annotations
 
 #: The arms, the bf16 baseline first (also the order of tables).
-ARMS = ("bf16", "bnb-nf4", "torchao-int8wo", "torchao-int4wo")
+ARMS = ("bf16", "bnb-nf4", "torchao-int8wo", "torchao-int4wo", "gptq-exllamav2", "awq-marlin")
+#: The library kernel each arm exists to run: a substring of its short name in a trace
+#: (exllamav2_ext/cuda/q_gemm_kernel_gptq.cuh; gptqmodel_ext/marlin/kernel.h).
+KERNELS = {"gptq-exllamav2": "gemm_half_q_half_gptq_kernel", "awq-marlin": "marlin::Marlin"}
 
 
 def quantize(model, arm: str) -> str:
@@ -34,6 +41,12 @@ def quantize(model, arm: str) -> str:
                         new.bias = child.bias
                     setattr(parent, name, new)
         return f"bitsandbytes {bnb.__version__}"
+    if arm == "gptq-exllamav2":
+        from .int4_kernels import quantize_gptq_exllamav2
+        return quantize_gptq_exllamav2(model)
+    if arm == "awq-marlin":
+        from .int4_kernels import quantize_awq_marlin
+        return quantize_awq_marlin(model)
     import torchao
     from torchao.quantization import Int4WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
     if arm == "torchao-int8wo":
