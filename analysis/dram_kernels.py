@@ -42,6 +42,8 @@ clock offset ``off`` (PM time = kernel time + off):
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import linalg, sparse
 from scipy.optimize import nnls
@@ -69,7 +71,7 @@ def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
                 "rel_start_ns": np.zeros(0), "dur_ns": np.zeros(0), "name": [], "table": np.zeros(0, np.int64)}
     sig = _row_ids([rec.table[inside]] + [c[inside] for c in cols])
     p, st = pos[inside], rec.start_ns[inside]
-    order = np.lexsort((st, sig, p))
+    order = np.lexsort((st, p * (int(sig.max()) + 1) + sig))       # by step, signature, start
     run = np.ones(len(order), bool)
     run[1:] = (p[order][1:] != p[order][:-1]) | (sig[order][1:] != sig[order][:-1])
     first = np.maximum.accumulate(np.where(run, np.arange(len(order)), 0))
@@ -97,14 +99,23 @@ def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
 
 
 def _row_ids(cols: list[np.ndarray]) -> np.ndarray:
-    """Dense ids of the distinct rows of equal-length integer columns (lexicographic)."""
+    """Dense ids of the distinct rows of equal-length integer columns (lexicographic):
+    one sort of a mixed-radix key when the columns' ranges fit in 62 bits, else a lexsort."""
+    if not len(cols[0]):
+        return np.zeros(0, np.int64)
+    lo = [int(c.min()) for c in cols]
+    span = [int(c.max()) - m + 1 for c, m in zip(cols, lo)]
+    if math.prod(span) < 2 ** 62:
+        key = np.zeros(len(cols[0]), np.int64)
+        for c, m, w in zip(cols, lo, span):
+            key = key * w + (c.astype(np.int64) - m)
+        return np.unique(key, return_inverse=True)[1].reshape(-1)
     order = np.lexsort(cols[::-1])
     new = np.zeros(len(order), bool)
-    if len(order):
-        new[0] = True
-        for c in cols:
-            cs = c[order]
-            new[1:] |= cs[1:] != cs[:-1]
+    new[0] = True
+    for c in cols:
+        cs = c[order]
+        new[1:] |= cs[1:] != cs[:-1]
     ids = np.empty(len(order), np.int64)
     ids[order] = np.cumsum(new) - 1
     return ids
@@ -117,7 +128,13 @@ def _record_name(trace, rec, r: int) -> str:
 
 
 def _group_median(g: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
-    order = np.lexsort((v, g))
+    """The (lower) median of ``v`` within each group ``g``; ``v`` holds whole ns, so one
+    sort of the key g * range + v orders it as a lexsort by (g, v) would."""
+    span = float(v.max() - v.min()) + 1 if len(v) else 1.0
+    if len(v) and np.array_equal(v, np.round(v)) and n * span < 2.0 ** 52:
+        order = np.argsort(g * np.int64(span) + (v - v.min()).astype(np.int64))
+    else:
+        order = np.lexsort((v, g))
     counts = np.bincount(g, minlength=n)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     return v[order][starts + (counts - 1) // 2]

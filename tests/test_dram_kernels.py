@@ -10,7 +10,7 @@ from stepscope.analysis import dram_ncu
 from stepscope.analysis.attribution import attribute
 from stepscope.analysis.dram_checks import report
 from stepscope.analysis.dram_fit import estimate
-from stepscope.analysis.dram_kernels import nnls_normal
+from stepscope.analysis.dram_kernels import _group_median, _row_ids, nnls_normal
 from stepscope.analysis.facade import TraceAnalysis
 from stepscope.analysis.trace import Trace, load, table_from_rows
 from stepscope.analysis.trace.steps import assign_steps
@@ -233,3 +233,17 @@ def test_timeline_lane_integrates_to_the_group_bytes():
     total = np.nansum(est["read_bytes"]) + np.nansum(est["write_bytes"])
     np.testing.assert_allclose(per_step, total, rtol=1e-9)
     assert abs(total / b.sum() - 1) < 0.02
+
+
+# -- the fast paths against their plain definitions (issue 15, speed) ---------------------
+
+def test_one_sort_ids_and_medians_match_lexsort():
+    rng = np.random.default_rng(5)
+    cols = [rng.integers(0, 4, 500), rng.integers(-3, 3, 500), rng.integers(0, 2, 500)]
+    ref = np.unique(np.stack(cols, 1), axis=0, return_inverse=True)[1].reshape(-1)
+    assert np.array_equal(_row_ids(cols), ref)
+    assert np.array_equal(_row_ids([c * 2 ** 21 for c in cols]), ref)        # past 62 bits: the lexsort
+    g, v = rng.integers(0, 30, 1000), rng.integers(-5_000, 5_000, 1000).astype(float)
+    for vals in (v, v + 0.5):                                                # whole ns, and not
+        ref = [np.sort(vals[g == k])[((g == k).sum() - 1) // 2] for k in range(30)]
+        assert np.array_equal(_group_median(g, vals, 30), ref)
