@@ -43,6 +43,7 @@ clock offset ``off`` (PM time = kernel time + off):
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 from scipy import linalg, sparse
@@ -181,12 +182,16 @@ class Design:
     (and touched by no record outside the groups), columns = groups, plus the idle ns of
     each row for the background column. Records: [a_ns, b_ns] on the kernel clock,
     ``group`` (-1: outside every group), ``rec_span`` (the index of its step span, -1
-    none); ``lo``/``hi``: the step spans, sorted."""
+    none); ``lo``/``hi``: the step spans, sorted. ``window``: the range of samples that
+    can be rows (the others are never visited); ``rows`` index all samples."""
 
-    def __init__(self, smp: Samples, a_ns, b_ns, group, rec_span, lo, hi, n_groups: int, offset_ns: float):
-        ss, se = smp.start_ns, smp.end_ns
-        a = a_ns.astype(np.float64) + offset_ns
-        b = np.maximum(b_ns.astype(np.float64) + offset_ns, a + 1.0)
+    def __init__(self, smp: Samples, a_ns, b_ns, group, rec_span, lo, hi, n_groups: int, offset_ns: float,
+                 window: tuple | None = None):
+        i0, i1 = window or (0, smp.n)
+        ss, se = smp.start_ns[i0:i1], smp.end_ns[i0:i1]
+        n_smp = len(ss)
+        a = np.asarray(a_ns, np.float64) + offset_ns
+        b = np.maximum(np.asarray(b_ns, np.float64) + offset_ns, a + 1.0)
         lo, hi = lo + offset_ns, hi + offset_ns
         j = np.searchsorted(lo, se, "left") - 1
         jj = np.maximum(j, 0)
@@ -197,29 +202,45 @@ class Design:
         rep = np.repeat(np.arange(len(a)), cnt)
         row = first[rep] + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
         ov = np.clip(np.minimum(b[rep], se[row]) - np.maximum(a[rep], ss[row]), 0, None)
-        covered = np.bincount(row, weights=ov, minlength=smp.n)
+        covered = np.bincount(row, weights=ov, minlength=n_smp)
         g = group[rep]
-        bad = np.zeros(smp.n, bool)
+        bad = np.zeros(n_smp, bool)
         bad[row[g < 0]] = True
         use = (row_step >= 0) & ~bad
         compact = np.cumsum(use) - 1
         keep = use[row] & (g >= 0)
-        self.rows = np.nonzero(use)[0]
+        self.rows = np.nonzero(use)[0] + i0
         self.row_step = row_step[use]
         # A group moves its bytes at one rate over its members' busy time in the step.
-        key = np.where(g >= 0, rec_span[rep] * n_groups + g, -1)
-        dur = b - a
-        gkey = np.where(group >= 0, rec_span * n_groups + group, 0)
-        gdur = np.bincount(gkey, weights=np.where(group >= 0, dur, 0), minlength=len(lo) * n_groups)
-        vals = ov[keep] / gdur[key[keep]]
-        A = sparse.csr_matrix((vals, (compact[row[keep]], g[keep])), shape=(len(self.rows), n_groups))
-        idle = np.clip((se - ss) - covered, 0, None)[use]
-        self.A = sparse.hstack([A, sparse.csr_matrix(idle[:, None])], format="csr")
+        grouped = group >= 0
+        gkey = np.where(grouped, rec_span * n_groups + group, 0)
+        gdur = np.bincount(gkey, weights=np.where(grouped, b - a, 0), minlength=len(lo) * n_groups)
+        self._entries = (compact[row[keep]], g[keep], ov[keep] / gdur[gkey[rep[keep]]])
+        self.idle = np.clip((se - ss) - covered, 0, None)[use]
+        self.n_groups, self.n_steps = n_groups, len(lo)
 
-        self.n_steps = len(lo)
-        self.step_sum = sparse.csr_matrix((np.ones(len(self.rows)), (self.row_step, np.arange(len(self.rows)))),
-                                          shape=(self.n_steps, len(self.rows)))
-        self.C = np.asarray((self.step_sum @ self.A).todense())      # per-step column sums
+    @cached_property
+    def A(self):
+        """rows x (groups + background): the overlap fractions, the idle ns last (CSR)."""
+        r, c, v = self._entries
+        A = sparse.csr_matrix((v, (r, c)), shape=(len(self.rows), self.n_groups))
+        return sparse.hstack([A, sparse.csr_matrix(self.idle[:, None])], format="csr")
+
+    def fitted(self, x: np.ndarray) -> np.ndarray:
+        """A @ x without building A (the offset scan's residuals): x has the background last."""
+        r, c, v = self._entries
+        return np.bincount(r, weights=v * x[c], minlength=len(self.rows)) + self.idle * x[self.n_groups]
+
+    @cached_property
+    def step_sum(self):
+        """spans x rows: 1 where the row lies in the span."""
+        return sparse.csr_matrix((np.ones(len(self.rows)), (self.row_step, np.arange(len(self.rows)))),
+                                 shape=(self.n_steps, len(self.rows)))
+
+    @cached_property
+    def C(self) -> np.ndarray:
+        """Per-step column sums."""
+        return np.asarray((self.step_sum @ self.A).todense())
 
     def _row_pairs(self):
         """(flat index i*n+j, a_ri*a_rj, row r) for every pair of nonzeros of every row."""

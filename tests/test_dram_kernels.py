@@ -1,6 +1,8 @@
 """Per-kernel DRAM bytes (analysis/dram_fit.py, dram_kernels.py, dram_checks.py,
 dram_ncu.py): recovery of known bytes from generated samples, and golden numbers on the
 shipped traces (calibration chain, synthetic step, Qwen2.5-7B on H100)."""
+import warnings
+
 import numpy as np
 import pytest
 from scipy.optimize import nnls
@@ -9,8 +11,8 @@ from conftest import trace_path
 from stepscope.analysis import dram_ncu
 from stepscope.analysis.attribution import attribute
 from stepscope.analysis.dram_checks import report
-from stepscope.analysis.dram_fit import estimate
-from stepscope.analysis.dram_kernels import _group_median, _row_ids, nnls_normal
+from stepscope.analysis.dram_fit import Designer, Problem, _interval, estimate
+from stepscope.analysis.dram_kernels import Design, _group_median, _row_ids, identities, initial_groups, nnls_normal
 from stepscope.analysis.facade import TraceAnalysis
 from stepscope.analysis.trace import Trace, load, table_from_rows
 from stepscope.analysis.trace.steps import assign_steps
@@ -247,3 +249,43 @@ def test_one_sort_ids_and_medians_match_lexsort():
     for vals in (v, v + 0.5):                                                # whole ns, and not
         ref = [np.sort(vals[g == k])[((g == k).sum() - 1) // 2] for k in range(30)]
         assert np.array_equal(_group_median(g, vals, 30), ref)
+
+
+@pytest.fixture(scope="module")
+def small_problem():
+    dur, b = recovery_case(8)
+    t = make_trace(dur, b, n_steps=5, seed=8, noise=0.01, write_frac=0.1)
+    attr = attribute(t)
+    ids = identities(t, attr["records"], attr["record_pos"], attr["intervals"].lo_ns)
+    prob = Problem(t, attr, ids)
+    g = initial_groups(ids, 5_000.0)
+    return prob, g, int(g.max()) + 1
+
+
+def test_sample_window_leaves_the_design_unchanged(small_problem):
+    prob, g, ng = small_problem
+    for steps in (None, np.arange(2)):
+        des = Designer(prob, g, ng, steps)
+        for off in np.arange(-20_000.0, 20_001.0, 2_500.0):
+            a = des(off)
+            assert des.window(off) != (0, prob.smp.n)
+            b = Design(prob.smp, des.a, des.b, des.group, des.span, des.lo, des.hi, ng, off)
+            assert np.array_equal(a.rows, b.rows) and np.array_equal(a.row_step, b.row_step)
+            assert np.array_equal(a.idle, b.idle)
+            assert all(np.array_equal(u, v) for u, v in zip(a._entries, b._entries))
+            x = np.random.default_rng(0).random(ng + 1)
+            np.testing.assert_allclose(a.fitted(x), a.A @ x, rtol=1e-12)
+
+
+def test_interval_is_nanpercentile():
+    rng = np.random.default_rng(6)
+    boots = rng.standard_normal((20, 6))
+    boots[:, 1] = np.nan              # a group with no data
+    boots[[2, 5, 7], 2] = np.nan      # ... in some resamples
+    boots[:19, 3] = np.nan
+    lo, hi = _interval(boots, np.zeros(6))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = np.nanpercentile(boots, [2.5, 97.5], axis=0)
+    np.testing.assert_array_equal(lo, ref[0])
+    np.testing.assert_array_equal(hi, ref[1])
