@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from .blas_threads import one_thread
-from .dram_kernels import MIXED, Design, Samples, identities, initial_groups, nnls_normal
+from .dram_kernels import MIXED, Design, NormalParts, Samples, identities, initial_groups, nnls_normal
 
 #: Offsets tried (ns, PM clock minus kernel clock): a coarse grid, then finer around the best.
 COARSE_NS = np.arange(-40_000, 40_001, 2_000)
@@ -86,7 +86,8 @@ def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: 
 
     def fit(off):
         d = design(off)
-        return np.nan_to_num(nnls_normal(*d.normal(y[d.rows]))[0])
+        S, Atb, U = d.normal(y[d.rows])
+        return np.nan_to_num(nnls_normal(S, Atb, low_rank=U)[0])
 
     def scan(x, grid):
         grid = grid[grid >= floor_ns]
@@ -111,14 +112,17 @@ def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: 
 def fit_boot(d: Design, y: np.ndarray, n_boot: int, rng, strata: np.ndarray) -> tuple:
     """Point estimate and bootstrap estimates (rows: resamples of the steps, drawn within
     each mode: ``strata`` per step span), warm-started from the point estimate."""
-    x, pas = nnls_normal(*d.normal(y, None, strata))
+    parts = NormalParts(d, y)
+    S, Atb, U = parts.at(None, strata)
+    x, pas = nnls_normal(S, Atb, low_rank=U)
     boots = np.empty((n_boot, len(x)))
     members = [np.nonzero(strata == m)[0] for m in np.unique(strata)]
     for i in range(n_boot):
         w = np.zeros(d.n_steps)
         for idx in members:
             np.add.at(w, rng.choice(idx, len(idx)), 1.0)
-        boots[i], _ = nnls_normal(*d.normal(y, w, strata), passive=pas)
+        S, Atb, U = parts.at(w, strata)
+        boots[i], _ = nnls_normal(S, Atb, pas, low_rank=U)
     return x, boots
 
 

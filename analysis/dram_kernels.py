@@ -24,8 +24,15 @@ clock offset ``off`` (PM time = kernel time + off):
 - rho >= 0: a background rate (bytes per ns) over the part of the sample no GPU record
   covers (idle_i), so idle traffic is not handed to a neighbouring kernel.
 - Rows: valid samples that overlap a step's span and no record outside every step.
-- Solver: non-negative least squares on the normal equations (scipy ``nnls`` on the
-  Cholesky factor of the column-scaled A^T A), so its cost does not grow with the rows.
+- Solver: non-negative least squares on the normal equations, kept sparse: A^T A (a
+  sample overlaps few groups) plus the closure rows as a low-rank term U U^T, solved by
+  block principal pivoting whose passive-set solves factor the sparse part (SuperLU) and
+  add U U^T by the Woodbury identity (``nnls_normal``). The cost follows the nonzeros, not
+  the rows nor the square of the groups. A^T A and A^T y are kept per step span, so a
+  bootstrap resample sums them with its draw counts instead of revisiting the rows.
+  The system is ill-conditioned (the closure rows dominate each column's scale): one ulp
+  of rounding moves some neighbouring groups' bytes by up to ~0.1% of the largest group
+  (``benchmarks/dram_speed_check.py``); sums over many groups (classes) are stable.
 - ``off`` is fitted: the read residual is minimised over a grid (coarse, then fine) on
   the first ``offset_steps`` steps. Writes get their own offset (``write_offset_ns``):
   dirty lines reach DRAM when L2 evicts them, later than the kernel that wrote them; the
@@ -48,6 +55,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg, sparse
 from scipy.optimize import nnls
+from scipy.sparse.linalg import splu
 
 from .kernel_classes import record_classes, short_name
 
@@ -231,88 +239,127 @@ class Design:
         r, c, v = self._entries
         return np.bincount(r, weights=v * x[c], minlength=len(self.rows)) + self.idle * x[self.n_groups]
 
-    @cached_property
-    def step_sum(self):
-        """spans x rows: 1 where the row lies in the span."""
-        return sparse.csr_matrix((np.ones(len(self.rows)), (self.row_step, np.arange(len(self.rows)))),
-                                 shape=(self.n_steps, len(self.rows)))
-
-    @cached_property
-    def C(self) -> np.ndarray:
-        """Per-step column sums."""
-        return np.asarray((self.step_sum @ self.A).todense())
-
-    def _row_pairs(self):
-        """(flat index i*n+j, a_ri*a_rj, row r) for every pair of nonzeros of every row."""
-        A = self.A.tocsr()
+    def per_step(self, y: np.ndarray) -> np.ndarray:
+        """A^T y of each step span apart (rows: spans): sum them with weights for any resample."""
+        A = self.A
+        r = np.repeat(self.row_step, np.diff(A.indptr))
         n = A.shape[1]
-        nnz = np.diff(A.indptr)
-        rows = np.repeat(np.arange(A.shape[0]), nnz)
-        reps = nnz[rows]                                  # each nonzero pairs with its row's nonzeros
-        first = np.repeat(np.arange(len(rows)), reps)
-        start = A.indptr[rows[first]]
-        within = np.arange(len(first)) - np.repeat(np.cumsum(reps) - reps, reps)
-        second = start + within
-        return (A.indices[first] * n + A.indices[second], A.data[first] * A.data[second], rows[first])
+        return np.bincount(r * n + A.indices, weights=A.data * y[np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))],
+                           minlength=self.n_steps * n).reshape(self.n_steps, n)
+
+    def gram(self) -> tuple:
+        """A^T A of each step span apart, on the pattern of A^T A: (CSR indptr, indices, one
+        row of values per span), prepared once. Every pair of nonzeros (j <= k) of a row
+        adds a_j a_k to entry (j, k) of its span; the lower triangle mirrors the upper."""
+        if not hasattr(self, "_gram"):
+            A = self.A
+            n = A.shape[1]
+            nnz = np.diff(A.indptr)
+            row = np.repeat(np.arange(A.shape[0]), nnz)
+            left = nnz[row] - (np.arange(A.nnz) - A.indptr[row])     # entries from here to the row's end
+            first = [np.nonzero(left > k)[0] for k in range(int(nnz.max(initial=0)))]
+            second = np.concatenate([f + k for k, f in enumerate(first)])
+            first = np.concatenate(first)
+            j, k = A.indices[first], A.indices[second]                # j <= k: indices sorted in a row
+            upper, pos = _dense_ids(j * n + k, n * n)
+            vals = np.bincount(self.row_step[row[first]] * len(upper) + pos, weights=A.data[first] * A.data[second],
+                               minlength=self.n_steps * len(upper)).reshape(self.n_steps, len(upper))
+            uj, uk = upper // n, upper % n
+            off = uj != uk
+            full_row, full_col = np.r_[uj, uk[off]], np.r_[uk, uj[off]]
+            order = np.lexsort((full_col, full_row))
+            src = np.r_[np.arange(len(upper)), np.nonzero(off)[0]][order]
+            indptr = np.zeros(n + 1, np.int64)
+            np.cumsum(np.bincount(full_row, minlength=n), out=indptr[1:])
+            self._gram = (indptr, full_col[order], vals[:, src])
+        return self._gram
 
     def normal(self, y: np.ndarray, w_step: np.ndarray | None = None, strata: np.ndarray | None = None,
                closure_weight: float = 1e3):
-        """A^T W A and A^T W y (the background column last), W the rows' step weights,
-        plus ``closure_weight`` x one total row per mode (``strata``: the mode of each
-        step span): the fitted bytes of a mode's steps sum to the measured bytes (the
-        counters' totals are exact)."""
+        """The normal equations of ``y`` (the rows' bytes) with step weights (None: all 1):
+        see ``NormalParts.at``."""
+        return NormalParts(self, y).at(w_step, strata, closure_weight)
+
+
+class NormalParts:
+    """Per-step pieces of the normal equations of one design and one direction's bytes:
+    A^T A and A^T y of each step span, the spans' column sums and measured totals. A
+    bootstrap resample sums them with its draw counts (no pass over the rows)."""
+
+    def __init__(self, d: Design, y: np.ndarray):
+        self.indptr, self.indices, self.gram = d.gram()
+        self.Aty, self.C = d.per_step(y), d.per_step(np.ones(len(y)))     # C: per-step column sums
+        self.ys = np.bincount(d.row_step, weights=y, minlength=d.n_steps)
+        self.n_steps, self.n = d.n_steps, d.A.shape[1]
+
+    def at(self, w_step: np.ndarray | None, strata: np.ndarray | None, closure_weight: float = 1e3):
+        """(A^T W A sparse, A^T W y, U), W the rows' step weights (None: all 1), the
+        background column last; U U^T is ``closure_weight`` x one total row per mode
+        (``strata``: the mode of each step span): the fitted bytes of a mode's steps sum to
+        the measured bytes (the counters' totals are exact)."""
         ws = np.ones(self.n_steps) if w_step is None else w_step
-        w = ws[self.row_step]
-        if w_step is None:
-            AtA = (self.A.T @ self.A).toarray()
-            Atb = np.asarray(self.A.T @ y).ravel()
-        else:       # every row's outer product, prepared once, weighted by its step's draw count
-            if not hasattr(self, "_pairs"):
-                self._pairs = self._row_pairs()
-            idx, val, row = self._pairs
-            n = self.A.shape[1]
-            AtA = np.bincount(idx, weights=val * w[row], minlength=n * n).reshape(n, n)
-            Atb = np.asarray(self.A.T @ (w * y)).ravel()
+        S = sparse.csr_array((ws @ self.gram, self.indices, self.indptr), shape=(self.n, self.n))
+        Atb = ws @ self.Aty
         strata = np.zeros(self.n_steps, np.int64) if strata is None else strata
-        ys = self.step_sum @ y
-        for m in np.unique(strata):
+        modes = np.unique(strata)
+        U = np.empty((self.n, len(modes)))
+        for k, m in enumerate(modes):
             sel = strata == m
             c = ws[sel] @ self.C[sel]
-            AtA += closure_weight * np.outer(c, c)
-            Atb += closure_weight * c * float(ws[sel] @ ys[sel])
-        return AtA, Atb
+            U[:, k] = np.sqrt(closure_weight) * c
+            Atb += closure_weight * c * float(ws[sel] @ self.ys[sel])
+        return S, Atb, U
 
 
-def nnls_normal(AtA: np.ndarray, Atb: np.ndarray, passive: np.ndarray | None = None,
-                max_iter: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """min ||Ax - b||^2 subject to x >= 0, from the normal equations, by block principal
-    pivoting (Kim & Park 2011): solve on the passive set, swap every infeasible variable,
-    fall back to single swaps when that stops improving, and to scipy's Lawson-Hanson
-    ``nnls`` if it has not converged in ``max_iter`` solves. ``passive``: a warm start
-    (the variables expected positive). Returns (x, passive set); columns with no data
-    get NaN."""
-    d = np.sqrt(np.diag(AtA))
+def _dense_ids(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(key, return_inverse=True) for keys in [0, size): through a table when
+    ``size`` is small (no sort), else by sorting."""
+    if size > 1 << 23:
+        uniq, inv = np.unique(key, return_inverse=True)
+        return uniq, inv.reshape(-1)
+    seen = np.zeros(size, bool)
+    seen[key] = True
+    uniq = np.flatnonzero(seen)
+    table = np.empty(size, np.int64)
+    table[uniq] = np.arange(len(uniq))
+    return uniq, table[key]
+
+
+def nnls_normal(AtA, Atb: np.ndarray, passive: np.ndarray | None = None, max_iter: int = 60,
+                low_rank: np.ndarray | None = None, ridge: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """min ||Ax - b||^2 subject to x >= 0, from the normal equations A^T A = ``AtA`` +
+    ``low_rank`` ``low_rank``^T (AtA symmetric, dense or sparse; low_rank: n x k, the
+    closure rows), by block principal pivoting (Kim & Park 2011): solve on the passive
+    set, swap every infeasible variable, fall back to single swaps when that stops
+    improving, and to scipy's Lawson-Hanson ``nnls`` if it has not converged in
+    ``max_iter`` solves. ``passive``: a warm start (the variables expected positive).
+    Columns are scaled to a unit diagonal and ``ridge`` added to it. A^T A + U U^T is never
+    formed densely (``_solve``): the cost follows the nonzeros, not n^2. Returns (x,
+    passive set); columns with no data get NaN."""
+    S = sparse.csr_array(AtA)
+    S.sum_duplicates()
+    n = len(Atb)
+    U = np.zeros((n, 0)) if low_rank is None else np.asarray(low_rank, np.float64)
+    d = np.sqrt(S.diagonal() + (U * U).sum(1))
     live = d > 0
-    x = np.full(len(Atb), np.nan)
+    x = np.full(n, np.nan)
     if not live.any():
-        return x, np.zeros(len(Atb), bool)
-    M = AtA if live.all() else AtA[np.ix_(live, live)]
+        return x, np.zeros(n, bool)
+    M = _Sym(S.indptr, S.indices, S.data).principal(live)
     inv = 1.0 / d[live]
-    M = M * inv[:, None]
-    M *= inv[None, :]
-    M[np.diag_indices_from(M)] += 1e-10
+    M.data = M.data * (inv[M.row] * inv[M.indices])      # symmetric to the last bit
+    M.add_diagonal(ridge)
+    V = U[live] * inv[:, None]
+    V = V[:, (V != 0).any(0)]
     q = Atb[live] * inv
     tol = 1e-10 * max(float(np.abs(q).max()), 1e-300)
     F = np.ones(len(q), bool) if passive is None else passive[live].copy()
     best, backup = len(q) + 1, 3
     for _ in range(max_iter):
         z = np.zeros(len(q))
-        if F.all():
-            z = linalg.cho_solve(linalg.cho_factor(M, check_finite=False), q, check_finite=False)
-        elif F.any():
-            z[F] = linalg.cho_solve(linalg.cho_factor(M[np.ix_(F, F)], check_finite=False), q[F],
-                                    check_finite=False)
-        grad = M @ z - q
+        if F.any():
+            z[F] = _solve(M if F.all() else M.principal(F), V[F], q[F])
+        grad = M.matvec(z) + V @ (V.T @ z) - q
         bad = (F & (z < -tol)) | (~F & (grad < -tol))
         k = int(bad.sum())
         if k == 0:
@@ -327,9 +374,61 @@ def nnls_normal(AtA: np.ndarray, Atb: np.ndarray, passive: np.ndarray | None = N
             j = np.nonzero(bad)[0][-1]
             F[j] = ~F[j]
     else:
-        R = linalg.cholesky(M, lower=False)
+        R = linalg.cholesky(M.csc().toarray() + V @ V.T, lower=False)
         z, _ = nnls(R, linalg.solve_triangular(R, q, trans="T", lower=False), maxiter=50 * len(q))
     x[live] = np.maximum(z, 0) / d[live]
-    pas = np.zeros(len(Atb), bool)
+    pas = np.zeros(n, bool)
     pas[live] = z > 0
     return x, pas
+
+
+class _Sym:
+    """A symmetric sparse matrix as CSR arrays (which are also its CSC arrays)."""
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray):
+        self.indptr, self.indices, self.data = indptr, indices, data
+        self.n = len(indptr) - 1
+        self.row = np.repeat(np.arange(self.n), np.diff(indptr))
+
+    def principal(self, keep: np.ndarray) -> _Sym:
+        """The principal submatrix on the rows and columns where ``keep``."""
+        m = keep[self.row] & keep[self.indices]
+        new = np.cumsum(keep) - 1
+        indptr = np.zeros(int(keep.sum()) + 1, np.int64)
+        np.cumsum(np.bincount(new[self.row[m]], minlength=len(indptr) - 1), out=indptr[1:])
+        return _Sym(indptr, new[self.indices[m]], self.data[m])
+
+    def add_diagonal(self, v: float):
+        diag = self.row == self.indices
+        if int(diag.sum()) == self.n:
+            self.data = self.data + v * diag
+        else:                       # a zero diagonal is not stored: add it to the pattern
+            m = sparse.csr_array((self.data, self.indices, self.indptr), shape=(self.n, self.n)) \
+                + v * sparse.eye_array(self.n, format="csr")
+            m.sort_indices()
+            self.__init__(m.indptr, m.indices, m.data)
+
+    def csc(self) -> sparse.csc_array:
+        return sparse.csc_array((self.data, self.indices, self.indptr), shape=(self.n, self.n))
+
+    def matvec(self, z: np.ndarray) -> np.ndarray:
+        return np.bincount(self.row, weights=self.data * z[self.indices], minlength=self.n)
+
+
+def _solve(M: _Sym, V: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """(M + V V^T)^-1 q, M sparse symmetric positive definite, V n x k: one SuperLU
+    factorisation of M (symmetric ordering, diagonal pivots), the Woodbury identity, and
+    one step of iterative refinement (the Woodbury sum cancels digits when V V^T dominates,
+    as the closure rows do: the refined residual is at rounding level, as a dense
+    Cholesky's is)."""
+    lu = splu(M.csc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    if not V.shape[1]:
+        return lu.solve(q)
+    B = lu.solve(V)
+    cap = linalg.cho_factor(np.eye(V.shape[1]) + V.T @ B)
+
+    def solve(r):
+        a = lu.solve(r)
+        return a - B @ linalg.cho_solve(cap, V.T @ a)
+    z = solve(q)
+    return z + solve(q - M.matvec(z) - V @ (V.T @ z))
