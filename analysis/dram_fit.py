@@ -143,19 +143,31 @@ def _merge(group_of_id, id_mode, bad: np.ndarray, boots: np.ndarray) -> np.ndarr
     gmode[group_of_id] = id_mode
     target = np.arange(n)
     taken = np.zeros(n, bool)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = np.nan_to_num(np.corrcoef(boots[:, :n].T), nan=0.0) if len(boots) > 1 else np.zeros((n, n))
+    c = _neighbour_corr(boots[:, :n])
     for g in np.nonzero(bad)[0]:     # one pass over groups, not records
         if taken[g]:
             continue
         nbs = [h for h in (g - 1, g + 1) if 0 <= h < n and gmode[h] == gmode[g] and not taken[h]]
         if not nbs:
             continue
-        h = min(nbs, key=lambda k: c[g, k])
+        h = min(nbs, key=lambda k: c[min(g, k)])
         target[max(g, h)] = min(g, h)
         taken[g] = taken[h] = True
     _, new = np.unique(target[group_of_id], return_inverse=True)
     return new.reshape(-1)
+
+
+def _neighbour_corr(boots: np.ndarray) -> np.ndarray:
+    """Correlation over the resamples of each group with the next one (np.corrcoef's
+    formula, 0 where undefined): the only pairs a merge compares."""
+    n = boots.shape[1]
+    if len(boots) < 2 or n < 2:
+        return np.zeros(max(n - 1, 0))
+    x = boots - boots.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.sqrt((x * x).sum(axis=0) / (len(x) - 1))
+        c = (x[:, :-1] * x[:, 1:]).sum(axis=0) / (len(x) - 1) / sd[:-1] / sd[1:]
+    return np.nan_to_num(np.clip(c, -1, 1), nan=0.0)
 
 
 def estimate(trace, attr: dict, n_boot: int = 20, min_span_ns: float | None = None, offset_steps: int = 6,

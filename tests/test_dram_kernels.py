@@ -12,7 +12,7 @@ from conftest import trace_path
 from stepscope.analysis import dram_ncu
 from stepscope.analysis.attribution import attribute
 from stepscope.analysis.dram_checks import report
-from stepscope.analysis.dram_fit import Designer, Problem, _interval, estimate
+from stepscope.analysis.dram_fit import Designer, Problem, _interval, _neighbour_corr, estimate
 from stepscope.analysis.dram_kernels import (
     Design,
     NormalParts,
@@ -361,3 +361,13 @@ def test_interval_is_nanpercentile():
         ref = np.nanpercentile(boots, [2.5, 97.5], axis=0)
     np.testing.assert_array_equal(lo, ref[0])
     np.testing.assert_array_equal(hi, ref[1])
+
+
+def test_neighbour_correlations_are_corrcoef():
+    rng = np.random.default_rng(7)
+    boots = rng.standard_normal((20, 8))
+    boots[:, 3] = 1.0                 # no spread: undefined, 0
+    boots[4, 5] = np.nan
+    with np.errstate(all="ignore"):
+        ref = np.diag(np.nan_to_num(np.corrcoef(boots.T), nan=0.0), 1)
+    np.testing.assert_allclose(_neighbour_corr(boots), ref, atol=1e-12)
