@@ -8,7 +8,8 @@ from functools import lru_cache
 import numpy as np
 
 from .blas_threads import one_thread
-from .dram_kernels import MIXED, Design, NormalParts, Samples, identities, initial_groups, nnls_normal
+from .dram_kernels import MIXED, Design, NormalParts, Samples, identities, initial_groups
+from .dram_nnls import nnls_normal
 
 #: Offsets tried (ns, PM clock minus kernel clock): a coarse grid, then finer around the best.
 COARSE_NS = np.arange(-40_000, 40_001, 2_000)

@@ -1,4 +1,4 @@
-"""Per-kernel DRAM bytes (analysis/dram_fit.py, dram_kernels.py, dram_checks.py,
+"""Per-kernel DRAM bytes (analysis/dram_fit.py, dram_kernels.py, dram_nnls.py, dram_checks.py,
 dram_ncu.py): recovery of known bytes from generated samples, and golden numbers on the
 shipped traces (calibration chain, synthetic step, Qwen2.5-7B on H100)."""
 import warnings
@@ -13,17 +13,8 @@ from stepscope.analysis import dram_ncu
 from stepscope.analysis.attribution import attribute
 from stepscope.analysis.dram_checks import report
 from stepscope.analysis.dram_fit import Designer, Problem, _interval, _neighbour_corr, estimate
-from stepscope.analysis.dram_kernels import (
-    Design,
-    NormalParts,
-    _group_median,
-    _row_ids,
-    _solve,
-    _Sym,
-    identities,
-    initial_groups,
-    nnls_normal,
-)
+from stepscope.analysis.dram_kernels import Design, NormalParts, _group_median, _row_ids, identities, initial_groups
+from stepscope.analysis.dram_nnls import _solve, _Sym, nnls_normal
 from stepscope.analysis.facade import TraceAnalysis
 from stepscope.analysis.trace import Trace, load, table_from_rows
 from stepscope.analysis.trace.steps import assign_steps
