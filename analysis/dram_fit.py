@@ -3,12 +3,13 @@
 trace has a ``kernel_dram`` table."""
 from __future__ import annotations
 
-import warnings
+from functools import lru_cache
 
 import numpy as np
 
 from .blas_threads import one_thread
-from .dram_kernels import MIXED, Design, Samples, identities, initial_groups, nnls_normal
+from .dram_kernels import MIXED, Design, NormalParts, Samples, identities, initial_groups
+from .dram_nnls import nnls_normal
 
 #: Offsets tried (ns, PM clock minus kernel clock): a coarse grid, then finer around the best.
 COARSE_NS = np.arange(-40_000, 40_001, 2_000)
@@ -24,6 +25,7 @@ class Problem:
     def __init__(self, trace, attr: dict, ids: dict):
         rec, pos, iv = attr["records"], attr["record_pos"], attr["intervals"]
         self.smp = Samples(trace["pm"])
+        self.end_max = np.maximum.accumulate(self.smp.end_ns)    # sorted, for sample windows
         self.a, self.b, self.pos = rec.start_ns, rec.end_ns, pos
         self.ident = ids["ident"]
         order = np.argsort(iv.lo_ns, kind="stable")
@@ -35,16 +37,39 @@ class Problem:
         self.span_mode = trace["steps"]["mode"][order]
 
     def design(self, group_of_id: np.ndarray, n_groups: int, offset_ns: float, steps=None) -> Design:
-        g = np.where(self.ident >= 0, group_of_id[np.maximum(self.ident, 0)], -1)
-        span = np.where(self.pos >= 0, self.rank[np.maximum(self.pos, 0)], -1)
-        lo, hi, m = self.lo, self.hi, slice(None)
+        return Designer(self, group_of_id, n_groups, steps)(offset_ns)
+
+
+class Designer:
+    """The design at any clock offset for one grouping and one set of step spans
+    (``steps``: span indices, None all): the records are selected once, and each design
+    only visits the samples that can fall in those spans (``window``)."""
+
+    def __init__(self, prob: Problem, group_of_id: np.ndarray, n_groups: int, steps=None):
+        g = np.where(prob.ident >= 0, group_of_id[np.maximum(prob.ident, 0)], -1)
+        span = np.where(prob.pos >= 0, prob.rank[np.maximum(prob.pos, 0)], -1)
+        lo, hi, m = prob.lo, prob.hi, slice(None)
         if steps is not None:       # span indices: only these steps' records and spans
             m = (span < 0) | np.isin(span, steps)
-            remap = np.full(self.n_steps, -1)
+            remap = np.full(prob.n_steps, -1)
             remap[steps] = np.arange(len(steps))
             span = np.where(span >= 0, remap[np.maximum(span, 0)], -1)
             lo, hi = lo[steps], hi[steps]
-        return Design(self.smp, self.a[m], self.b[m], g[m], span[m], lo, hi, n_groups, offset_ns)
+        self.a, self.b = prob.a[m].astype(np.float64), prob.b[m].astype(np.float64)
+        self.group, self.span, self.lo, self.hi = g[m], span[m], lo, hi
+        self.smp, self.end_max, self.n_groups = prob.smp, prob.end_max, n_groups
+
+    def window(self, offset_ns: float) -> tuple[int, int]:
+        """The samples that can be rows: they end after the first span starts and start
+        before the last one ends."""
+        if not len(self.lo):
+            return 0, 0
+        return (int(np.searchsorted(self.end_max, self.lo.min() + offset_ns, "right")),
+                int(np.searchsorted(self.smp.start_ns, self.hi.max() + offset_ns, "left")))
+
+    def __call__(self, offset_ns: float) -> Design:
+        return Design(self.smp, self.a, self.b, self.group, self.span, self.lo, self.hi, self.n_groups, offset_ns,
+                      self.window(offset_ns))
 
 
 def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: int,
@@ -58,15 +83,18 @@ def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: 
     y = getattr(prob.smp, column)
     tried, mse = [], []
 
+    design = lru_cache(maxsize=64)(Designer(prob, group_of_id, n_groups, steps))     # grids revisit offsets
+
     def fit(off):
-        d = prob.design(group_of_id, n_groups, off, steps)
-        return np.nan_to_num(nnls_normal(*d.normal(y[d.rows]))[0])
+        d = design(off)
+        S, Atb, U = d.normal(y[d.rows])
+        return np.nan_to_num(nnls_normal(S, Atb, low_rank=U)[0])
 
     def scan(x, grid):
         grid = grid[grid >= floor_ns]
         for off in grid:
-            d = prob.design(group_of_id, n_groups, off, steps)
-            r = y[d.rows] - d.A @ x
+            d = design(off)
+            r = y[d.rows] - d.fitted(x)
             tried.append(float(off))
             mse.append(float(r @ r / max(len(r), 1)))
         return float(tried[int(np.argmin(mse[-len(grid):])) + len(tried) - len(grid)])
@@ -85,14 +113,17 @@ def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: 
 def fit_boot(d: Design, y: np.ndarray, n_boot: int, rng, strata: np.ndarray) -> tuple:
     """Point estimate and bootstrap estimates (rows: resamples of the steps, drawn within
     each mode: ``strata`` per step span), warm-started from the point estimate."""
-    x, pas = nnls_normal(*d.normal(y, None, strata))
+    parts = NormalParts(d, y)
+    S, Atb, U = parts.at(None, strata)
+    x, pas = nnls_normal(S, Atb, low_rank=U)
     boots = np.empty((n_boot, len(x)))
     members = [np.nonzero(strata == m)[0] for m in np.unique(strata)]
     for i in range(n_boot):
         w = np.zeros(d.n_steps)
         for idx in members:
             np.add.at(w, rng.choice(idx, len(idx)), 1.0)
-        boots[i], _ = nnls_normal(*d.normal(y, w, strata), passive=pas)
+        S, Atb, U = parts.at(w, strata)
+        boots[i], _ = nnls_normal(S, Atb, pas, low_rank=U)
     return x, boots
 
 
@@ -113,19 +144,31 @@ def _merge(group_of_id, id_mode, bad: np.ndarray, boots: np.ndarray) -> np.ndarr
     gmode[group_of_id] = id_mode
     target = np.arange(n)
     taken = np.zeros(n, bool)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = np.nan_to_num(np.corrcoef(boots[:, :n].T), nan=0.0) if len(boots) > 1 else np.zeros((n, n))
+    c = _neighbour_corr(boots[:, :n])
     for g in np.nonzero(bad)[0]:     # one pass over groups, not records
         if taken[g]:
             continue
         nbs = [h for h in (g - 1, g + 1) if 0 <= h < n and gmode[h] == gmode[g] and not taken[h]]
         if not nbs:
             continue
-        h = min(nbs, key=lambda k: c[g, k])
+        h = min(nbs, key=lambda k: c[min(g, k)])
         target[max(g, h)] = min(g, h)
         taken[g] = taken[h] = True
     _, new = np.unique(target[group_of_id], return_inverse=True)
     return new.reshape(-1)
+
+
+def _neighbour_corr(boots: np.ndarray) -> np.ndarray:
+    """Correlation over the resamples of each group with the next one (np.corrcoef's
+    formula, 0 where undefined): the only pairs a merge compares."""
+    n = boots.shape[1]
+    if len(boots) < 2 or n < 2:
+        return np.zeros(max(n - 1, 0))
+    x = boots - boots.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.sqrt((x * x).sum(axis=0) / (len(x) - 1))
+        c = (x[:, :-1] * x[:, 1:]).sum(axis=0) / (len(x) - 1) / sd[:-1] / sd[1:]
+    return np.nan_to_num(np.clip(c, -1, 1), nan=0.0)
 
 
 def estimate(trace, attr: dict, n_boot: int = 20, min_span_ns: float | None = None, offset_steps: int = 6,
@@ -157,7 +200,8 @@ def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
     rng = np.random.default_rng(seed)
     for rnd in range(merge_rounds + 1):
         ng = int(group_of_id.max()) + 1
-        dr, dw = prob.design(group_of_id, ng, off_r), prob.design(group_of_id, ng, off_w)
+        dr = prob.design(group_of_id, ng, off_r)
+        dw = dr if off_w == off_r else prob.design(group_of_id, ng, off_w)     # same matrix: one build
         yr, yw = prob.smp.read[dr.rows], prob.smp.write[dw.rows]
         xr, br = fit_boot(dr, yr, n_boot, rng, prob.span_mode)
         xw, bw = fit_boot(dw, yw, n_boot, rng, prob.span_mode)
@@ -204,12 +248,17 @@ def record_rates(attr: dict, ids: dict, group_of_id: np.ndarray, group_bytes: np
 
 
 def _interval(boots: np.ndarray, x: np.ndarray) -> tuple:
-    """2.5/97.5 percentiles of the resamples (NaN where a group has no data)."""
+    """2.5/97.5 percentiles of the resamples, leaving out NaN (a group with no data in a
+    resample); NaN where a group has none. Vectorised: a column's percentile only sees
+    its sorted non-NaN values, and columns with as many of those go through one call."""
     if not len(boots):
         return x, x
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN columns: groups with no samples
-        lo, hi = np.nanpercentile(boots, [2.5, 97.5], axis=0)
+    srt = np.sort(boots, axis=0)                # NaN sort last
+    count = (~np.isnan(srt)).sum(axis=0)
+    lo, hi = np.full(boots.shape[1], np.nan), np.full(boots.shape[1], np.nan)
+    for c in np.unique(count[count > 0]):
+        cols = np.nonzero(count == c)[0]
+        lo[cols], hi[cols] = np.percentile(srt[:c, cols], [2.5, 97.5], axis=0)
     return lo, hi
 
 

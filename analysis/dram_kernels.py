@@ -24,8 +24,17 @@ clock offset ``off`` (PM time = kernel time + off):
 - rho >= 0: a background rate (bytes per ns) over the part of the sample no GPU record
   covers (idle_i), so idle traffic is not handed to a neighbouring kernel.
 - Rows: valid samples that overlap a step's span and no record outside every step.
-- Solver: non-negative least squares on the normal equations (scipy ``nnls`` on the
-  Cholesky factor of the column-scaled A^T A), so its cost does not grow with the rows.
+- Solver: non-negative least squares on the normal equations, kept sparse: A^T A (a
+  sample overlaps few groups) plus the closure rows as a low-rank term U U^T, solved by
+  block principal pivoting whose passive-set solves factor the sparse part (SuperLU) and
+  add U U^T by the Woodbury identity (``dram_nnls``). The cost follows the nonzeros, not
+  the rows nor the square of the groups. A^T A and A^T y are kept per step span, so a
+  bootstrap resample sums them with its draw counts instead of revisiting the rows.
+  The system is ill-conditioned (the closure rows dominate each column's scale; the
+  scaled passive block's condition is ~1e12 on the shipped traces): one ulp of rounding
+  moves some groups' bytes by up to 5e-4 of the largest group and can flip a merge
+  between near-equal neighbours; the fitted bytes per step move by 1e-8
+  (``benchmarks/dram_speed_check.py``).
 - ``off`` is fitted: the read residual is minimised over a grid (coarse, then fine) on
   the first ``offset_steps`` steps. Writes get their own offset (``write_offset_ns``):
   dirty lines reach DRAM when L2 evicts them, later than the kernel that wrote them; the
@@ -42,9 +51,11 @@ clock offset ``off`` (PM time = kernel time + off):
 """
 from __future__ import annotations
 
+import math
+from functools import cached_property
+
 import numpy as np
-from scipy import linalg, sparse
-from scipy.optimize import nnls
+from scipy import sparse
 
 from .kernel_classes import record_classes, short_name
 
@@ -69,7 +80,7 @@ def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
                 "rel_start_ns": np.zeros(0), "dur_ns": np.zeros(0), "name": [], "table": np.zeros(0, np.int64)}
     sig = _row_ids([rec.table[inside]] + [c[inside] for c in cols])
     p, st = pos[inside], rec.start_ns[inside]
-    order = np.lexsort((st, sig, p))
+    order = np.lexsort((st, p * (int(sig.max()) + 1) + sig))       # by step, signature, start
     run = np.ones(len(order), bool)
     run[1:] = (p[order][1:] != p[order][:-1]) | (sig[order][1:] != sig[order][:-1])
     first = np.maximum.accumulate(np.where(run, np.arange(len(order)), 0))
@@ -97,14 +108,23 @@ def identities(trace, rec, pos: np.ndarray, lo_ns: np.ndarray) -> dict:
 
 
 def _row_ids(cols: list[np.ndarray]) -> np.ndarray:
-    """Dense ids of the distinct rows of equal-length integer columns (lexicographic)."""
+    """Dense ids of the distinct rows of equal-length integer columns (lexicographic):
+    one sort of a mixed-radix key when the columns' ranges fit in 62 bits, else a lexsort."""
+    if not len(cols[0]):
+        return np.zeros(0, np.int64)
+    lo = [int(c.min()) for c in cols]
+    span = [int(c.max()) - m + 1 for c, m in zip(cols, lo)]
+    if math.prod(span) < 2 ** 62:
+        key = np.zeros(len(cols[0]), np.int64)
+        for c, m, w in zip(cols, lo, span):
+            key = key * w + (c.astype(np.int64) - m)
+        return np.unique(key, return_inverse=True)[1].reshape(-1)
     order = np.lexsort(cols[::-1])
     new = np.zeros(len(order), bool)
-    if len(order):
-        new[0] = True
-        for c in cols:
-            cs = c[order]
-            new[1:] |= cs[1:] != cs[:-1]
+    new[0] = True
+    for c in cols:
+        cs = c[order]
+        new[1:] |= cs[1:] != cs[:-1]
     ids = np.empty(len(order), np.int64)
     ids[order] = np.cumsum(new) - 1
     return ids
@@ -117,7 +137,13 @@ def _record_name(trace, rec, r: int) -> str:
 
 
 def _group_median(g: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
-    order = np.lexsort((v, g))
+    """The (lower) median of ``v`` within each group ``g``; ``v`` holds whole ns, so one
+    sort of the key g * range + v orders it as a lexsort by (g, v) would."""
+    span = float(v.max() - v.min()) + 1 if len(v) else 1.0
+    if len(v) and np.array_equal(v, np.round(v)) and n * span < 2.0 ** 52:
+        order = np.argsort(g * np.int64(span) + (v - v.min()).astype(np.int64))
+    else:
+        order = np.lexsort((v, g))
     counts = np.bincount(g, minlength=n)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     return v[order][starts + (counts - 1) // 2]
@@ -164,12 +190,16 @@ class Design:
     (and touched by no record outside the groups), columns = groups, plus the idle ns of
     each row for the background column. Records: [a_ns, b_ns] on the kernel clock,
     ``group`` (-1: outside every group), ``rec_span`` (the index of its step span, -1
-    none); ``lo``/``hi``: the step spans, sorted."""
+    none); ``lo``/``hi``: the step spans, sorted. ``window``: the range of samples that
+    can be rows (the others are never visited); ``rows`` index all samples."""
 
-    def __init__(self, smp: Samples, a_ns, b_ns, group, rec_span, lo, hi, n_groups: int, offset_ns: float):
-        ss, se = smp.start_ns, smp.end_ns
-        a = a_ns.astype(np.float64) + offset_ns
-        b = np.maximum(b_ns.astype(np.float64) + offset_ns, a + 1.0)
+    def __init__(self, smp: Samples, a_ns, b_ns, group, rec_span, lo, hi, n_groups: int, offset_ns: float,
+                 window: tuple | None = None):
+        i0, i1 = window or (0, smp.n)
+        ss, se = smp.start_ns[i0:i1], smp.end_ns[i0:i1]
+        n_smp = len(ss)
+        a = np.asarray(a_ns, np.float64) + offset_ns
+        b = np.maximum(np.asarray(b_ns, np.float64) + offset_ns, a + 1.0)
         lo, hi = lo + offset_ns, hi + offset_ns
         j = np.searchsorted(lo, se, "left") - 1
         jj = np.maximum(j, 0)
@@ -180,118 +210,116 @@ class Design:
         rep = np.repeat(np.arange(len(a)), cnt)
         row = first[rep] + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
         ov = np.clip(np.minimum(b[rep], se[row]) - np.maximum(a[rep], ss[row]), 0, None)
-        covered = np.bincount(row, weights=ov, minlength=smp.n)
+        covered = np.bincount(row, weights=ov, minlength=n_smp)
         g = group[rep]
-        bad = np.zeros(smp.n, bool)
+        bad = np.zeros(n_smp, bool)
         bad[row[g < 0]] = True
         use = (row_step >= 0) & ~bad
         compact = np.cumsum(use) - 1
         keep = use[row] & (g >= 0)
-        self.rows = np.nonzero(use)[0]
+        self.rows = np.nonzero(use)[0] + i0
         self.row_step = row_step[use]
         # A group moves its bytes at one rate over its members' busy time in the step.
-        key = np.where(g >= 0, rec_span[rep] * n_groups + g, -1)
-        dur = b - a
-        gkey = np.where(group >= 0, rec_span * n_groups + group, 0)
-        gdur = np.bincount(gkey, weights=np.where(group >= 0, dur, 0), minlength=len(lo) * n_groups)
-        vals = ov[keep] / gdur[key[keep]]
-        A = sparse.csr_matrix((vals, (compact[row[keep]], g[keep])), shape=(len(self.rows), n_groups))
-        idle = np.clip((se - ss) - covered, 0, None)[use]
-        self.A = sparse.hstack([A, sparse.csr_matrix(idle[:, None])], format="csr")
+        grouped = group >= 0
+        gkey = np.where(grouped, rec_span * n_groups + group, 0)
+        gdur = np.bincount(gkey, weights=np.where(grouped, b - a, 0), minlength=len(lo) * n_groups)
+        self._entries = (compact[row[keep]], g[keep], ov[keep] / gdur[gkey[rep[keep]]])
+        self.idle = np.clip((se - ss) - covered, 0, None)[use]
+        self.n_groups, self.n_steps = n_groups, len(lo)
 
-        self.n_steps = len(lo)
-        self.step_sum = sparse.csr_matrix((np.ones(len(self.rows)), (self.row_step, np.arange(len(self.rows)))),
-                                          shape=(self.n_steps, len(self.rows)))
-        self.C = np.asarray((self.step_sum @ self.A).todense())      # per-step column sums
+    @cached_property
+    def A(self):
+        """rows x (groups + background): the overlap fractions, the idle ns last (CSR)."""
+        r, c, v = self._entries
+        A = sparse.csr_matrix((v, (r, c)), shape=(len(self.rows), self.n_groups))
+        return sparse.hstack([A, sparse.csr_matrix(self.idle[:, None])], format="csr")
 
-    def _row_pairs(self):
-        """(flat index i*n+j, a_ri*a_rj, row r) for every pair of nonzeros of every row."""
-        A = self.A.tocsr()
+    def fitted(self, x: np.ndarray) -> np.ndarray:
+        """A @ x without building A (the offset scan's residuals): x has the background last."""
+        r, c, v = self._entries
+        return np.bincount(r, weights=v * x[c], minlength=len(self.rows)) + self.idle * x[self.n_groups]
+
+    def per_step(self, y: np.ndarray) -> np.ndarray:
+        """A^T y of each step span apart (rows: spans): sum them with weights for any resample."""
+        A = self.A
+        r = np.repeat(self.row_step, np.diff(A.indptr))
         n = A.shape[1]
-        nnz = np.diff(A.indptr)
-        rows = np.repeat(np.arange(A.shape[0]), nnz)
-        reps = nnz[rows]                                  # each nonzero pairs with its row's nonzeros
-        first = np.repeat(np.arange(len(rows)), reps)
-        start = A.indptr[rows[first]]
-        within = np.arange(len(first)) - np.repeat(np.cumsum(reps) - reps, reps)
-        second = start + within
-        return (A.indices[first] * n + A.indices[second], A.data[first] * A.data[second], rows[first])
+        return np.bincount(r * n + A.indices, weights=A.data * y[np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))],
+                           minlength=self.n_steps * n).reshape(self.n_steps, n)
+
+    def gram(self) -> tuple:
+        """A^T A of each step span apart, on the pattern of A^T A: (CSR indptr, indices, one
+        row of values per span), prepared once. Every pair of nonzeros (j <= k) of a row
+        adds a_j a_k to entry (j, k) of its span; the lower triangle mirrors the upper."""
+        if not hasattr(self, "_gram"):
+            A = self.A
+            n = A.shape[1]
+            nnz = np.diff(A.indptr)
+            row = np.repeat(np.arange(A.shape[0]), nnz)
+            left = nnz[row] - (np.arange(A.nnz) - A.indptr[row])     # entries from here to the row's end
+            first = [np.nonzero(left > k)[0] for k in range(int(nnz.max(initial=0)))]
+            second = np.concatenate([f + k for k, f in enumerate(first)])
+            first = np.concatenate(first)
+            j, k = A.indices[first], A.indices[second]                # j <= k: indices sorted in a row
+            upper, pos = _dense_ids(j * n + k, n * n)
+            vals = np.bincount(self.row_step[row[first]] * len(upper) + pos, weights=A.data[first] * A.data[second],
+                               minlength=self.n_steps * len(upper)).reshape(self.n_steps, len(upper))
+            uj, uk = upper // n, upper % n
+            off = uj != uk
+            full_row, full_col = np.r_[uj, uk[off]], np.r_[uk, uj[off]]
+            order = np.lexsort((full_col, full_row))
+            src = np.r_[np.arange(len(upper)), np.nonzero(off)[0]][order]
+            indptr = np.zeros(n + 1, np.int64)
+            np.cumsum(np.bincount(full_row, minlength=n), out=indptr[1:])
+            self._gram = (indptr, full_col[order], vals[:, src])
+        return self._gram
 
     def normal(self, y: np.ndarray, w_step: np.ndarray | None = None, strata: np.ndarray | None = None,
                closure_weight: float = 1e3):
-        """A^T W A and A^T W y (the background column last), W the rows' step weights,
-        plus ``closure_weight`` x one total row per mode (``strata``: the mode of each
-        step span): the fitted bytes of a mode's steps sum to the measured bytes (the
-        counters' totals are exact)."""
+        """The normal equations of ``y`` (the rows' bytes) with step weights (None: all 1):
+        see ``NormalParts.at``."""
+        return NormalParts(self, y).at(w_step, strata, closure_weight)
+
+
+class NormalParts:
+    """Per-step pieces of the normal equations of one design and one direction's bytes:
+    A^T A and A^T y of each step span, the spans' column sums and measured totals. A
+    bootstrap resample sums them with its draw counts (no pass over the rows)."""
+
+    def __init__(self, d: Design, y: np.ndarray):
+        self.indptr, self.indices, self.gram = d.gram()
+        self.Aty, self.C = d.per_step(y), d.per_step(np.ones(len(y)))     # C: per-step column sums
+        self.ys = np.bincount(d.row_step, weights=y, minlength=d.n_steps)
+        self.n_steps, self.n = d.n_steps, d.A.shape[1]
+
+    def at(self, w_step: np.ndarray | None, strata: np.ndarray | None, closure_weight: float = 1e3):
+        """(A^T W A sparse, A^T W y, U), W the rows' step weights (None: all 1), the
+        background column last; U U^T is ``closure_weight`` x one total row per mode
+        (``strata``: the mode of each step span): the fitted bytes of a mode's steps sum to
+        the measured bytes (the counters' totals are exact)."""
         ws = np.ones(self.n_steps) if w_step is None else w_step
-        w = ws[self.row_step]
-        if w_step is None:
-            AtA = (self.A.T @ self.A).toarray()
-            Atb = np.asarray(self.A.T @ y).ravel()
-        else:       # every row's outer product, prepared once, weighted by its step's draw count
-            if not hasattr(self, "_pairs"):
-                self._pairs = self._row_pairs()
-            idx, val, row = self._pairs
-            n = self.A.shape[1]
-            AtA = np.bincount(idx, weights=val * w[row], minlength=n * n).reshape(n, n)
-            Atb = np.asarray(self.A.T @ (w * y)).ravel()
+        S = sparse.csr_array((ws @ self.gram, self.indices, self.indptr), shape=(self.n, self.n))
+        Atb = ws @ self.Aty
         strata = np.zeros(self.n_steps, np.int64) if strata is None else strata
-        ys = self.step_sum @ y
-        for m in np.unique(strata):
+        modes = np.unique(strata)
+        U = np.empty((self.n, len(modes)))
+        for k, m in enumerate(modes):
             sel = strata == m
             c = ws[sel] @ self.C[sel]
-            AtA += closure_weight * np.outer(c, c)
-            Atb += closure_weight * c * float(ws[sel] @ ys[sel])
-        return AtA, Atb
+            U[:, k] = np.sqrt(closure_weight) * c
+            Atb += closure_weight * c * float(ws[sel] @ self.ys[sel])
+        return S, Atb, U
 
 
-def nnls_normal(AtA: np.ndarray, Atb: np.ndarray, passive: np.ndarray | None = None,
-                max_iter: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """min ||Ax - b||^2 subject to x >= 0, from the normal equations, by block principal
-    pivoting (Kim & Park 2011): solve on the passive set, swap every infeasible variable,
-    fall back to single swaps when that stops improving, and to scipy's Lawson-Hanson
-    ``nnls`` if it has not converged in ``max_iter`` solves. ``passive``: a warm start
-    (the variables expected positive). Returns (x, passive set); columns with no data
-    get NaN."""
-    d = np.sqrt(np.diag(AtA))
-    live = d > 0
-    x = np.full(len(Atb), np.nan)
-    if not live.any():
-        return x, np.zeros(len(Atb), bool)
-    M = AtA if live.all() else AtA[np.ix_(live, live)]
-    inv = 1.0 / d[live]
-    M = M * inv[:, None]
-    M *= inv[None, :]
-    M[np.diag_indices_from(M)] += 1e-10
-    q = Atb[live] * inv
-    tol = 1e-10 * max(float(np.abs(q).max()), 1e-300)
-    F = np.ones(len(q), bool) if passive is None else passive[live].copy()
-    best, backup = len(q) + 1, 3
-    for _ in range(max_iter):
-        z = np.zeros(len(q))
-        if F.all():
-            z = linalg.cho_solve(linalg.cho_factor(M, check_finite=False), q, check_finite=False)
-        elif F.any():
-            z[F] = linalg.cho_solve(linalg.cho_factor(M[np.ix_(F, F)], check_finite=False), q[F],
-                                    check_finite=False)
-        grad = M @ z - q
-        bad = (F & (z < -tol)) | (~F & (grad < -tol))
-        k = int(bad.sum())
-        if k == 0:
-            break
-        if k < best:
-            best, backup = k, 3
-            F ^= bad
-        elif backup > 0:
-            backup -= 1
-            F ^= bad
-        else:
-            j = np.nonzero(bad)[0][-1]
-            F[j] = ~F[j]
-    else:
-        R = linalg.cholesky(M, lower=False)
-        z, _ = nnls(R, linalg.solve_triangular(R, q, trans="T", lower=False), maxiter=50 * len(q))
-    x[live] = np.maximum(z, 0) / d[live]
-    pas = np.zeros(len(Atb), bool)
-    pas[live] = z > 0
-    return x, pas
+def _dense_ids(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(key, return_inverse=True) for keys in [0, size): through a table when
+    ``size`` is small (no sort), else by sorting."""
+    if size > 1 << 23:
+        uniq, inv = np.unique(key, return_inverse=True)
+        return uniq, inv.reshape(-1)
+    seen = np.zeros(size, bool)
+    seen[key] = True
+    uniq = np.flatnonzero(seen)
+    table = np.empty(size, np.int64)
+    table[uniq] = np.arange(len(uniq))
+    return uniq, table[key]

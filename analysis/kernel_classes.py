@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from enum import IntEnum
+from functools import lru_cache
 
 import numpy as np
 
@@ -88,6 +89,7 @@ _GENERIC = re.compile(r"(elementwise|reduce)_kernel$")
 _OP_HINT = re.compile(r"([A-Za-z]\w*?(?:Functor|_kernel_cuda|_kernel_impl|Ops|_kernel))")
 
 
+@lru_cache(maxsize=8192)
 def short_name(name: str, width: int = 70) -> str:
     """A kernel name without template arguments and parameter lists; torch's generic
     elementwise/reduce kernels get the op they run appended, e.g. ``[MulFunctor]``."""

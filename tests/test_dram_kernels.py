@@ -1,16 +1,20 @@
-"""Per-kernel DRAM bytes (analysis/dram_fit.py, dram_kernels.py, dram_checks.py,
+"""Per-kernel DRAM bytes (analysis/dram_fit.py, dram_kernels.py, dram_nnls.py, dram_checks.py,
 dram_ncu.py): recovery of known bytes from generated samples, and golden numbers on the
 shipped traces (calibration chain, synthetic step, Qwen2.5-7B on H100)."""
+import warnings
+
 import numpy as np
 import pytest
+from scipy import sparse
 from scipy.optimize import nnls
 
 from conftest import trace_path
 from stepscope.analysis import dram_ncu
 from stepscope.analysis.attribution import attribute
 from stepscope.analysis.dram_checks import report
-from stepscope.analysis.dram_fit import estimate
-from stepscope.analysis.dram_kernels import nnls_normal
+from stepscope.analysis.dram_fit import Designer, Problem, _interval, _neighbour_corr, estimate
+from stepscope.analysis.dram_kernels import Design, NormalParts, _group_median, _row_ids, identities, initial_groups
+from stepscope.analysis.dram_nnls import _solve, _Sym, nnls_normal
 from stepscope.analysis.facade import TraceAnalysis
 from stepscope.analysis.trace import Trace, load, table_from_rows
 from stepscope.analysis.trace.steps import assign_steps
@@ -233,3 +237,128 @@ def test_timeline_lane_integrates_to_the_group_bytes():
     total = np.nansum(est["read_bytes"]) + np.nansum(est["write_bytes"])
     np.testing.assert_allclose(per_step, total, rtol=1e-9)
     assert abs(total / b.sum() - 1) < 0.02
+
+
+# -- the fast paths against their plain definitions (issue 15, speed) ---------------------
+
+def _banded(rng, m=400, n=60):
+    """Rows overlapping 1-3 neighbouring columns, as samples overlap kernels."""
+    A = np.zeros((m, n))
+    for i in range(m):
+        c, k = int(rng.integers(0, n - 2)), int(rng.integers(1, 4))
+        A[i, c:c + k] = rng.random(k)
+    return A
+
+
+@pytest.mark.parametrize("weight", [1.0, 1e3])
+def test_sparse_nnls_with_low_rank_closure_matches_scipy(weight):
+    """The closure rows enter the solver as U U^T (Woodbury), at the estimate's weight too,
+    where they dominate the diagonal: the result is scipy's nnls on the stacked rows."""
+    rng = np.random.default_rng(4)
+    A = _banded(rng)
+    x0 = np.where(rng.random(A.shape[1]) < 0.3, 0, rng.random(A.shape[1]))
+    y = A @ x0 + 0.01 * rng.standard_normal(len(A))
+    half = np.arange(A.shape[1]) < A.shape[1] // 2          # two modes: one closure row each
+    U = np.sqrt(weight) * np.stack([A.sum(0) * half, A.sum(0) * ~half], 1)
+    t = U.T @ x0 * 1.01
+    ref, _ = nnls(np.vstack([A, U.T]), np.r_[y, t])
+    x, _ = nnls_normal(sparse.csr_array(A.T @ A), A.T @ y + U @ t, low_rank=U, ridge=0.0)
+    np.testing.assert_allclose(x, ref, atol=1e-9 * ref.max())
+    dense, _ = nnls_normal(A.T @ A + U @ U.T, A.T @ y + U @ t, ridge=0.0)
+    np.testing.assert_allclose(dense, ref, atol=1e-9 * ref.max())
+
+
+@pytest.fixture(scope="module")
+def small_problem():
+    dur, b = recovery_case(8)
+    t = make_trace(dur, b, n_steps=5, seed=8, noise=0.01, write_frac=0.1)
+    attr = attribute(t)
+    ids = identities(t, attr["records"], attr["record_pos"], attr["intervals"].lo_ns)
+    prob = Problem(t, attr, ids)
+    g = initial_groups(ids, 5_000.0)
+    return prob, g, int(g.max()) + 1
+
+
+def test_step_pieces_sum_to_the_weighted_normal_equations(small_problem):
+    prob, g, ng = small_problem
+    d = prob.design(g, ng, 1_500.0)
+    y = prob.smp.read[d.rows]
+    w, strata = np.array([0.0, 2.0, 1.0, 1.0, 1.0]), np.array([0, 0, 0, 1, 1])
+    S, Atb, U = NormalParts(d, y).at(w, strata)
+    A, W = d.A.toarray(), w[d.row_step]
+    np.testing.assert_allclose(S.toarray(), A.T @ (W[:, None] * A), rtol=1e-12, atol=1e-15)
+    ref = A.T @ (W * y)
+    for k, m in enumerate((0, 1)):
+        rows = np.isin(d.row_step, np.nonzero(strata == m)[0])
+        c = (W[rows, None] * A[rows]).sum(0)
+        np.testing.assert_allclose(U[:, k], np.sqrt(1e3) * c, rtol=1e-12)
+        ref = ref + 1e3 * c * (W[rows] * y[rows]).sum()
+    np.testing.assert_allclose(Atb, ref, rtol=1e-12)
+
+
+def test_passive_solve_is_exact_to_rounding(small_problem):
+    """The Woodbury solve with the closure's weight (which dominates the diagonal) and the
+    estimate's ridge: after its refinement step the residual is at rounding level, which
+    the pivoting's sign tests need (a bad solve would be hidden by the fallback)."""
+    prob, g, ng = small_problem
+    d = prob.design(g, ng, 0.0)
+    S, Atb, U = NormalParts(d, prob.smp.read[d.rows]).at(None, prob.span_mode)
+    dg = np.sqrt(S.diagonal() + (U * U).sum(1))
+    inv = 1 / dg
+    M = _Sym(S.indptr, S.indices, S.data * (inv[np.repeat(np.arange(len(dg)), np.diff(S.indptr))] * inv[S.indices]))
+    M.add_diagonal(1e-10)
+    V, q = U * inv[:, None], Atb * inv
+    z = _solve(M, V, q)
+    full = M.csc().toarray() + V @ V.T
+    assert np.abs(full @ z - q).max() <= 1e-13 * np.abs(q).max()
+
+
+def test_sample_window_leaves_the_design_unchanged(small_problem):
+    prob, g, ng = small_problem
+    for steps in (None, np.arange(2)):
+        des = Designer(prob, g, ng, steps)
+        for off in np.arange(-20_000.0, 20_001.0, 2_500.0):
+            a = des(off)
+            assert des.window(off) != (0, prob.smp.n)
+            b = Design(prob.smp, des.a, des.b, des.group, des.span, des.lo, des.hi, ng, off)
+            assert np.array_equal(a.rows, b.rows) and np.array_equal(a.row_step, b.row_step)
+            assert np.array_equal(a.idle, b.idle)
+            assert all(np.array_equal(u, v) for u, v in zip(a._entries, b._entries))
+            x = np.random.default_rng(0).random(ng + 1)
+            np.testing.assert_allclose(a.fitted(x), a.A @ x, rtol=1e-12)
+
+
+def test_one_sort_ids_and_medians_match_lexsort():
+    rng = np.random.default_rng(5)
+    cols = [rng.integers(0, 4, 500), rng.integers(-3, 3, 500), rng.integers(0, 2, 500)]
+    ref = np.unique(np.stack(cols, 1), axis=0, return_inverse=True)[1].reshape(-1)
+    assert np.array_equal(_row_ids(cols), ref)
+    assert np.array_equal(_row_ids([c * 2 ** 21 for c in cols]), ref)        # past 62 bits: the lexsort
+    g, v = rng.integers(0, 30, 1000), rng.integers(-5_000, 5_000, 1000).astype(float)
+    for vals in (v, v + 0.5):                                                # whole ns, and not
+        ref = [np.sort(vals[g == k])[((g == k).sum() - 1) // 2] for k in range(30)]
+        assert np.array_equal(_group_median(g, vals, 30), ref)
+
+
+def test_interval_is_nanpercentile():
+    rng = np.random.default_rng(6)
+    boots = rng.standard_normal((20, 6))
+    boots[:, 1] = np.nan              # a group with no data
+    boots[[2, 5, 7], 2] = np.nan      # ... in some resamples
+    boots[:19, 3] = np.nan
+    lo, hi = _interval(boots, np.zeros(6))
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = np.nanpercentile(boots, [2.5, 97.5], axis=0)
+    np.testing.assert_array_equal(lo, ref[0])
+    np.testing.assert_array_equal(hi, ref[1])
+
+
+def test_neighbour_correlations_are_corrcoef():
+    rng = np.random.default_rng(7)
+    boots = rng.standard_normal((20, 8))
+    boots[:, 3] = 1.0                 # no spread: undefined, 0
+    boots[4, 5] = np.nan
+    with np.errstate(all="ignore"):
+        ref = np.diag(np.nan_to_num(np.corrcoef(boots.T), nan=0.0), 1)
+    np.testing.assert_allclose(_neighbour_corr(boots), ref, atol=1e-12)
