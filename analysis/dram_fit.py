@@ -30,7 +30,7 @@ class Problem:
         self.ident = ids["ident"]
         order = np.argsort(iv.lo_ns, kind="stable")
         self.step_order = order                      # span k = step position order[k]
-        self.lo, self.hi = iv.lo_ns[order].astype(np.float64), iv.hi_ns[order].astype(np.float64)
+        self.lo, self.hi = self.smp.rel(iv.lo_ns[order]), self.smp.rel(iv.hi_ns[order])
         self.n_steps = len(order)
         self.rank = np.empty(self.n_steps, np.int64)
         self.rank[order] = np.arange(self.n_steps)
@@ -55,7 +55,7 @@ class Designer:
             remap[steps] = np.arange(len(steps))
             span = np.where(span >= 0, remap[np.maximum(span, 0)], -1)
             lo, hi = lo[steps], hi[steps]
-        self.a, self.b = prob.a[m].astype(np.float64), prob.b[m].astype(np.float64)
+        self.a, self.b = prob.smp.rel(prob.a[m]), prob.smp.rel(prob.b[m])
         self.group, self.span, self.lo, self.hi = g[m], span[m], lo, hi
         self.smp, self.end_max, self.n_groups = prob.smp, prob.end_max, n_groups
 

@@ -173,16 +173,24 @@ def initial_groups(ids: dict, min_span_ns: float) -> np.ndarray:
 
 
 class Samples:
-    """The valid PM samples, sorted by start: window and bytes of each direction."""
+    """The valid PM samples, sorted by start: window and bytes of each direction. Times
+    are float ns after ``base_ns`` (the first sample's start, an integer): epoch ns
+    (~1.8e18) in float64 are multiples of 256 ns, so every time of the fit is made relative
+    to the same base, in integers, before it becomes a float (``rel``)."""
 
     def __init__(self, pm: dict):
         ok = (pm["start_ns"] > 0) & (pm["end_ns"] > pm["start_ns"])
         order = np.nonzero(ok)[0][np.argsort(pm["start_ns"][ok], kind="stable")]
-        self.start_ns = pm["start_ns"][order].astype(np.float64)
-        self.end_ns = pm["end_ns"][order].astype(np.float64)
+        self.base_ns = int(pm["start_ns"][order[0]]) if len(order) else 0
+        self.start_ns = self.rel(pm["start_ns"][order])
+        self.end_ns = self.rel(pm["end_ns"][order])
         self.read = pm["dram_read_bytes"][order].astype(np.float64)
         self.write = pm["dram_write_bytes"][order].astype(np.float64)
         self.n = len(order)
+
+    def rel(self, t_ns) -> np.ndarray:
+        """Integer ns timestamps as float ns after ``base_ns`` (exact below 2**53 ns)."""
+        return (np.asarray(t_ns, np.int64) - self.base_ns).astype(np.float64)
 
 
 class Design:
