@@ -298,3 +298,14 @@ def test_stack_sampler_prose():
     _has(f"{dec['samples_in_launch_idle']} samples in the launch-bound idle) the first is "
          f"`{dec['innermost']['frame'][0]}` ({100 * dec['innermost']['share'][0]:.0f}% of them), then "
          f"`{dec['innermost']['frame'][1].split(' ')[-1]}` ({100 * dec['innermost']['share'][1]:.0f}%)")
+
+
+def test_dram_validation_prose():
+    def cls(gpu, label):
+        t = _json(f"dram-validation-{gpu}/dram_validation-reanalysed.json")["traces"]
+        c = next(v[label] for k, v in t.items() if "eager-static" in k)["classes"]
+        return {n: 100 * (e - m) / m for n, e, m in zip(c["class"], c["estimate_read_bytes"], c["ncu_read_bytes"]) if m}
+    h1, h2 = cls("h100", "ncu_cache-none"), cls("h200", "ncu_cache-none")
+    _has(f"within {h1['gemm']:+.1f}% (H100) and {h2['gemm']:+.1f}% (H200)")
+    _has(f"the attention class is {-h1['attention']:.1f}% low on the H100 and the copy class "
+         f"{-h1['copy']:.1f}% (H100) and {-h2['copy']:.1f}% (H200) low")
