@@ -41,7 +41,8 @@ def report(trace, attr: dict, n: int = 10) -> dict:
     if not k:
         out["innermost"] = out["inclusive"] = {"frame": [], "share": [], "ms_per_step": [], "share_se": []}
         return out
-    stacks = [trace.strings[i].split(";") for i in ss["stack"][counted]]
+    ids, n_of = np.unique(ss["stack"][counted], return_counts=True)   # each distinct stack once
+    stacks = [(trace.strings[i].split(";"), int(c)) for i, c in zip(ids, n_of)]
 
     def table(counts: dict) -> dict:
         items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
@@ -52,10 +53,10 @@ def report(trace, attr: dict, n: int = 10) -> dict:
 
     inner: dict[str, int] = {}
     incl: dict[str, int] = {}
-    for frames in stacks:
-        inner[frames[-1]] = inner.get(frames[-1], 0) + 1
+    for frames, c in stacks:
+        inner[frames[-1]] = inner.get(frames[-1], 0) + c
         for f in set(frames):
-            incl[f] = incl.get(f, 0) + 1
+            incl[f] = incl.get(f, 0) + c
     out["innermost"] = table(inner)
     out["inclusive"] = table({f: c for f, c in incl.items() if c < k})
     return out

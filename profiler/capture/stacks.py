@@ -37,12 +37,13 @@ class StackSampler:
         self.samples: list[tuple[int, tuple]] = []
         self._stop = threading.Event()
         self._thread = None
-        self._old_switch = None
+        self._old_switch = self._switch = None
         self.meta: dict = {}
 
     def start(self) -> None:
         self._old_switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._old_switch, self.period_ns / 1e9))
+        self._switch = min(self._old_switch, self.period_ns / 1e9)
+        sys.setswitchinterval(self._switch)
         self._thread = threading.Thread(target=self._run, name="stepscope-stacks", daemon=True)
         self._thread.start()
 
@@ -69,8 +70,7 @@ class StackSampler:
             sys.setswitchinterval(self._old_switch)
         t = [s[0] for s in self.samples]
         gaps = sorted(b - a for a, b in zip(t, t[1:]))
-        self.meta = {"period_ns": self.period_ns, "switch_interval_s": min(self._old_switch or 0.005,
-                                                                             self.period_ns / 1e9),
+        self.meta = {"period_ns": self.period_ns, "switch_interval_s": self._switch,
                      "samples": len(self.samples), "thread_id": _thread_id(self.ident),
                      "median_interval_ns": gaps[len(gaps) // 2] if gaps else None, "max_depth": self.max_depth}
 
