@@ -52,7 +52,8 @@ def cmd_trace(a) -> int:
                                  dram_interval_ns=int(a.dram_interval_us * 1000), attn=a.attn,
                                  dtype=a.dtype, progress=p, rounds=a.rounds, sdpa_backend=a.sdpa,
                                  host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis, stage=p.stage,
-                                 stack_period_ns=int(a.stack_sample_us * 1000))
+                                 stack_period_ns=int(a.stack_sample_us * 1000),
+                                 kernel_records=a.kernel_records)
         p.stage(f"writing {out}")
         trace.save(out)
     finally:
@@ -427,6 +428,10 @@ def _add_trace(sub) -> None:
     t.add_argument("--stack-sample-us", type=float, default=0.0,
                    help="sample the Python stack of the launching thread every N microseconds (0: off; at least "
                         "50); the report then names the source lines behind the launch-bound idle")
+    t.add_argument("--kernel-records", default="concurrent", choices=("concurrent", "graph"),
+                   help="concurrent: one record per kernel; graph (with --mode graph only): one record per CUDA-graph "
+                        "replay, no per-kernel times, a fraction of the tracer's cost on graph replays "
+                        "(benchmarks/results/capture_parts-*.json)")
     t.add_argument("--host-ops", action="store_true",
                    help="also record every torch function called from Python as a host span (costly: opt-in)")
     t.add_argument("--dram-interval-us", type=float, default=20.0,
@@ -543,8 +548,10 @@ def _add_main_job(ap: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # No abbreviations at the top level: its main-job options (--model, --modes) would make a
+    # subcommand's --mode "ambiguous" before the subcommand ever sees it.
     ap = argparse.ArgumentParser(
-        prog="stepscope", formatter_class=_Help,
+        prog="stepscope", formatter_class=_Help, allow_abbrev=False,
         description="Where does a batch-1 decode step's time go?\n\nWith no subcommand (the main job): trace the "
                     "default model eagerly (static cache) and\nas a CUDA-graph replay on this GPU, or compare the "
                     "shipped H100 traces without one;\nprint both attributions, the predicted and measured graph "
