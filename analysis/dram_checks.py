@@ -125,9 +125,10 @@ def checks(trace, est: dict, peak: float | None) -> list[dict]:
     if wl.get("kind") == "decode" and "config" in wl:
         from .floor import step_bytes
         weights = step_bytes(wl, int(wl.get("first_traced_position", wl.get("ctx", 0))))["weights_read_bytes"]
-        gemm_bit = 1 << int(KernelClass.GEMM)
+        # A graph-level record (a whole replay, capture kernel_records "graph") holds the GEMMs.
+        gemm_bit = (1 << int(KernelClass.GEMM)) | (1 << int(KernelClass.GRAPH))
         for m in sorted(set(modes)):
-            pure = np.nonzero((modes == m) & (kl == KernelClass.GEMM))[0]
+            pure = np.nonzero((modes == m) & np.isin(kl, (KernelClass.GEMM, KernelClass.GRAPH)))[0]
             with_gemm = np.nonzero((modes == m) & (np.asarray(est["member_classes"]) & gemm_bit > 0))[0]
             g, up = float(np.nansum(est["read_bytes"][pure])), float(np.nansum(est["read_bytes"][with_gemm]))
             hi = _pct(rb, with_gemm)[1] if len(rb) else up

@@ -186,6 +186,9 @@ def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
     n_id = len(ids["mode"])
     if trace.n("kernel_dram"):
         return _exact(trace, attr, ids)
+    if (trace.meta.get("capture") or {}).get("kernel_records") == "graph":
+        return {"source": "none", "reason": "graph-level kernel records: one record per CUDA-graph replay, "
+                                            "no per-kernel times to deconvolve"}
     if not trace.n("pm") or not n_id:
         return {"source": "none", "reason": "no PM samples" if n_id else "no kernels in steps"}
     prob = Problem(trace, attr, ids)

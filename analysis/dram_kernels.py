@@ -266,8 +266,9 @@ class Design:
             row = np.repeat(np.arange(A.shape[0]), nnz)
             left = nnz[row] - (np.arange(A.nnz) - A.indptr[row])     # entries from here to the row's end
             first = [np.nonzero(left > k)[0] for k in range(int(nnz.max(initial=0)))]
-            second = np.concatenate([f + k for k, f in enumerate(first)])
-            first = np.concatenate(first)
+            none = np.zeros(0, np.int64)     # no row overlaps any group (e.g. at an offset beyond the data)
+            second = np.concatenate([f + k for k, f in enumerate(first)] or [none])
+            first = np.concatenate(first or [none])
             j, k = A.indices[first], A.indices[second]                # j <= k: indices sorted in a row
             upper, pos = _dense_ids(j * n + k, n * n)
             vals = np.bincount(self.row_step[row[first]] * len(upper) + pos, weights=A.data[first] * A.data[second],

@@ -20,10 +20,12 @@ class KernelClass(IntEnum):
     MEMCPY = 8        # CUPTI memcpy records
     MEMSET = 9        # CUPTI memset records
     DEQUANT = 10      # separate dequantisation of low-bit weights
+    GRAPH = 11        # a whole CUDA-graph replay (graph-level record: its nodes were not traced)
 
 
 #: (class, pattern) in priority order; matched case-insensitively against the full name.
 PATTERNS: list[tuple[KernelClass, str]] = [
+    (KernelClass.GRAPH, r"^CUDA graph replay \(graph-level record"),
     (KernelClass.DEQUANT, r"dequant"),
     (KernelClass.ATTENTION, r"flash|fmha|attention|attn|sdpa|softmax"),
     (KernelClass.GEMM, r"gemm|gemv|cutlass|cublas|xmma|nvjet|splitk|matmul|dot_kernel|int4pack|int8pack|marlin"),

@@ -47,7 +47,8 @@ def summarize(trace, attr: dict, calibration: dict | None = None) -> dict:
            "peak_source": attr["peak_source"], "floor_source": attr["floor_source"],
            "capture": {k: t.meta.get("capture", {}).get(k) for k in
                        ("dropped_records", "dram_status", "pm_overflows",
-                        "kernels_without_launch_call", "kernels_assigned_by_time")},
+                        "kernels_without_launch_call", "kernels_assigned_by_time")}
+           | {"kernel_records": t.meta.get("capture", {}).get("kernel_records", "concurrent")},
            "perturbation": perturbation(t.meta),
            "modes": {}}
     modes = s["mode"]

@@ -79,17 +79,18 @@ def decode(out, tag, model, ctx, rounds, trace_steps, arms, steps=30):
     torch.cuda.synchronize()
     res = {}
     for arm in arms:
-        mode, _, backend = arm.partition(":")   # mode[:backend][+ops][+spans]
+        mode, _, backend = arm.partition(":")   # mode[:backend][+ops][+spans][+serial][+graphlevel]
         ops, spans = "+ops" in backend, "+spans" in backend or "+ops" in backend
-        serial = "+serial" in backend
-        backend = backend.replace("+ops", "").replace("+spans", "").replace("+serial", "") or "default"
+        serial, glevel = "+serial" in backend, "+graphlevel" in backend
+        backend = backend.replace("+ops", "").replace("+spans", "").replace("+serial", "") \
+            .replace("+graphlevel", "") or "default"
         try:
             trace, info = run_decode(model, ctx, mode, trace_steps=trace_steps, built=(spec, net), rounds=rounds,
                                      sdpa_backend=backend, host_ops=ops, host_spans=spans,
-                                     steps=steps, kernel_records="serial" if serial else "concurrent")
+                                     steps=steps, kernel_records="serial" if serial else "graph" if glevel else "concurrent")
             name = f"{model}-ctx{ctx}-{mode}" + ("" if backend == "default" else f"-sdpa-{backend}") + \
                 ("-ops" if ops else "-spans" if spans else "") + ("-serial" if serial else "") + \
-                f"-r{rounds}-{tag}.stepscope"
+                ("-graphlevel" if glevel else "") + f"-r{rounds}-{tag}.stepscope"
             trace.save(out / name)
             res[arm] = {"file": name, "untraced_ns": trace.meta["workload"]["untraced_step_ns"],
                         "perturbation": trace.meta["perturbation"], "capture": trace.meta["capture"]}
@@ -125,7 +126,7 @@ def graph_launch(out, tag, model, ctx):
         return statistics.median(xs) / 1e3
     res["untraced_replay_call_us"] = replay_host(20)
     for label, kw in (("traced_full", {}), ("traced_no_api", {"apis": "launch", "host_spans": False}),
-                      ("traced_no_dram", {"dram": False})):
+                      ("traced_no_dram", {"dram": False}), ("traced_graph_level", {"kernel_records": "graph"})):
         with Tracer(warn=lambda m: None, **kw):
             dec.step()
             res[f"{label}_replay_call_us"] = replay_host(20)
@@ -241,7 +242,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--trace-steps", type=int, default=2)
     ap.add_argument("--arms", default="eager,eager-static,graph",
-                    help="decode stage: mode[:sdpa backend][+spans][+ops][+serial], comma-separated")
+                    help="decode stage: mode[:sdpa backend][+spans][+ops][+serial][+graphlevel], comma-separated")
     ap.add_argument("--steps", type=int, default=30, help="decode stage: untraced steps over all rounds")
     ap.add_argument("--block", type=int, default=8)
     ap.add_argument("--part-modes", default="eager,eager-static,graph")

@@ -128,6 +128,9 @@ def _check_options(a) -> None:
     stack_us = getattr(a, "stack_sample_us", 0)
     if stack_us and not 50 <= stack_us <= 1e6:
         raise InputError(f"--stack-sample-us {stack_us} is outside 50..1000000 microseconds (0 turns sampling off).")
+    if getattr(a, "kernel_records", "concurrent") == "graph" and a.mode != "graph":
+        raise InputError("--kernel-records graph records CUDA-graph replays only; use it with --mode graph "
+                         f"(--mode {a.mode} launches its kernels one by one, which it would not record).")
     mb = getattr(a, "max_trace_mb", None)
     if mb is not None:
         if not mb > 0:

@@ -62,6 +62,14 @@ class ConsoleRenderer:
         cap = s["capture"]
         if cap.get("dropped_records"):
             w.append(f"WARNING: CUPTI dropped {cap['dropped_records']} records: figures are incomplete")
+        kr = cap.get("kernel_records", "concurrent")
+        if kr == "graph":
+            w.append("note: graph-level kernel records: one record per CUDA-graph replay, none per node, so "
+                     "'kernels/step' counts replays, busy time includes each replay's internal gaps (in kernel "
+                     "inefficiency), and there is no per-kernel breakdown")
+        elif kr != "concurrent":
+            w.append(f"WARNING: kernel records '{kr}' are a cost probe: kernels of CUDA-graph replays were not "
+                     "recorded, so this attribution is not meaningful")
         if cap.get("dram_status") not in (None, "ok"):
             w.append(f"note: DRAM counters: {cap['dram_status']}")
         st = a.get_steps()
@@ -184,7 +192,7 @@ class ConsoleRenderer:
         if not ub["class"] or not has_dram(a):   # no counters: nothing measured to compare
             return []
         w = ["DRAM bytes per step (read + write, per kernel when deconvolved) vs the bytes model (GEMM: weights; "
-             "attention: KV read; copy: KV write)"]
+             "attention: KV read; copy: KV write; graph: a whole replay, all of them)"]
         for i, c in enumerate(ub["class"]):
             w.append(f"  {c:<26} measured {ub['measured_bytes_per_step'][i] / 1e9:8.3f} GB   model "
                      f"{ub['modelled_bytes_per_step'][i] / 1e9:8.3f} GB   beyond the model "

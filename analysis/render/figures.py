@@ -22,7 +22,7 @@ CLASS_COLORS = {
     KernelClass.GEMM: "#332288", KernelClass.ATTENTION: "#CC6677", KernelClass.NORM: "#DDCC77",
     KernelClass.ROTARY: "#117733", KernelClass.REDUCTION: "#882255", KernelClass.COPY: "#88CCEE",
     KernelClass.ELEMENTWISE: "#44AA99", KernelClass.OTHER: "#999933", KernelClass.MEMCPY: "#AA4499",
-    KernelClass.MEMSET: "#DDDDDD", KernelClass.DEQUANT: "#000000"}
+    KernelClass.MEMSET: "#DDDDDD", KernelClass.DEQUANT: "#000000", KernelClass.GRAPH: "#BBBBBB"}
 CAUSE_STYLE = {GapCause.LAUNCH: ("#EE7733", "////"), GapCause.QUEUED: ("#BBBBBB", "...."),
                GapCause.SYNC: ("#0077BB", "xxxx"), GapCause.COPY: ("#33BBEE", "\\\\"),
                GapCause.OTHER: ("#FFFFFF", "----"), GapCause.GRAPH: ("#DDDDDD", "||||")}

@@ -43,15 +43,20 @@ _HOST_RE = re.compile(
 BUFFER_BYTES = 32 << 20
 
 #: How kernels are recorded: ``concurrent`` (CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, the
-#: default: one record per kernel, kernels may overlap), ``serial`` (KIND_KERNEL: CUPTI
-#: serialises kernels, and records NO kernels of CUDA-graph replays: 0 in
-#: traces/qwen2.5-7b-ctx2048-graph-serial-r10-h200.stepscope), ``hw`` (concurrent, after
-#: ``cuptiActivityEnableHWTrace``; the outcome is recorded: ERROR_NOT_SUPPORTED on the H100
-#: and H200, benchmarks/results/capture_parts-*.json) and ``graph`` (KIND_GRAPH_TRACE: one
-#: record per graph launch and no kernel records at all: a cost probe, not a trace the
-#: attribution can use). The alternatives exist to measure what per-kernel records cost
-#: (benchmarks/host_session.py, stage parts).
+#: default: one record per kernel, kernels may overlap), ``graph`` (KIND_GRAPH_TRACE: one
+#: record per CUDA-graph replay and none per node, for graph-mode workloads: it costs a
+#: fraction of per-kernel records on graph replays (+2.7% vs +5.5% of the step on the H100,
+#: +1.6% vs +23.7% on the H200, benchmarks/results/capture_parts-*.json) and records no
+#: kernel launched outside a graph; each replay enters the kernels table as one record named
+#: ``GRAPH_RECORD_NAME``), and two cost probes whose traces the attribution cannot use:
+#: ``serial`` (KIND_KERNEL: CUPTI serialises kernels, and records NO kernels of CUDA-graph
+#: replays: 0 in traces/qwen2.5-7b-ctx2048-graph-serial-r10-h200.stepscope) and ``hw``
+#: (concurrent, after ``cuptiActivityEnableHWTrace``; the outcome is recorded:
+#: ERROR_NOT_SUPPORTED on the H100 and H200). benchmarks/host_session.py, stage parts,
+#: measures what each costs.
 KERNEL_RECORDS = ("concurrent", "serial", "hw", "graph")
+#: The name of a graph-level record (``kernel_records="graph"``) in the kernels table.
+GRAPH_RECORD_NAME = "CUDA graph replay (graph-level record; nodes not traced)"
 
 
 def _base_name(member: str) -> str:
@@ -92,6 +97,7 @@ class ActivitySession:
         self.kernel_records = kernel_records
         self.kinds = [first, K.MEMCPY, K.MEMSET]
         self.hw_trace_status = None
+        self.untimed_graph_records = 0
         self.enabled = False
 
     # CUPTI calls these on its own thread or inside a flush: keep them tiny.
@@ -181,6 +187,17 @@ class ActivitySession:
                              ("dynamic_smem_bytes", r.dynamic_shared_memory),
                              ("stream", r.stream_id), ("correlation", r.correlation_id),
                              ("graph_id", r.graph_id), ("graph_node_id", r.graph_node_id)):
+                    kern[c].append(v)
+            elif k == K.GRAPH_TRACE:
+                if r.start == 0 and r.end == 0:   # CUPTI: no timestamps could be collected
+                    self.untimed_graph_records += 1
+                    continue
+                for c, v in (("start_ns", r.start), ("end_ns", r.end), ("name", intern(GRAPH_RECORD_NAME)),
+                             ("grid_x", 0), ("grid_y", 0), ("grid_z", 0), ("block_x", 0), ("block_y", 0),
+                             ("block_z", 0), ("registers", 0), ("static_smem_bytes", 0),
+                             ("dynamic_smem_bytes", 0), ("stream", r.stream_id),
+                             ("correlation", r.correlation_id), ("graph_id", r.graph_id),
+                             ("graph_node_id", 0)):
                     kern[c].append(v)
             elif k == K.RUNTIME or k == K.DRIVER:
                 domain = DOMAIN_RUNTIME if k == K.RUNTIME else DOMAIN_DRIVER

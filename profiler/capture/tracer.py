@@ -240,6 +240,8 @@ class Tracer:
         cap["dropped_records"] = dropped
         cap["cupti_buffers"] = self._activity.buffers_completed
         cap["other_records"] = cols["_other"]
+        if self.kernel_records == "graph":
+            cap["untimed_graph_records"] = self._activity.untimed_graph_records
         if self._stacks:
             cap["stack_sampler"] = self._stacks.meta
         if self._activity.hw_trace_status:
@@ -263,10 +265,13 @@ class Tracer:
         trace.meta = self.meta
         if self._nvml:
             self._nvml.close()
-        if self.kernel_records != "concurrent":
+        if self.kernel_records in ("serial", "hw"):
             self.warn(f"kernel_records={self.kernel_records!r} is a cost probe: kernels of CUDA-graph replays "
-                      "(and with 'graph' all kernels) are not recorded, so the attribution of this trace is not "
-                      "meaningful (profiler/capture/activity.KERNEL_RECORDS).")
+                      "are not recorded, so the attribution of this trace is not meaningful "
+                      "(profiler/capture/activity.KERNEL_RECORDS).")
+        if self._activity.untimed_graph_records:
+            self.warn(f"{self._activity.untimed_graph_records} graph-level records came without timestamps "
+                      "and were left out (recorded as capture.untimed_graph_records).")
         if dropped:
             self.warn(f"CUPTI dropped {dropped} activity records: the trace is incomplete "
                       "(recorded as capture.dropped_records).")
