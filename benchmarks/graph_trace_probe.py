@@ -38,10 +38,21 @@ def make_graph():
     return g
 
 
-def run(kinds, graph_before=True):
+def run(kinds, graph_before=True, capture_kinds=()):
+    """``capture_kinds``: enabled while the graph is captured and instantiated, then disabled,
+    before ``kinds`` are enabled for the replays."""
     K = cupti.ActivityKind
     RECS.clear()
-    g = make_graph() if graph_before else None
+    if capture_kinds:
+        for k in capture_kinds:
+            cupti.activity_enable(getattr(K, k))
+        g = make_graph()
+        cupti.activity_flush_all(1)
+        for k in capture_kinds:
+            cupti.activity_disable(getattr(K, k))
+        RECS.clear()
+    else:
+        g = make_graph() if graph_before else None
     enabled, errors = [], {}
     for k in kinds:
         try:
@@ -68,7 +79,8 @@ def run(kinds, graph_before=True):
         if name == "GRAPH_TRACE":
             spans.append((r.end - r.start, r.device_id))
         counts[name] += 1
-    return {"kinds": kinds, "graph_before_enable": graph_before, "enable_errors": errors,
+    return {"kinds": kinds, "graph_before_enable": graph_before, "capture_kinds": list(capture_kinds),
+            "enable_errors": errors,
             "counts": dict(counts), "graph_record_ns_and_device": spans[:5]}
 
 
@@ -78,6 +90,10 @@ def main():
                 (["CONCURRENT_KERNEL", "GRAPH_TRACE"], True), (["GRAPH_TRACE", "CONCURRENT_KERNEL"], True),
                 (["CONCURRENT_KERNEL", "GRAPH_TRACE"], False), (["CONCURRENT_KERNEL"], True)]
     out = [run(k, b) for k, b in variants]
+    # instantiated while GRAPH_TRACE was on, then replayed under a later session (the tracer's
+    # way), and replayed with nothing enabled (an untraced step must record nothing)
+    out.append(run(["CONCURRENT_KERNEL", "GRAPH_TRACE"], True, capture_kinds=["GRAPH_TRACE"]))
+    out.append(run([], True, capture_kinds=["GRAPH_TRACE"]))
     for o in out:
         print(o, flush=True)
     try:

@@ -126,7 +126,7 @@ def graph_launch(out, tag, model, ctx):
         return statistics.median(xs) / 1e3
     res["untraced_replay_call_us"] = replay_host(20)
     for label, kw in (("traced_full", {}), ("traced_no_api", {"apis": "launch", "host_spans": False}),
-                      ("traced_no_dram", {"dram": False}), ("traced_graph_level", {"kernel_records": "graph"})):
+                      ("traced_no_dram", {"dram": False})):
         with Tracer(warn=lambda m: None, **kw):
             dec.step()
             res[f"{label}_replay_call_us"] = replay_host(20)

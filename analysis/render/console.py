@@ -63,7 +63,11 @@ class ConsoleRenderer:
         if cap.get("dropped_records"):
             w.append(f"WARNING: CUPTI dropped {cap['dropped_records']} records: figures are incomplete")
         kr = cap.get("kernel_records", "concurrent")
-        if kr == "graph":
+        if kr == "graph" and not a.trace.n("kernels"):
+            w.append("WARNING: graph-level kernel records were asked for but the trace holds none: CUPTI gives "
+                     "them only for graphs instantiated while they were enabled (capture the graph inside "
+                     "profiler.capture.activity.graph_trace_instantiation); every figure below is wrong")
+        elif kr == "graph":
             w.append("note: graph-level kernel records: one record per CUDA-graph replay, none per node, so "
                      "'kernels/step' counts replays, busy time includes each replay's internal gaps (in kernel "
                      "inefficiency), and there is no per-kernel breakdown")

@@ -10,6 +10,7 @@ columns happens once, in :meth:`ActivitySession.collect`, after the last step.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -58,6 +59,27 @@ BUFFER_BYTES = 32 << 20
 KERNEL_RECORDS = ("concurrent", "serial", "hw", "graph")
 #: The name of a graph-level record (``kernel_records="graph"``) in the kernels table.
 GRAPH_RECORD_NAME = "CUDA graph replay (graph-level record; nodes not traced)"
+
+
+@contextlib.contextmanager
+def graph_trace_instantiation():
+    """CUDA graphs instantiated inside this block give graph-level records when a later
+    ``ActivitySession(kernel_records="graph")`` traces their replays. CUPTI gives
+    KIND_GRAPH_TRACE records only for graph execs instantiated while the kind was enabled
+    (H100, benchmarks/results/graph-trace-probe-h100.json: none for a graph instantiated
+    before, five of five for one instantiated after); the kind is on here for the capture
+    only, so untraced replays are not traced."""
+    from cupti import cupti
+    try:
+        cupti.activity_register_callbacks(lambda: (1 << 20, 0), lambda records: None)
+        cupti.activity_enable(cupti.ActivityKind.GRAPH_TRACE)
+    except cupti.cuptiError as e:
+        raise CuptiBusyError(_busy_message(e)) from None
+    try:
+        yield
+    finally:
+        cupti.activity_flush_all(1)
+        cupti.activity_disable(cupti.ActivityKind.GRAPH_TRACE)
 
 
 def _base_name(member: str) -> str:

@@ -174,7 +174,12 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
         begin(f"prefill {ctx} tokens")
     say(f"prefill {ctx} tokens, mode {mode}")
     dec.prefill()
-    dec.capture()
+    if kernel_records == "graph" and mode == "graph":
+        from stepscope.profiler.capture.activity import graph_trace_instantiation
+        with graph_trace_instantiation():   # CUPTI's graph-level records need it at instantiation
+            dec.capture()
+    else:
+        dec.capture()
     untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps, rounds=rounds,
                               position=lambda: dec.position, phase_jitter_ns=phase_jitter_ns, stage=begin,
                               dram_interval_ns=dram_interval_ns, modules=net, host_spans=host_spans or host_ops,
