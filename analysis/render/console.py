@@ -183,7 +183,9 @@ class ConsoleRenderer:
         known = has_dram(a)
         w = ["kernel classes (per step)      count    time ms   share    DRAM GB    GB/s"]
         if known:
-            w.append("  (DRAM here: each sample spread evenly over its window; 'DRAM per kernel' below deconvolves it)")
+            fit = a.get_dram_kernels().get("source", "none") != "none"
+            w.append("  (DRAM here: each sample spread evenly over its window" +
+                     ("; 'DRAM per kernel' below deconvolves it)" if fit else ")"))
         for i, c in enumerate(kc["class"]):
             w.append(f"  {c:<26} {kc['count_per_step'][i]:8.1f} {kc['time_ns_per_step'][i] / 1e6:10.3f} "
                      f"{100 * kc['share_of_busy'][i]:6.1f}% "
