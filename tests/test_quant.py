@@ -78,3 +78,26 @@ def test_trace_dir_reaches_each_arm(tmp_path, fake_children):
     calls.clear()
     pq.run_quant("m", 8, ["torchao-int4wo"], tmp_path / "o", progress=lambda m: None)
     assert "trace_dir" not in calls[0][1]
+
+
+@pytest.mark.parametrize("gpu", ["h100", "h200"])
+@pytest.mark.parametrize("arm, kernel", [("gptq-exllamav2", "gemm_half_q_half_gptq_kernel"),
+                                         ("awq-marlin", "marlin::Marlin<__nv_bfloat16")])
+@pytest.mark.parametrize("mode", ["eager-static", "graph"])
+def test_shipped_library_arm_traces_run_the_library_kernel(gpu, arm, kernel, mode):
+    """Issue 19: the traced kernel names prove the path: the library's kernel once per
+    quantised Linear (7 x 28) in every traced step, and the report's top kernel is it."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from stepscope.analysis.facade import TraceAnalysis
+    from stepscope.analysis.render.console import ConsoleRenderer
+    from stepscope.analysis.trace import load
+    t = load(Path(__file__).resolve().parents[1] / "traces" / f"quant-qwen2.5-7b-ctx2048-{arm}-{mode}-{gpu}.stepscope")
+    k = t["kernels"]
+    hit = np.array([kernel in t.strings[n] for n in k["name"]])
+    for s in t["steps"]["index"]:
+        assert int((hit & (k["step"] == s)).sum()) == 196
+    top = ConsoleRenderer().top_kernels(TraceAnalysis(t))
+    assert kernel.split("<")[0].split("::")[-1] in top[1]

@@ -327,3 +327,53 @@ def test_dram_validation_prose():
     _has(f"within {h1['gemm']:+.1f}% (H100) and {h2['gemm']:+.1f}% (H200)")
     _has(f"the attention class is {-h1['attention']:.1f}% low on the H100 and the copy class "
          f"{-h1['copy']:.1f}% (H100) and {-h2['copy']:.1f}% (H200) low")
+
+
+def _quant_lib(gpu):
+    res = pquant.load_arms(RESULTS / f"quant-lib-{gpu}", "qwen2.5-7b", 2048)
+    return {(r["arm"], r["mode"]): r for r in quant_table(res)}
+
+
+def _ci(ci):
+    return f"[{ci[0]:.2f}-{ci[1]:.2f}]"
+
+
+def test_quant_library_arms_table_and_prose():
+    q1, q2 = _quant_lib("h100"), _quant_lib("h200")
+    paper = {"bf16": 62.32, "gptq-exllamav2": 17.36, "awq-marlin": 45.24}    # ../shared/REFERENCE.md
+    for arm, label in (("bf16", "bf16"), ("gptq-exllamav2", "GPTQ + ExLlamaV2"), ("awq-marlin", "AWQ + Marlin")):
+        a, b = q1[(arm, "graph")], q2[(arm, "graph")]
+        sp1 = "1.00x" if arm == "bf16" else \
+            f"{a['realised_speedup']:.2f}x {_ci(a['realised_speedup_ci'])} ({a['expected_speedup']:.2f}x)"
+        sp2 = "1.00x" if arm == "bf16" else f"{b['realised_speedup']:.2f}x {_ci(b['realised_speedup_ci'])}"
+        assert _row(label, 9) == [label, f"{a['median_ms']:.2f} {_ci(a['median_ms_ci'])}", sp1, f"{a['pct_floor']:.1f}",
+                                  f"{a['matmul_ms']:.2f} / {a['other_kernels_ms']:.2f}",
+                                  f"{b['median_ms']:.2f} {_ci(b['median_ms_ci'])}", sp2, f"{paper[arm]:.2f}",
+                                  f"{paper['bf16'] / paper[arm]:.2f}x"]
+        if arm != "bf16":   # each traced step ran the arm's own kernel once per quantised Linear
+            for gpu in ("h100", "h200"):
+                m = _json(f"quant-lib-{gpu}/qwen2.5-7b-ctx2048-{arm}.json")["modes"]["graph"]
+                assert m["expected_kernel"]["per_step"] == 196
+    g, w = q1[("gptq-exllamav2", "graph")], q1[("awq-marlin", "graph")]
+    bf = q1[("bf16", "graph")]
+    ex = sorted(x["expected_speedup"] for x in (g, w))
+    _has(f"the 4-bit formats cut the modelled bytes {ex[0]:.2f}-{ex[1]:.2f}x")
+    _has(f"({bf['dram_gb']:.2f} -> {min(g['dram_gb'], w['dram_gb']):.2f}-{max(g['dram_gb'], w['dram_gb']):.2f} GB a step "
+         "on the H100)")
+    _has(f"the matmul time falls by only {bf['matmul_ms'] / g['matmul_ms']:.1f}-{bf['matmul_ms'] / w['matmul_ms']:.1f}x")
+    _has(f"at {g['model_gb'] / g['matmul_ms']:.2f} TB/s (ExLlamaV2) and {w['model_gb'] / w['matmul_ms']:.2f} TB/s "
+         f"(Marlin) of matmul time, against {bf['model_gb'] / bf['matmul_ms']:.2f} TB/s")
+    other = [q[(a, "graph")]["other_kernels_ms"] for q in (q1, q2) for a in paper]
+    share = [100 * x["other_kernels_ms"] / x["median_ms"] for x in (g, w)]
+    _has(f"the {min(other):.1f}-{max(other):.1f} ms of other kernels")
+    _has(f"are {min(share):.0f}-{max(share):.0f}% of the quantised H100 steps")
+    es = [100 * q[(a, "eager-static")]["launch_share"] for q in (q1, q2) for a in ("gptq-exllamav2", "awq-marlin")]
+    _has(f"launch-bound ({min(es):.0f}-{max(es):.0f}% of the traced step")
+    sp = [q2[(a, "eager-static")]["realised_speedup"] for a in ("gptq-exllamav2", "awq-marlin")]
+    _has(f"gain {min(sp):.2f}-{max(sp):.2f}x on the H200")
+    _has(f"took {q1[('bf16', 'eager-static')]['median_ms']:.2f} ms in this session against "
+         f"{_quant('h100')[('bf16', 'eager-static')]['median_ms']:.2f} ms in the earlier one")
+    gl = [100 * q1[(a, "graph")]["launch_share"] for a in ("gptq-exllamav2", "awq-marlin")]
+    _has(f"graph mode ({min(gl):.0f}-{max(gl):.0f}%)")
+    gm = _json("quant-lib-h100/qwen2.5-7b-ctx2048-gptq-exllamav2.json")["modes"]["graph"]
+    _has(f"traced graph step {gm['traced_ms']:.2f} ms against {gm['median_ms']:.2f} untraced")

@@ -37,6 +37,9 @@ def sweep_markdown(cells) -> str:
 def quant_markdown(rows: list[dict], gpu: str) -> str:
     out = [f"Qwen-style table on {gpu}: bf16 vs each arm (ms per decode step, median of 30 untraced steps)",
            "",
+           "Brackets: 95% percentile bootstrap intervals over the untraced steps of each arm's one session "
+           "(step-to-step spread, not fresh sessions).",
+           "",
            "| arm | mode | weights GB | ms/step | bytes/step model GB | DRAM measured GB | expected speedup (bytes) "
            "| realised speedup | % of floor | launch share | matmul ms | other kernels ms | path |",
            "|" + "---|" * 13]
@@ -44,11 +47,16 @@ def quant_markdown(rows: list[dict], gpu: str) -> str:
         if not r["valid"]:
             out.append(f"| {r['arm']} | {r['mode']} | invalid: {r['reason']} |" + " |" * 10)
             continue
-        out.append(f"| {r['arm']} | {r['mode']} | {r['weight_gb']:.2f} | {r['median_ms']:.2f} | {r['model_gb']:.2f} | "
-                   f"{r['dram_gb']:.2f} | {_fmt(r['expected_speedup'], '.2f')}x | {_fmt(r['realised_speedup'], '.2f')}x | "
+        out.append(f"| {r['arm']} | {r['mode']} | {r['weight_gb']:.2f} | {r['median_ms']:.2f}{_ci(r.get('median_ms_ci'))} | "
+                   f"{r['model_gb']:.2f} | {r['dram_gb']:.2f} | {_fmt(r['expected_speedup'], '.2f')}x | "
+                   f"{_fmt(r['realised_speedup'], '.2f')}x{_ci(r.get('realised_speedup_ci'))} | "
                    f"{r['pct_floor']:.1f} | {100 * r['launch_share']:.0f}% | {r['matmul_ms']:.2f} | "
                    f"{r['other_kernels_ms']:.2f} | {r['path']} |")
     return "\n".join(out)
+
+
+def _ci(ci) -> str:
+    return f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""
 
 
 def _fmt(v, fmt: str) -> str:

@@ -14,6 +14,20 @@ def path(arm: str, matmul_kernels: list[dict]) -> str:
     return "dequantise + bf16 GEMM" if top.startswith(_BF16_GEMM) else f"fused low-bit GEMV ({top.split('::')[-1]})"
 
 
+def step_cis(m: dict, bm: dict) -> tuple:
+    """95% percentile bootstrap intervals over the untraced steps of the arm's one session:
+    of its median ms, and of bf16's median ms over its (the two sessions independent).
+    Steps of one session, not fresh sessions: they show the step-to-step spread only."""
+    from .ab import bootstrap_ci, ratio_of_medians_ci
+    steps = m.get("step_ns") or []
+    if len(steps) < 2:
+        return None, None
+    ms = tuple(float(x) / 1e6 for x in bootstrap_ci(steps))
+    base = (bm.get("step_ns") or []) if bm.get("valid") else []
+    sp = tuple(float(x) for x in ratio_of_medians_ci(base, steps)) if len(base) >= 2 else None
+    return ms, sp
+
+
 def table(arms: list[dict], base: str = "bf16") -> list[dict]:
     """One row per (arm, mode): ms/step, bytes per step (model and measured), the speedup
     the bytes promise over the bf16 arm and the one realised, % of floor, matmul kernels."""
@@ -29,6 +43,7 @@ def table(arms: list[dict], base: str = "bf16") -> list[dict]:
                 rows.append({"arm": a["arm"], "mode": mode, "valid": False, "reason": m.get("reason", "")})
                 continue
             bm = (b or {}).get("modes", {}).get(mode, {}) if b and b.get("valid") else {}
+            ms_ci, sp_ci = step_cis(m, bm if a["arm"] != base else {})
             rows.append({
                 "arm": a["arm"], "mode": mode, "valid": True, "library": a.get("library"),
                 "weight_gb": a["weight_bytes"] / 1e9, "median_ms": m["median_ms"],
@@ -36,6 +51,7 @@ def table(arms: list[dict], base: str = "bf16") -> list[dict]:
                 "pct_floor": 100 * m["floor_ms"] / m["median_ms"],
                 "expected_speedup": bm["model_gb"] / m["model_gb"] if bm.get("valid") else None,
                 "realised_speedup": bm["median_ms"] / m["median_ms"] if bm.get("valid") else None,
+                "median_ms_ci": ms_ci, "realised_speedup_ci": sp_ci,
                 "dram_speedup": bm["dram_gb"] / m["dram_gb"] if bm.get("valid") and m["dram_gb"] else None,
                 "launch_share": m["launch_overhead_ms"] / m["traced_ms"],
                 "kernels": m["kernels"],
