@@ -9,7 +9,8 @@
 #   check  each kernel on Qwen2.5-7B's layer shapes against x @ dequantised weight, one CUDA
 #          graph capture and replay, the kernel names (benchmarks/quant_build.py check)
 #   arms   stepscope quant on ARMS (default gptq-exllamav2,awq-marlin,bf16), Qwen2.5-7B ctx 2048,
-#          with each arm's traced steps kept
+#          with each arm's traced steps kept; SESSIONS=N runs N fresh sessions one after the
+#          other (quant-TAG, quant-TAG-s2, ...)
 # (default build,check,arms). Everything lands under $OUT/w and comes back as
 # $OUT/quant-TAG.tar.gz; the built extensions also as $OUT/quant-ext-TAG.tar.gz (split into
 # .partN files of 15 MiB when larger: the device returns files of 16 MiB at most), to be put
@@ -79,10 +80,17 @@ if has check; then
 fi
 
 if has arms; then
-  T=$(( $(left) - 25 ))
-  say "stepscope quant --arms $ARMS (timeout $T s)"
-  timeout "$T" python3 -m stepscope quant --model qwen2.5-7b --ctx 2048 --arms "$ARMS" -o "$W/quant-$TAG" \
-    --trace-dir "$W/traces-$TAG" > "$W/quant-$TAG.log" 2>&1; say "arms rc $?"
+  # SESSIONS (default 1) fresh sessions of all arms, one after the other, each into its own
+  # folder (quant-TAG, quant-TAG-s2, ...); traces are kept from the first only
+  for i in $(seq 1 "${SESSIONS:-1}"); do
+    D=quant-$TAG; TR=(--trace-dir "$W/traces-$TAG")
+    [ "$i" -gt 1 ] && D=quant-$TAG-s$i && TR=()
+    T=$(( $(left) - 25 ))
+    [ "$T" -lt 60 ] && { say "no time left for session $i"; break; }
+    say "session $i: stepscope quant --arms $ARMS (timeout $T s)"
+    timeout "$T" python3 -m stepscope quant --model qwen2.5-7b --ctx 2048 --arms "$ARMS" -o "$W/$D" \
+      "${TR[@]}" > "$W/$D.log" 2>&1; say "session $i arms rc $?"
+  done
 fi
 
 tar -czf "$OUT/quant-$TAG.tar.gz" -C "$W" .

@@ -125,6 +125,7 @@ def test_recorded_trace_holds_one_record_per_replay_and_no_nodes(gpu):
 @pytest.mark.parametrize("gpu", ["h100", "h200"])
 def test_recorded_trace_report(gpu):
     import numpy as np
+
     from stepscope.analysis.render.console import ConsoleRenderer
     t = _recorded(gpu)
     a = TraceAnalysis(t)

@@ -377,3 +377,15 @@ def test_quant_library_arms_table_and_prose():
     _has(f"graph mode ({min(gl):.0f}-{max(gl):.0f}%)")
     gm = _json("quant-lib-h100/qwen2.5-7b-ctx2048-gptq-exllamav2.json")["modes"]["graph"]
     _has(f"traced graph step {gm['traced_ms']:.2f} ms against {gm['median_ms']:.2f} untraced")
+
+
+def test_main_job_pip_logs_quoted():
+    """The re-recorded main-job logs print the interval rule, and the README quotes their ratios."""
+    got = []
+    for gpu in ("h100", "h200"):
+        log = (RESULTS / f"main-job-pip-{gpu}.log").read_text()
+        m = re.search(r"measured: ([\d.]+)x", log).group(1), re.search(r"predicted: ([\d.]+)x", log).group(1)
+        assert "rule: explained by launch overhead when the prediction's 95% interval" in log
+        assert "explained by launch overhead);" in log
+        got.append(m)
+    _has(f"H100 {got[0][0]}x measured,\n{got[0][1]}x predicted; H200 {got[1][0]}x, {got[1][1]}x")
