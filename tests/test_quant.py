@@ -101,3 +101,19 @@ def test_shipped_library_arm_traces_run_the_library_kernel(gpu, arm, kernel, mod
         assert int((hit & (k["step"] == s)).sum()) == 196
     top = ConsoleRenderer().top_kernels(TraceAnalysis(t))
     assert kernel.split("<")[0].split("::")[-1] in top[1]
+
+
+def test_over_sessions_pairs_each_arm_with_its_own_sessions_baseline():
+    from stepscope.analysis.results.quant import over_sessions
+
+    def arm(name, ms):
+        return {"arm": name, "valid": True, "modes": {"graph": {"valid": True, "median_ms": ms}}}
+    sessions = [[arm("bf16", 10.0), arm("q", 8.0)], [arm("bf16", 12.0), arm("q", 8.0)],
+                [arm("bf16", 9.0), arm("q", 9.0)]]
+    rows = {r["arm"]: r for r in over_sessions(sessions)}
+    q = rows["q"]
+    assert q["sessions"] == 3 and q["session_ms"] == [8.0, 8.0, 9.0] and q["median_ms"] == 8.0
+    assert q["session_speedups"] == [1.25, 1.5, 1.0] and q["realised_speedup"] == 1.25   # not 10.0 / 8.0 pooled
+    lo, hi = q["realised_speedup_ci"]
+    assert 1.0 <= lo <= 1.25 <= hi <= 1.5
+    assert rows["bf16"]["realised_speedup"] is None and rows["bf16"]["median_ms"] == 10.0

@@ -61,3 +61,32 @@ def table(arms: list[dict], base: str = "bf16") -> list[dict]:
                 "matmul_kernels": ", ".join(f"{k['name']} x{k['per_step']:.0f}" for k in m["matmul_kernels"][:2]),
             })
     return rows
+
+
+def over_sessions(sessions: list[list[dict]], base: str = "bf16") -> list[dict]:
+    """Fresh sessions of the same arms (each a ``load_arms`` list): per (arm, mode), each
+    session's median ms and its realised speedup (the same session's ``base`` median over the
+    arm's), their medians over sessions and 95% percentile bootstrap intervals over sessions."""
+    from .ab import bootstrap_ci
+    per: dict = {}
+    for arms in sessions:
+        by = {a["arm"]: a for a in arms if a.get("valid")}
+        b = by.get(base)
+        for arm, a in by.items():
+            for mode, m in a["modes"].items():
+                if not m.get("valid"):
+                    continue
+                bm = (b or {}).get("modes", {}).get(mode, {})
+                r = per.setdefault((arm, mode), {"ms": [], "speedup": []})
+                r["ms"].append(m["median_ms"])
+                if bm.get("valid"):
+                    r["speedup"].append(bm["median_ms"] / m["median_ms"])
+    import numpy as np
+    out = []
+    for (arm, mode), r in per.items():
+        sp = r["speedup"] if arm != base else []
+        out.append({"arm": arm, "mode": mode, "sessions": len(r["ms"]), "session_ms": r["ms"],
+                    "median_ms": float(np.median(r["ms"])), "median_ms_ci": bootstrap_ci(r["ms"]),
+                    "session_speedups": sp, "realised_speedup": float(np.median(sp)) if sp else None,
+                    "realised_speedup_ci": bootstrap_ci(sp) if len(sp) >= 2 else None})
+    return out
