@@ -389,3 +389,22 @@ def test_main_job_pip_logs_quoted():
         assert "explained by launch overhead);" in log
         got.append(m)
     _has(f"H100 {got[0][0]}x measured,\n{got[0][1]}x predicted; H200 {got[1][0]}x, {got[1][1]}x")
+
+
+def test_quant_library_arms_over_sessions():
+    """The README's fresh-session figures, recomputed from the four committed session folders
+    in the order sessions.md lists them."""
+    from stepscope.analysis.results.quant import over_sessions
+    listed = json.loads((RESULTS / "quant-lib-h100-sessions" / "sessions.json").read_text())["sessions"]
+    sessions = [pquant.load_arms(ROOT / d, "qwen2.5-7b", 2048) for d in listed]
+    assert len(sessions) == 4 and all(len(s) == 3 for s in sessions)
+    rows = {(r["arm"], r["mode"]): r for r in over_sessions(sessions)}
+
+    def sp(arm, mode):
+        r = rows[(arm, mode)]
+        return f"{r['realised_speedup']:.2f}x [{r['realised_speedup_ci'][0]:.2f}-{r['realised_speedup_ci'][1]:.2f}]"
+    _has(f"the graph speedups hold: {sp('gptq-exllamav2', 'graph')} for GPTQ + ExLlamaV2 and "
+         f"{sp('awq-marlin', 'graph')} for AWQ + Marlin")
+    _has(f"do not resolve: {sp('gptq-exllamav2', 'eager-static')} and {sp('awq-marlin', 'eager-static')}")
+    ms = rows[("bf16", "eager-static")]["session_ms"]
+    _has(f"ranging {min(ms):.2f}-{max(ms):.2f} ms between sessions")
