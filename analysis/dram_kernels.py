@@ -202,7 +202,7 @@ class Design:
     can be rows (the others are never visited); ``rows`` index all samples."""
 
     def __init__(self, smp: Samples, a_ns, b_ns, group, rec_span, lo, hi, n_groups: int, offset_ns: float,
-                 window: tuple | None = None):
+                 window: tuple | None = None, ramp_ns: float = 0.0):
         i0, i1 = window or (0, smp.n)
         ss, se = smp.start_ns[i0:i1], smp.end_ns[i0:i1]
         n_smp = len(ss)
@@ -217,8 +217,13 @@ class Design:
         tot = int(cnt.sum())
         rep = np.repeat(np.arange(len(a)), cnt)
         row = first[rep] + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        ov = np.clip(np.minimum(b[rep], se[row]) - np.maximum(a[rep], ss[row]), 0, None)
+        lo_t, hi_t = np.maximum(a[rep], ss[row]), np.minimum(b[rep], se[row])
+        ov = np.clip(hi_t - lo_t, 0, None)
         covered = np.bincount(row, weights=ov, minlength=n_smp)
+        if ramp_ns > 0:     # bytes follow the trapezoid profile: the record's ns weighted by it
+            dr = (b - a)[rep]
+            tau = np.minimum(ramp_ns, dr / 2)
+            ov = np.clip(dr * (_trapezoid_cdf(hi_t - a[rep], dr, tau) - _trapezoid_cdf(lo_t - a[rep], dr, tau)), 0, None)
         g = group[rep]
         bad = np.zeros(n_smp, bool)
         bad[row[g < 0]] = True
@@ -288,6 +293,16 @@ class Design:
         """The normal equations of ``y`` (the rows' bytes) with step weights (None: all 1):
         see ``NormalParts.at``."""
         return NormalParts(self, y).at(w_step, strata, closure_weight)
+
+
+def _trapezoid_cdf(u: np.ndarray, dur: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """The fraction of a record's bytes moved by ``u`` ns after its start when the rate rises
+    linearly over the first ``tau`` ns, holds, and falls linearly over the last ``tau`` ns."""
+    u = np.clip(u, 0, dur)
+    h = 1.0 / (dur - tau)
+    t = np.maximum(tau, 1e-9)
+    return np.where(u < tau, h * u * u / (2 * t),
+                    np.where(u > dur - tau, 1 - h * (dur - u) ** 2 / (2 * t), h * (u - tau / 2)))
 
 
 class NormalParts:
