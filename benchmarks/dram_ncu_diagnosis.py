@@ -1,4 +1,4 @@
-"""Why the attention and copy classes come out low against ncu (CPU only, ~20 s): on the
+"""Why the attention and copy classes come out low against ncu (CPU only, a few seconds): on the
 committed eager-static jitter traces and ncu CSVs (benchmarks/results/dram-validation-<gpu>/).
 
 1. direct: the PM samples around each long copy / attention record whose samples hold no
