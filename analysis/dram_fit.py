@@ -17,6 +17,7 @@ FINE_NS = (np.arange(-8, 9) * 1_000, np.arange(-4, 5) * 250)
 #: Writes reach DRAM after the kernel (L2 write-back): their lag is searched in this range
 #: after the read offset.
 WRITE_LAG_NS = np.arange(0, 100_001, 2_000)
+RAMP_NS = 0.0
 
 
 class Problem:
@@ -69,7 +70,7 @@ class Designer:
 
     def __call__(self, offset_ns: float) -> Design:
         return Design(self.smp, self.a, self.b, self.group, self.span, self.lo, self.hi, self.n_groups, offset_ns,
-                      self.window(offset_ns))
+                      self.window(offset_ns), RAMP_NS)
 
 
 def fit_offset(prob: Problem, group_of_id, n_groups: int, column: str, n_steps: int,

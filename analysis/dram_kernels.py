@@ -202,7 +202,7 @@ class Design:
     can be rows (the others are never visited); ``rows`` index all samples."""
 
     def __init__(self, smp: Samples, a_ns, b_ns, group, rec_span, lo, hi, n_groups: int, offset_ns: float,
-                 window: tuple | None = None):
+                 window: tuple | None = None, ramp_ns: float = 0.0):
         i0, i1 = window or (0, smp.n)
         ss, se = smp.start_ns[i0:i1], smp.end_ns[i0:i1]
         n_smp = len(ss)
@@ -212,13 +212,33 @@ class Design:
         j = np.searchsorted(lo, se, "left") - 1
         jj = np.maximum(j, 0)
         row_step = np.where((j >= 0) & (ss < hi[jj]), jj, -1)
-        first = np.searchsorted(se, a, "right")
-        cnt = np.maximum(np.searchsorted(ss, b, "left") - first, 0)
+        ramp_s, ramp_e, blur, min_dur, dead_s, dead_e = _profile(ramp_ns)
+        ext = blur / 2
+        first = np.searchsorted(se, a - ext, "right")
+        cnt = np.maximum(np.searchsorted(ss, b + ext, "left") - first, 0)
         tot = int(cnt.sum())
         rep = np.repeat(np.arange(len(a)), cnt)
         row = first[rep] + np.arange(tot) - np.repeat(np.cumsum(cnt) - cnt, cnt)
         ov = np.clip(np.minimum(b[rep], se[row]) - np.maximum(a[rep], ss[row]), 0, None)
         covered = np.bincount(row, weights=ov, minlength=n_smp)
+        if ramp_s > 0 or ramp_e > 0 or blur > 0 or dead_s > 0 or dead_e > 0:     # bytes follow a trapezoid profile
+            d = b - a
+            on = d >= min_dur if min_dur >= 0 else d < -min_dur
+            kd = np.where(on, np.minimum(1.0, 0.5 * d / max(dead_s + dead_e, 1e-9)), 0.0)
+            a2, b2 = a + dead_s * kd, b - dead_e * kd
+            d2 = b2 - a2
+            rs = ramp_s * d2 if ramp_s < 1 else np.full(len(d), ramp_s)
+            re = ramp_e * d2 if ramp_e < 1 else np.full(len(d), ramp_e)
+            k = np.minimum(1.0, d2 / np.maximum(rs + re, 1e-9))
+            r1 = np.where(on, rs * k, 0.0) + np.minimum(d2, blur)
+            r2 = np.where(on, re * k, 0.0) + np.minimum(d2, blur)
+            L = d2 + blur
+            k2 = np.minimum(1.0, L / np.maximum(r1 + r2, 1e-9))
+            r1, r2 = r1 * k2, r2 * k2
+            p0 = (a2 - ext)[rep]
+            lo_t, hi_t = np.maximum(p0, ss[row]), np.minimum((b2 + ext)[rep], se[row])
+            Lr, r1r, r2r = L[rep], r1[rep], r2[rep]
+            ov = np.clip(d[rep] * (_trap_cdf(hi_t - p0, Lr, r1r, r2r) - _trap_cdf(lo_t - p0, Lr, r1r, r2r)), 0, None)
         g = group[rep]
         bad = np.zeros(n_smp, bool)
         bad[row[g < 0]] = True
@@ -288,6 +308,30 @@ class Design:
         """The normal equations of ``y`` (the rows' bytes) with step weights (None: all 1):
         see ``NormalParts.at``."""
         return NormalParts(self, y).at(w_step, strata, closure_weight)
+
+
+def _profile(p) -> tuple:
+    """The rate profile of ``Design``'s ``ramp_ns``: a number R is a linear ramp of R ns at
+    both ends; a tuple is (ramp at the start, ramp at the end, blur, min_dur, dead time at
+    the start, dead time at the end) in ns (a ramp below 1: that fraction of the active
+    time). Dead times (no bytes) and ramps apply to records of at least ``min_dur`` ns (a
+    negative ``min_dur``: to records shorter than -min_dur), dead times to at most half a
+    record; ``blur`` spreads every record's bytes by a box of that width (its bytes may
+    land outside it). All zero: the uniform rate. Experimental (``dram_fit.RAMP_NS``,
+    ``benchmarks/dram_profile_sweep.py``)."""
+    if np.isscalar(p):
+        return float(p), float(p), 0.0, 0.0, 0.0, 0.0
+    p = tuple(p) + (0.0,) * (6 - len(p))
+    return tuple(float(v) for v in p)
+
+
+def _trap_cdf(u, L, r1, r2):
+    """CDF at u of a trapezoid on [0, L]: linear rise over r1, flat, linear fall over r2."""
+    u = np.clip(u, 0, L)
+    h = 1.0 / (L - (r1 + r2) / 2)
+    t1, t2 = np.maximum(r1, 1e-9), np.maximum(r2, 1e-9)
+    return np.where(u < r1, h * u * u / (2 * t1),
+                    np.where(u > L - r2, 1 - h * (L - u) ** 2 / (2 * t2), h * (u - r1 / 2)))
 
 
 class NormalParts:

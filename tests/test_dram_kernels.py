@@ -362,3 +362,20 @@ def test_neighbour_correlations_are_corrcoef():
     with np.errstate(all="ignore"):
         ref = np.diag(np.nan_to_num(np.corrcoef(boots.T), nan=0.0), 1)
     np.testing.assert_allclose(_neighbour_corr(boots), ref, atol=1e-12)
+
+
+def test_experimental_rate_profile_is_a_distribution_and_off_by_default():
+    """dram_kernels' trapezoid profile (benchmarks/dram_profile_sweep.py): its CDF runs 0 -> 1
+    monotonically over the record, a zero profile is the uniform rate, and it is off."""
+    import numpy as np
+
+    from stepscope.analysis import dram_fit
+    from stepscope.analysis.dram_kernels import _profile, _trap_cdf
+    assert dram_fit.RAMP_NS == 0.0 and _profile(0.0) == (0.0,) * 6
+    L, r1, r2 = np.full(101, 50_000.0), np.full(101, 4_000.0), np.full(101, 6_000.0)
+    u = np.linspace(-1_000, 51_000, 101)
+    c = _trap_cdf(u, L, r1, r2)
+    assert c[0] == 0 and abs(c[-1] - 1) < 1e-12 and np.all(np.diff(c) >= -1e-15)
+    # the flat part runs at the uniform rate scaled by the lost ramp area
+    mid = _trap_cdf(np.array([30_000.0]), L[:1], r1[:1], r2[:1]) - _trap_cdf(np.array([20_000.0]), L[:1], r1[:1], r2[:1])
+    assert abs(mid[0] - 10_000 / (50_000 - 5_000)) < 1e-12
