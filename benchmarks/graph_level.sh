@@ -2,7 +2,7 @@
 # One call on the lent GPU machine, from the repository root with $OUT set, .whl carried:
 #   bash benchmarks/graph_level.sh TAG [DEADLINE_S]
 # Graph-mode Qwen2.5-7B ctx 2048 traced two ways in one process, 10 interleaved rounds each
-# (untraced blocks of 50 steps, one traced step per round): per-kernel records (the default)
+# (50 untraced timed steps in all, 5 a round, and one traced step a round): per-kernel records (the default)
 # and graph-level records (Tracer(kernel_records="graph"), `stepscope trace --kernel-records
 # graph`); then the host duration of cudaGraphLaunch untraced and under each tracer set-up.
 # Results: $OUT/graph-level-TAG.tar.gz (traces, decode-TAG.json, graph_launch-TAG.json, log).

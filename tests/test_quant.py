@@ -114,6 +114,8 @@ def test_over_sessions_pairs_each_arm_with_its_own_sessions_baseline():
     q = rows["q"]
     assert q["sessions"] == 3 and q["session_ms"] == [8.0, 8.0, 9.0] and q["median_ms"] == 8.0
     assert q["session_speedups"] == [1.25, 1.5, 1.0] and q["realised_speedup"] == 1.25   # not 10.0 / 8.0 pooled
-    lo, hi = q["realised_speedup_ci"]
+    assert q["speedup_range"] == (1.0, 1.5) and q["realised_speedup_ci"] is None     # 3 sessions: no bootstrap
+    many = over_sessions(sessions * 4, min_for_ci=10)
+    lo, hi = next(r for r in many if r["arm"] == "q")["realised_speedup_ci"]
     assert 1.0 <= lo <= 1.25 <= hi <= 1.5
     assert rows["bf16"]["realised_speedup"] is None and rows["bf16"]["median_ms"] == 10.0

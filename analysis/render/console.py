@@ -27,6 +27,11 @@ def has_dram(a: TraceAnalysis) -> bool:
     return bool(valid(a.trace["pm"]).any())
 
 
+def _graph_level(a: TraceAnalysis) -> bool:
+    """Kernel records are whole CUDA-graph replays (capture ``kernel_records`` "graph")."""
+    return (a.trace.meta.get("capture") or {}).get("kernel_records") == "graph"
+
+
 def _na(text: str, known: bool) -> str:
     return text if known else "n/a".rjust(len(text))
 
@@ -138,7 +143,8 @@ class ConsoleRenderer:
         med = lambda k: float(np.median(ps[k]))  # noqa: E731
         w = [f"host side of the launch-bound idle (thread {h['thread_id']}; API calls recorded: {h['apis']}; "
              f"host spans: {h['host_spans']})",
-             f"  CPU time per kernel launched: {med('launch_api_ns_per_launch') / 1e3:.2f} us in the launch API, "
+             f"  CPU time per {'graph replay' if _graph_level(a) else 'kernel'} launched: "
+             f"{med('launch_api_ns_per_launch') / 1e3:.2f} us in the launch API, "
              f"{med('framework_ns_per_launch') / 1e3:.2f} us outside any API call (median over steps)",
              "  launch-bound idle per step (median)          ms     share"]
         total = max(float(np.median(idle)), 1.0)
@@ -260,6 +266,8 @@ class ConsoleRenderer:
         return w
 
     def hta(self, a: TraceAnalysis) -> list[str]:
+        if _graph_level(a):
+            return ["HTA's host-wait rule: not applicable (graph-level records: no gaps between a replay's nodes)"]
         hc = a.get_hta_comparison()
         return [f"HTA's host-wait rule on the same {hc['internal_gaps']} internal gaps: {hc['host_wait_hta']} "
                 f"host-wait ({hc['host_wait_ns_hta'] / 1e6:.3f} ms) vs {hc['launch_ours']} launch-bound here "
