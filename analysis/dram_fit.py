@@ -10,6 +10,7 @@ import numpy as np
 from .blas_threads import one_thread
 from .dram_kernels import MIXED, Design, NormalParts, Samples, identities, initial_groups
 from .dram_nnls import nnls_normal
+from .kernel_classes import graph_level
 
 #: Offsets tried (ns, PM clock minus kernel clock): a coarse grid, then finer around the best.
 COARSE_NS = np.arange(-40_000, 40_001, 2_000)
@@ -187,7 +188,7 @@ def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
     n_id = len(ids["mode"])
     if trace.n("kernel_dram"):
         return _exact(trace, attr, ids)
-    if (trace.meta.get("capture") or {}).get("kernel_records") == "graph":
+    if graph_level(trace):
         return {"source": "none", "reason": "graph-level kernel records: one record per CUDA-graph replay, "
                                             "no per-kernel times to deconvolve"}
     if not trace.n("pm") or not n_id:

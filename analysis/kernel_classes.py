@@ -38,6 +38,12 @@ PATTERNS: list[tuple[KernelClass, str]] = [
 _COMPILED = [(c, re.compile(p, re.I)) for c, p in PATTERNS]
 
 
+def graph_level(trace) -> bool:
+    """Whether the trace's kernel records are whole CUDA-graph replays (capture
+    ``kernel_records`` "graph"): no per-kernel times, one GRAPH record per replay."""
+    return (trace.meta.get("capture") or {}).get("kernel_records") == "graph"
+
+
 def classify_name(name: str) -> KernelClass:
     for cls, rx in _COMPILED:
         if rx.search(name):

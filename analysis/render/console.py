@@ -7,6 +7,7 @@ import numpy as np
 from ..dram import valid
 from ..facade import TraceAnalysis
 from ..gaps import GapCause
+from ..kernel_classes import graph_level
 
 ATTRIBUTION_ROWS = (("memory floor (bytes read / peak)", "floor_ms"),
                     ("kernel inefficiency (busy - floor)", "kernel_inefficiency_ms"),
@@ -25,11 +26,6 @@ def has_dram(a: TraceAnalysis) -> bool:
     """Does the trace carry DRAM counters? Without them DRAM bytes and GB/s are unknown
     ("n/a"), not zero."""
     return bool(valid(a.trace["pm"]).any())
-
-
-def _graph_level(a: TraceAnalysis) -> bool:
-    """Kernel records are whole CUDA-graph replays (capture ``kernel_records`` "graph")."""
-    return (a.trace.meta.get("capture") or {}).get("kernel_records") == "graph"
 
 
 def _na(text: str, known: bool) -> str:
@@ -143,7 +139,7 @@ class ConsoleRenderer:
         med = lambda k: float(np.median(ps[k]))  # noqa: E731
         w = [f"host side of the launch-bound idle (thread {h['thread_id']}; API calls recorded: {h['apis']}; "
              f"host spans: {h['host_spans']})",
-             f"  CPU time per {'graph replay' if _graph_level(a) else 'kernel'} launched: "
+             f"  CPU time per {'graph replay' if graph_level(a.trace) else 'kernel'} launched: "
              f"{med('launch_api_ns_per_launch') / 1e3:.2f} us in the launch API, "
              f"{med('framework_ns_per_launch') / 1e3:.2f} us outside any API call (median over steps)",
              "  launch-bound idle per step (median)          ms     share"]
@@ -266,7 +262,7 @@ class ConsoleRenderer:
         return w
 
     def hta(self, a: TraceAnalysis) -> list[str]:
-        if _graph_level(a):
+        if graph_level(a.trace):
             return ["HTA's host-wait rule: not applicable (graph-level records: no gaps between a replay's nodes)"]
         hc = a.get_hta_comparison()
         return [f"HTA's host-wait rule on the same {hc['internal_gaps']} internal gaps: {hc['host_wait_hta']} "

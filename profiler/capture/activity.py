@@ -46,16 +46,15 @@ BUFFER_BYTES = 32 << 20
 #: How kernels are recorded: ``concurrent`` (CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, the
 #: default: one record per kernel, kernels may overlap), ``graph`` (KIND_GRAPH_TRACE beside the
 #: concurrent-kernel records: one record per CUDA-graph replay in place of one per node, for
-#: graph-mode workloads; each replay enters the kernels table as one row named
-#: ``GRAPH_RECORD_NAME``), and two cost probes whose traces the attribution cannot use:
-#: ``serial`` (KIND_KERNEL: CUPTI serialises kernels, and records NO kernels of CUDA-graph
-#: replays: 0 in traces/qwen2.5-7b-ctx2048-graph-serial-r10-h200.stepscope) and ``hw``
-#: (concurrent, after ``cuptiActivityEnableHWTrace``; the outcome is recorded:
-#: ERROR_NOT_SUPPORTED on the H100 and H200). KIND_GRAPH_TRACE enabled alone gave no record
-#: of any kind for the replays (H100, 2026-11-23: the graph-level trace of
-#: benchmarks/graph_level.sh held 0 kernels), so the "graph_level" row of
-#: benchmarks/results/capture_parts-*.json (+2.7% H100, +1.6% H200) is the cost of recording
-#: nothing, like ``serial``'s. benchmarks/host_session.py, stage parts, measures each part.
+#: graph-mode workloads, whose graph must be instantiated inside ``graph_trace_instantiation``;
+#: each replay enters the kernels table as one row named ``GRAPH_RECORD_NAME``), and two cost
+#: probes whose traces the attribution cannot use: ``serial`` (KIND_KERNEL: CUPTI serialises
+#: kernels, and records NO kernels of CUDA-graph replays: 0 in
+#: traces/qwen2.5-7b-ctx2048-graph-serial-r10-h200.stepscope) and ``hw`` (concurrent, after
+#: ``cuptiActivityEnableHWTrace``; the outcome is recorded: ERROR_NOT_SUPPORTED on the H100 and
+#: H200). The "graph_level" arm of benchmarks/results/capture_parts-*.json enabled
+#: KIND_GRAPH_TRACE for a graph instantiated before, which gives no record at all: its cost is
+#: that of recording nothing (withdrawn; graph-level records measured: results/graph-level-*).
 KERNEL_RECORDS = ("concurrent", "serial", "hw", "graph")
 #: The name of a graph-level record (``kernel_records="graph"``) in the kernels table.
 GRAPH_RECORD_NAME = "CUDA graph replay (graph-level record; nodes not traced)"
@@ -116,9 +115,9 @@ class ActivitySession:
         self.cbid_names = launch_cbids(cupti, apis)
         K = cupti.ActivityKind
         first = {"concurrent": [K.CONCURRENT_KERNEL], "hw": [K.CONCURRENT_KERNEL], "serial": [K.KERNEL],
-                 # graph-level records replace the per-node records of graph replays; kernels
-                 # launched outside a graph keep theirs (GRAPH_TRACE alone gave no records at all
-                 # on the H100: benchmarks/results/graph-trace-probe-*.json)
+                 # graph-level records replace the per-node records of the replays of graphs
+                 # instantiated under GRAPH_TRACE; kernels launched outside a graph keep theirs
+                 # (benchmarks/results/graph-trace-probe-*.json)
                  "graph": [K.CONCURRENT_KERNEL, K.GRAPH_TRACE]}[kernel_records]
         self.kernel_records = kernel_records
         self.kinds = [*first, K.MEMCPY, K.MEMSET]
