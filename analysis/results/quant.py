@@ -1,6 +1,8 @@
 """Statistics of the quantised arms (one result dict per arm): does a byte saving turn into time?"""
 from __future__ import annotations
 
+import numpy as np
+
 #: bf16 matmul kernels of cuBLAS/cuBLASLt (names as CUPTI reports them on Hopper).
 _BF16_GEMM = ("nvjet", "cublas", "sm90_xmma", "ampere_bf16")
 
@@ -84,7 +86,6 @@ def over_sessions(sessions: list[list[dict]], base: str = "bf16", min_for_ci: in
                 r["ms"].append(m["median_ms"])
                 if bm.get("valid"):
                     r["speedup"].append(bm["median_ms"] / m["median_ms"])
-    import numpy as np
     out = []
     for (arm, mode), r in per.items():
         sp = r["speedup"] if arm != base else []
