@@ -437,3 +437,19 @@ def test_step_call_outside_window_range():
             vals += [v["perturbation"]["step_call_outside_window_ns"] / 1e3 for v in _json(f).values()]
     _has(f"met; {min(vals):.0f}-{max(vals):.0f} us in the 10-round runs below")
     assert max(vals) < 100
+
+
+def test_dram_ncu_diagnosis_reproduces_and_is_quoted():
+    """benchmarks/dram_ncu_diagnosis.py re-run on the committed traces gives the committed
+    output, and the README quotes it."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dram_ncu_diagnosis.py"), "h100", "h200"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300, check=True).stdout
+    assert out == (RESULTS / "dram_ncu_diagnosis.txt").read_text()
+    h100_n = re.search(r"=== h100.*?direct copy: (\d+) instances, median ([\d.]+)", out, re.S).groups()
+    h200_m = re.search(r"=== h200.*?direct copy: \d+ instances, median ([\d.]+)", out, re.S).group(1)
+    _has(f"gives a median {h100_n[1]} MB\nper kernel on the H100 ({h100_n[0]} kernels) and {h200_m} MB on the H200")
+    loose = re.findall(r"closure   1e-05: .*?fitted - measured\s+([\d.]+) MB/step.*?copy [\d.]+/[\d.]+ MB \(([-+\d.]+)%\)", out)
+    assert [c for _, c in loose] == ["-2.3", "-2.3"]
+    _has(f"the fitted total {loose[0][0]} MB a step above the measured one on the H100")
