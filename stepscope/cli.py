@@ -46,14 +46,14 @@ def cmd_trace(a) -> int:
     out = check_writable(a.output)
     from stepscope.profiler.experiments.protocol import decode_stage_count, require_gpu, run_decode
     require_gpu()
-    p = Progress(a.quiet).start(decode_stage_count(a.steps, a.rounds) + 1)
+    p = Progress(a.quiet).start(decode_stage_count(a.steps, a.rounds, dram_counters=a.dram_counters) + 1)
     try:
         trace, info = run_decode(a.model, a.ctx, a.mode, a.warmup, a.steps, a.trace_steps,
                                  dram_interval_ns=int(a.dram_interval_us * 1000), attn=a.attn,
                                  dtype=a.dtype, progress=p, rounds=a.rounds, sdpa_backend=a.sdpa,
                                  host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis, stage=p.stage,
                                  stack_period_ns=int(a.stack_sample_us * 1000),
-                                 kernel_records=a.kernel_records)
+                                 kernel_records=a.kernel_records, dram_counters=a.dram_counters)
         p.stage(f"writing {out}")
         trace.save(out)
     finally:
@@ -436,6 +436,9 @@ def _add_trace(sub) -> None:
                    help="also record every torch function called from Python as a host span (costly: opt-in)")
     t.add_argument("--dram-interval-us", type=float, default=20.0,
                    help="DRAM counter (PM sampling) interval (microseconds)")
+    t.add_argument("--dram-counters", type=int, default=0, metavar="N",
+                   help="after the traced steps, N untimed steps under CUPTI's range profiler (kernel replay): "
+                        "exact DRAM bytes per kernel (the kernel_dram table), which the report then prefers")
     t.add_argument("--attn", default="sdpa", help="transformers attention implementation (sdpa, eager, ...)")
     t.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16"), help="weight and KV dtype")
     t.add_argument("-o", "--output", default="trace.stepscope", help="trace file to write (.stepscope)")

@@ -131,6 +131,12 @@ def _check_options(a) -> None:
     if getattr(a, "kernel_records", "concurrent") == "graph" and a.mode != "graph":
         raise InputError("--kernel-records graph records CUDA-graph replays only; use it with --mode graph "
                          f"(--mode {a.mode} launches its kernels one by one, which it would not record).")
+    counters = getattr(a, "dram_counters", 0)
+    if not 0 <= counters <= 10:
+        raise InputError(f"--dram-counters {counters} is outside 0..10 counter passes.")
+    if counters and getattr(a, "kernel_records", "concurrent") == "graph":
+        raise InputError("--dram-counters pairs its ranges with per-kernel records; --kernel-records graph "
+                         "has one record per replay.")
     mb = getattr(a, "max_trace_mb", None)
     if mb is not None:
         if not mb > 0:

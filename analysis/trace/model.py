@@ -49,9 +49,12 @@ TABLES: dict[str, tuple[str, ...]] = {
     "nvml": ("t_ns", "sm_clock_mhz", "mem_clock_mhz", "power_mw", "temperature_c", "throttle_reasons"),
     # Sampled host stacks (optional deep dive): ``stack`` a string "outer;...;inner".
     "stack_samples": ("t_ns", "thread_id", "stack", "step"),
-    # Exact per-kernel DRAM bytes from a counter pass: ``kernel`` the row in ``kernels``.
-    "kernel_dram": ("kernel", "dram_read_bytes", "dram_write_bytes"),
+    # Exact per-kernel DRAM bytes from a counter pass: ``kernel`` the row in ``kernels``;
+    # ``l2_write_bytes``: bytes the kernel's SMs wrote into L2 (-1: not counted).
+    "kernel_dram": ("kernel", "dram_read_bytes", "dram_write_bytes", "l2_write_bytes"),
 }
+#: Columns added to a version-2 table later: a file without one reads it as -1 throughout.
+LATER_COLUMNS = {"kernel_dram.l2_write_bytes"}
 V2_TABLES = ("host_spans", "nvml", "stack_samples", "kernel_dram")
 
 #: ``api.domain`` values.
@@ -169,6 +172,9 @@ class Trace:
             tables[t] = {}
             for c in cols:
                 key = f"{t}.{c}"
+                if key not in members and key in LATER_COLUMNS and tables[t]:
+                    tables[t][c] = np.full(len(next(iter(tables[t].values()))), -1, np.int64)
+                    continue
                 if key not in members:
                     raise TraceFileError(f"{path}: column {key} is missing.")
                 tables[t][c] = members[key]

@@ -38,7 +38,8 @@ def timed_steps(fn, n: int, sync) -> list[int]:
 
 
 def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: int = 1,
-            position=None, phase_jitter_ns: int = 0, seed: int = 0, stage=None, **tracer_kw):
+            position=None, phase_jitter_ns: int = 0, seed: int = 0, stage=None, dram_counters: int = 0,
+            counter_steps=None, **tracer_kw):
     """The protocol: ``warmup`` steps, then ``rounds`` rounds of [a block of untraced timed
     steps, then under a fresh tracer one untimed step (CUPTI's first-launch costs per
     kernel, ~2x the first eager step on an H100, stay out of the trace) and
@@ -52,6 +53,10 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: 
     phases (what lets ``analysis/dram_fit.py`` separate kernels shorter than a sample);
     the spins are recorded in ``meta.capture.phase_delays_ns``. ``stage(name)`` is
     called as the warm-up and as each round begins (``measure_stage_count`` calls).
+    ``dram_counters``: after the rounds, that many untimed steps under CUPTI's range
+    profiler fill the ``kernel_dram`` table (exact DRAM bytes per kernel,
+    ``capture.counters.collect``); ``counter_steps``: ``(label, fn)`` candidates for those
+    steps (default: ``step`` itself).
     Returns (untraced step times in ns, trace)."""
 
     import torch
@@ -94,18 +99,22 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: 
     trace.meta["perturbation"] = perturbation(blocks, windows, trace_steps)
     trace.meta["perturbation"]["step_call_outside_window_ns"] = int(statistics.median(
         [w - (e - s) for w, s, e in zip(outside, st["start_ns"].tolist(), st["end_ns"].tolist())]))
+    if dram_counters:
+        from stepscope.profiler.capture.counters import collect
+        begin("exact DRAM counter passes")
+        collect(trace, counter_steps or [("step", step)], torch.cuda.synchronize, passes=dram_counters)
     return untraced, trace
 
 
-def measure_stage_count(steps: int, rounds: int = 1) -> int:
-    """Stages ``measure`` announces: the warm-up and each round."""
-    return 1 + max(1, min(rounds, steps))
+def measure_stage_count(steps: int, rounds: int = 1, dram_counters: int = 0) -> int:
+    """Stages ``measure`` announces: the warm-up, each round, and the counter passes."""
+    return 1 + max(1, min(rounds, steps)) + int(bool(dram_counters))
 
 
-def decode_stage_count(steps: int, rounds: int = 1, build: bool = True) -> int:
+def decode_stage_count(steps: int, rounds: int = 1, build: bool = True, dram_counters: int = 0) -> int:
     """Stages ``run_decode`` announces: the build (unless given a built model), the
     prefill, then ``measure``'s."""
-    return int(build) + 1 + measure_stage_count(steps, rounds)
+    return int(build) + 1 + measure_stage_count(steps, rounds, dram_counters)
 
 
 def perturbation(untraced_blocks: list[list[int]], traced_windows: list[int], per_round: int) -> dict:
@@ -145,10 +154,12 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
                built=None, progress=None, rounds: int = 1, sdpa_backend: str = "default",
                host_ops: bool = False, apis: str = "host", phase_jitter_ns: int = 0,
                host_spans: bool = False, kernel_records: str = "concurrent", stack_period_ns: int = 0,
-               stage=None):
+               stage=None, dram_counters: int = 0):
     """Returns (trace, info). ``built`` reuses a (spec, model) pair across modes.
     ``progress(msg)`` gets messages; ``stage(name)`` is called as each stage begins
-    (``decode_stage_count`` of them), each name led by the mode."""
+    (``decode_stage_count`` of them), each name led by the mode. ``dram_counters``: counter
+    passes after the traced steps (``measure``); in graph mode on the eager static step
+    (the same kernels)."""
     import torch
     require_gpu()
     say = progress or (lambda msg: None)
@@ -169,7 +180,8 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     else:
         (spec, net), build_s = built, 0.0
     rounds = max(1, rounds)
-    dec = Decoder(net, ctx, mode, warmup + steps + rounds * (trace_steps + 1) + 4, sdpa_backend=sdpa_backend)
+    dec = Decoder(net, ctx, mode, warmup + steps + rounds * (trace_steps + 1) + 4 + 2 * dram_counters,
+                  sdpa_backend=sdpa_backend)
     if begin:
         begin(f"prefill {ctx} tokens")
     say(f"prefill {ctx} tokens, mode {mode}")
@@ -180,7 +192,12 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
             dec.capture()
     else:
         dec.capture()
+    # CUPTI's range profiler rejected a CUDA-graph replay (cuptiRangeProfilerStop:
+    # INVALID_PARAMETER on an H100, and the context could not be profiled again): graph mode
+    # profiles the eager static step, the graph's kernels launched one by one.
+    counter_steps = [("eager static step" if mode == "graph" else mode, dec.eager_static_step)]
     untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps, rounds=rounds,
+                              dram_counters=dram_counters, counter_steps=counter_steps,
                               position=lambda: dec.position, phase_jitter_ns=phase_jitter_ns, stage=begin,
                               dram_interval_ns=dram_interval_ns, modules=net, host_spans=host_spans or host_ops,
                               host_ops=host_ops, apis=apis, kernel_records=kernel_records,

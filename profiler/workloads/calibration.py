@@ -149,8 +149,10 @@ class Calibration:
 
     # -- ground truth ---------------------------------------------------------
     def chain(self, k: int = 16, b_bytes: int = 256 << 20, m: int = 200, spin_us: float = 20.0,
-              steps: int = 3):
-        """Trace the chain eagerly (host spins) and as a graph; returns the trace."""
+              steps: int = 3, dram_counters: int = 0):
+        """Trace the chain eagerly (host spins) and as a graph; returns the trace.
+        ``dram_counters``: then that many counter passes over the chain's kernels
+        (``capture.counters.collect``) fill its ``kernel_dram`` table."""
         from ..capture import Tracer
         torch = self.torch
         bufs = [torch.randint(0, 255, (b_bytes,), dtype=torch.uint8, device="cuda") for _ in range(k)]
@@ -175,6 +177,10 @@ class Calibration:
                 with tr.step(s, mode="graph"):
                     g.replay()
         t = tr.trace
+        if dram_counters:
+            from ..capture.counters import collect
+            collect(t, [("eager chain without spins", lambda: eager(spin=False))], torch.cuda.synchronize,
+                    passes=dram_counters)
         t.meta["workload"] = workload.constructed(
             "chain", k * b_bytes,
             f"{k} x read_reduce over {b_bytes >> 20} MiB, each followed by {per} null "

@@ -246,11 +246,23 @@ class Decoder:
                 self._static_step()
         self.steps_done += warmup
 
-    def step(self):
+    def eager_static_step(self):
+        """Static modes: the step's kernels launched one by one (a graph's, without the graph)."""
+        if self.mode == "eager":
+            return self.step()
+        self._advance()
+        with self.inference:
+            self._static_step()
+        return self.tok
+
+    def _advance(self):
         if self.steps_done + 1 > self.max_cache_len - self.ctx:
             raise WorkloadError(f"the static cache holds {self.max_cache_len} positions; "
                                 "raise max_new_tokens.")
         self.steps_done += 1
+
+    def step(self):
+        self._advance()
         if self.mode == "graph":
             self.graph.replay()
             return self.tok
