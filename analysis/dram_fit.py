@@ -3,6 +3,7 @@
 trace has a ``kernel_dram`` table."""
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -302,24 +303,52 @@ def _groups(trace, ids: dict, group_of_id: np.ndarray, ng: int) -> dict:
 
 def _exact(trace, attr: dict, ids: dict) -> dict:
     """Bytes per identity from the counter pass: mean over the steps that hold it; the
-    interval is the min..max over steps (kernel replay has no sampling error)."""
+    interval is the min..max over steps (kernel replay has no sampling error; each pass is
+    one untimed step, so the spread is the passes'). ``_read_boot``/``_write_boot`` hold one
+    row per step (so class intervals are percentiles over steps), and the per-step sums
+    face the PM-measured bytes of the traced steps (two instruments, the same kernels)."""
+    from .dram import bytes_between
     kd, nk = trace["kernel_dram"], trace.n("kernels")
-    rd, wr = np.full(nk, np.nan), np.full(nk, np.nan)
-    rd[kd["kernel"]], wr[kd["kernel"]] = kd["dram_read_bytes"], kd["dram_write_bytes"]
-    idk = ids["ident"][:nk]
-    m = (idk >= 0) & np.isfinite(rd)
     n_id = len(ids["mode"])
-    group_of_id = np.arange(n_id)
-    out = _groups(trace, ids, group_of_id, n_id)
-    for col, v in (("read", rd), ("write", wr)):
-        cnt = np.bincount(idk[m], minlength=n_id)
-        mean = np.bincount(idk[m], weights=v[m], minlength=n_id) / np.maximum(cnt, 1)
-        lo, hi = np.full(n_id, np.inf), np.full(n_id, -np.inf)
-        np.minimum.at(lo, idk[m], v[m])
-        np.maximum.at(hi, idk[m], v[m])
-        out.update({f"{col}_bytes": np.where(cnt > 0, mean, np.nan), f"{col}_lo_bytes": np.where(cnt > 0, lo, np.nan),
-                    f"{col}_hi_bytes": np.where(cnt > 0, hi, np.nan)})
-    out.update({"source": "counter pass (kernel_dram)", "supported": np.isfinite(out["read_bytes"]),
+    idk = ids["ident"][:nk]
+    pos = np.asarray(attr["record_pos"][:nk])
+    n_steps = trace.n("steps")
+    out = _groups(trace, ids, np.arange(n_id), n_id)
+    for col in ("read", "write", "l2_write"):
+        v = np.full(nk, np.nan)
+        got = kd[f"dram_{col}_bytes" if col != "l2_write" else "l2_write_bytes"].astype(np.float64)
+        v[kd["kernel"]] = np.where(got >= 0, got, np.nan)
+        m = (idk >= 0) & np.isfinite(v) & (pos >= 0)
+        per_step = np.full((n_steps, n_id), np.nan)
+        per_step[pos[m], idk[m]] = v[m]
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)      # an identity with no value: NaN
+            out.update({f"{col}_bytes": np.nanmean(per_step, axis=0), f"{col}_lo_bytes": np.nanmin(per_step, axis=0),
+                        f"{col}_hi_bytes": np.nanmax(per_step, axis=0)})
+        if col != "l2_write":
+            out[f"_{col}_boot"] = per_step
+            out[f"{col}_fitted_bytes_per_step"] = np.nansum(per_step, axis=1)
+    st = trace["steps"]
+    if trace.n("pm"):
+        for col in ("read", "write"):
+            out[f"{col}_measured_bytes_per_step"] = bytes_between(
+                trace["pm"], st["start_ns"], st["end_ns"], f"dram_{col}_bytes").astype(np.float64)
+    kernels = ids["table"] == 0
+    # The timeline's DRAM lane: each kernel at its own counted bytes over its own duration.
+    rec = attr["records"]
+    both = np.nan_to_num(_per_kernel(kd, nk))
+    dur = np.maximum((rec.end_ns - rec.start_ns).astype(np.float64), 1.0)
+    out["record_bytes_per_ns"] = np.concatenate([both / dur[:nk], np.zeros(len(dur) - nk)])
+    out.update({"source": "counter pass (kernel_dram)", "supported": np.isfinite(out["read_bytes"]) | ~kernels,
                 "background_read_bytes_per_s": 0.0, "background_write_bytes_per_s": 0.0,
-                "n_identities": n_id})
+                "n_identities": n_id, "not_kernels": int((~kernels).sum()),
+                "counter_pass": trace.meta.get("capture", {}).get("kernel_dram", {})})
     return out
+
+
+def _per_kernel(kd: dict, nk: int) -> np.ndarray:
+    """Read + write bytes of each kernel row (NaN: no counter value)."""
+    v = np.full(nk, np.nan)
+    r, w = kd["dram_read_bytes"].astype(np.float64), kd["dram_write_bytes"].astype(np.float64)
+    v[kd["kernel"]] = np.where((r >= 0) & (w >= 0), r + w, np.nan)
+    return v

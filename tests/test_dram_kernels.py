@@ -121,10 +121,10 @@ def test_recovery_check_reports_pass_and_fail():
     t = make_trace(dur, b, n_steps=8, seed=3)
     est = estimate(t, attribute(t), n_boot=5, peak_bytes_per_s=PEAK)
     ok = {c["check"]: c["ok"] for c in report(t, est, PEAK, None)["checks"]}
-    assert ok["eager: every read group within 5% of its known bytes"]
+    assert ok["eager: every DRAM read group within 5% of its known bytes"]
     t.meta["workload"]["ops"] = [{"read_bytes": int(x * 1.2), "write_bytes": 0} for x in b]
     ok = {c["check"]: c["ok"] for c in report(t, est, PEAK, None)["checks"]}
-    assert not ok["eager: every read group within 5% of its known bytes"]
+    assert not ok["eager: every DRAM read group within 5% of its known bytes"]
 
 
 def test_shifted_pm_clock_is_found():

@@ -217,8 +217,15 @@ class ConsoleRenderer:
                      f"{(d['write_offset_ns'] - d['read_offset_ns']) / 1e3:+.2f} us more; "
                      f"groups span >= {d['min_span_ns'] / 1e3:.1f} us; r2 {d['read_r2']:.3f} (reads) "
                      f"{d['write_r2']:.3f} (writes); {d['n_boot']}-resample step bootstrap, 95% intervals")
+        iv = "95% interval"
+        cp = d.get("counter_pass") or {}
+        if d["source"].startswith("counter pass"):
+            iv = "over steps "
+            w.append(f"  {cp.get('source', 'counter pass')}, cache control {cp.get('cache_control', '?')}, on "
+                     f"{cp.get('counter_passes', '?')} untimed step(s) ({cp.get('counter_step', '?')}) after the traced "
+                     "ones; interval: min..max over steps (one pass each); writes count when they reach DRAM")
         bw = d["achievable_bytes_per_s"]
-        head = "  per step, by class     read GB [95% interval]     write GB   time ms    GB/s"
+        head = f"  per step, by class     read GB [{iv}]     write GB   time ms    GB/s"
         w.append(f"{head}  of {bw / 1e9:.0f}   inefficiency ms" if bw else head)
         c = d["classes"]
         for i, name in enumerate(c["class"]):
@@ -231,7 +238,7 @@ class ConsoleRenderer:
         w.append(f"  ({d['achievable_source']}; inefficiency = time - (read + write) / that bandwidth, per group, >= 0)")
         t = d["top_kernels"]
         if len(t["name"]):
-            w.append("  kernels losing the most time (per step)         groups  time ms  read MB [95% interval]"
+            w.append(f"  kernels losing the most time (per step)         groups  time ms  read MB [{iv}]"
                      "      GB/s   lost ms")
             for i in range(min(8, len(t["name"]))):
                 w.append(f"    {t['name'][i][:45]:<45} {t['groups'][i]:6d} {t['time_ns_per_step'][i] / 1e6:8.3f} "

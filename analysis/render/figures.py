@@ -191,6 +191,7 @@ def legend_entries(plt, drawn: dict):
              "sync": (Line2D([], [], color=SYNC_COLOR, marker="v", ls="", markersize=8), "CPU: host synchronisation"),
              "dram": (Line2D([], [], color=DRAM_COLOR, lw=1.2), "DRAM read+write (PM samples)"),
              "dram_model": (Line2D([], [], color=DRAM_MODEL_COLOR, lw=1.2), "DRAM per kernel (model)"),
+             "dram_counted": (Line2D([], [], color=DRAM_MODEL_COLOR, lw=1.2), "DRAM per kernel (counter pass)"),
              "peak": (Line2D([], [], color=PEAK_COLOR, lw=1, ls="--"), "peak DRAM bandwidth (NVML)")}
     for k, (h, lab) in marks.items():
         if k in drawn["marks"]:
@@ -262,7 +263,8 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1, drawn: dict):
             rec, rp = a.attribution["records"], a.attribution["record_pos"]
             m = (rp == pos) & (rates > 0)
             axd.hlines(rates[m], rel(rec.start_ns[m]), rel(rec.end_ns[m]), color=DRAM_MODEL_COLOR, lw=1.2)
-            drawn["marks"].add("dram_model")
+            counted = str(a.get_dram_kernels().get("source", "")).startswith("counter pass")
+            drawn["marks"].add("dram_counted" if counted else "dram_model")
     else:
         axd.text(0.5, 0.5, "no DRAM counters in this trace", transform=axd.transAxes, ha="center",
                  va="center", fontsize=9, color="#555555")
