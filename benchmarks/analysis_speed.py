@@ -27,6 +27,8 @@ from stepscope.analysis.facade import TraceAnalysis  # noqa: E402
 from stepscope.analysis.trace import Trace  # noqa: E402
 
 SOURCE = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-static-h100.stepscope"
+#: The same workload with a counter pass (``kernel_dram``): the exact path's cost.
+COUNTERS = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-static-counters-h100.stepscope"
 
 
 def tile(src: Trace, n_steps: int) -> Trace:
@@ -51,6 +53,14 @@ def tile(src: Trace, n_steps: int) -> Trace:
                     v = np.full(len(v), i)
                 cols[c].append(v)
         out.tables[table] = {c: np.concatenate(v).astype(np.int64) for c, v in cols.items()}
+    kd = src["kernel_dram"]
+    if len(kd["kernel"]):              # a counter pass: step 0's rows, re-pointed at each copy's kernels
+        k0 = np.nonzero(src["kernels"]["step"] == st["index"][0])[0]
+        local = np.searchsorted(k0, kd["kernel"])
+        m = (local < len(k0)) & (k0[np.minimum(local, len(k0) - 1)] == kd["kernel"])
+        out.tables["kernel_dram"] = {
+            c: np.concatenate([(local[m] + i * len(k0)) if c == "kernel" else v[m] for i in range(n_steps)])
+            .astype(np.int64) for c, v in kd.items()}
     pm = src["pm"]
     m = (pm["start_ns"] >= s0) & (pm["end_ns"] <= s1 + 50_000)
     out.tables["pm"] = {c: np.concatenate([v[m] + (i * period if c.endswith("_ns") else 0)
@@ -102,6 +112,18 @@ def main(argv=None):
            "dram_kernels_target_s": 0.5, "target_s": 0.5, "cpu": platform.processor() or platform.machine(),
            "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
            "source_trace": SOURCE.name}
+    exact = tile(Trace.load(COUNTERS), a.steps)
+    with tempfile.TemporaryDirectory() as d:
+        path = exact.save(Path(d) / "exact.stepscope")
+        exact_s = []
+        for _ in range(a.repeats):
+            an = TraceAnalysis(Trace.load(path))
+            _ = an.attribution          # attribution outside the timed part, as above
+            t0 = time.perf_counter()
+            de = an.get_dram_kernels()
+            exact_s.append(time.perf_counter() - t0)
+    res.update({"dram_kernels_counter_pass_s_median": float(statistics.median(exact_s)),
+                "dram_kernels_counter_pass_source": de.get("source"), "counter_pass_trace": COUNTERS.name})
     res["meets_target"] = bool(res["load_plus_attribution_s_median"] <= res["target_s"])
     res["dram_kernels_meets_target"] = bool(res["dram_kernels_s_median"] <= res["dram_kernels_target_s"])
     print(json.dumps(res, indent=1))

@@ -453,3 +453,48 @@ def test_dram_ncu_diagnosis_reproduces_and_is_quoted():
     loose = re.findall(r"closure   1e-05: .*?fitted - measured\s+([\d.]+) MB/step.*?copy [\d.]+/[\d.]+ MB \(([-+\d.]+)%\)", out)
     assert [c for _, c in loose] == ["-2.3", "-2.3"]
     _has(f"the fitted total {loose[0][0]} MB a step above the measured one on the H100")
+
+
+def test_analysis_speed_quoted():
+    d = _json("analysis_speed.json")
+    _has(f"loads and attributes in {d['load_plus_attribution_s_median']:.3f} s")
+    _has(f"report tables {d['total_s_median']:.2f} s")
+    _has(f"Its per-kernel DRAM estimate (1,373 groups, 20 bootstrap resamples) takes {d['dram_kernels_s_median']:.2f} s")
+    _has(f"`traces/qwen2.5-7b-ctx2048-eager-static-counters-h100.stepscope`) {d['dram_kernels_counter_pass_s_median']:.3f} s")
+    assert d["dram_kernels_counter_pass_source"] == "counter pass (kernel_dram)"
+
+
+def test_counter_pass_table_and_phrases():
+    """The exact-path table, from the comparison script's output (itself recomputed from
+    the traces by tests/test_dram_counters.py), and the figures quoted after it."""
+    worst_total = worst_reads = 0.0
+    for tag in ("h100", "h200"):
+        r = _json(f"dram-counters-{tag}/ncu_comparison.json")
+        for mode in ("eager-static", "graph"):
+            res = r["traces"][f"qwen2.5-7b-ctx2048-{mode}-counters-{tag}.stepscope"]
+            c = {x["class"]: x for x in res["cache-none"]["classes"]}
+
+            def d(k, c=c):
+                return 100 * (c[k]["counter_read_bytes"] - c[k]["ncu_read_bytes"]) / c[k]["ncu_read_bytes"]
+            rows = [[y.strip() for y in x.strip().strip("|").split("|")] for x in README.splitlines()
+                    if x.startswith(f"| {tag.upper()} | {mode} |")]
+            assert len(rows) == 1, (tag, mode)
+            row = rows[0]
+            assert row[2] == f"{d('gemm'):+.1f}%"
+            att = c["attention"]
+            assert row[3].startswith(f"{att['counter_read_bytes'] / 1e6:.0f} / {att['ncu_read_bytes'] / 1e6:.0f} MB "
+                                     f"({d('attention'):+.1f}%")
+            assert row[4] == f"{d('copy'):+.1f}%"
+        for res in r["traces"].values():
+            ck = next(x for x in res["checks"] if "PM-measured" in x["check"])
+            worst_total = max(worst_total, ck["value"])
+            worst_reads = max(worst_reads, float(re.search(r"reads alone ([\d.]+)%", ck["detail"]).group(1)))
+    assert worst_total <= 0.007 and worst_reads <= 0.1
+    _has("within 0.7% (reads within 0.1%)")
+    from stepscope.analysis.trace import load
+    secs = {tag: [s for p in sorted(glob.glob(str(ROOT / "traces" / f"qwen2.5-7b-ctx2048-*-counters-{tag}.stepscope")))
+                  for s in load(p).meta["capture"]["kernel_dram"]["elapsed_s"]] for tag in ("h100", "h200")}
+    def span(v):
+        lo, hi = f"{min(v):.0f}", f"{max(v):.0f}"
+        return lo if lo == hi else f"{lo}-{hi}"
+    _has(f"Cost: {span(secs['h100'])} s a pass on the H100, {span(secs['h200'])} s on the H200")
