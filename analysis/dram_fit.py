@@ -314,8 +314,9 @@ def _exact(trace, attr: dict, ids: dict) -> dict:
     pos = np.asarray(attr["record_pos"][:nk])
     n_steps = trace.n("steps")
     out = _groups(trace, ids, np.arange(n_id), n_id)
+    per_kernel = {}
     for col in ("read", "write", "l2_write"):
-        v = np.full(nk, np.nan)
+        v = per_kernel[col] = np.full(nk, np.nan)
         got = kd[f"dram_{col}_bytes" if col != "l2_write" else "l2_write_bytes"].astype(np.float64)
         v[kd["kernel"]] = np.where(got >= 0, got, np.nan)
         m = (idk >= 0) & np.isfinite(v) & (pos >= 0)
@@ -336,7 +337,7 @@ def _exact(trace, attr: dict, ids: dict) -> dict:
     kernels = ids["table"] == 0
     # The timeline's DRAM lane: each kernel at its own counted bytes over its own duration.
     rec = attr["records"]
-    both = np.nan_to_num(_per_kernel(kd, nk))
+    both = np.nan_to_num(per_kernel["read"]) + np.nan_to_num(per_kernel["write"])
     dur = np.maximum((rec.end_ns - rec.start_ns).astype(np.float64), 1.0)
     out["record_bytes_per_ns"] = np.concatenate([both / dur[:nk], np.zeros(len(dur) - nk)])
     out.update({"source": "counter pass (kernel_dram)", "supported": np.isfinite(out["read_bytes"]) | ~kernels,
@@ -344,11 +345,3 @@ def _exact(trace, attr: dict, ids: dict) -> dict:
                 "n_identities": n_id, "not_kernels": int((~kernels).sum()),
                 "counter_pass": trace.meta.get("capture", {}).get("kernel_dram", {})})
     return out
-
-
-def _per_kernel(kd: dict, nk: int) -> np.ndarray:
-    """Read + write bytes of each kernel row (NaN: no counter value)."""
-    v = np.full(nk, np.nan)
-    r, w = kd["dram_read_bytes"].astype(np.float64), kd["dram_write_bytes"].astype(np.float64)
-    v[kd["kernel"]] = np.where((r >= 0) & (w >= 0), r + w, np.nan)
-    return v

@@ -90,15 +90,10 @@ def recovery(out: Path, tag: str, passes: int) -> Path:
     import torch
     from dram_validation import Recovery
 
-    from stepscope.analysis.trace import workload
     from stepscope.profiler.experiments.protocol import measure
     w = Recovery()
     _, t = measure(w.step, "eager", warmup=3, steps=3, trace_steps=3, dram_counters=passes)
-    known = w.known()
-    t.meta["workload"] = workload.constructed(
-        "dram-recovery", sum(k["read_bytes"] + k["write_bytes"] for k in known),
-        "calibration read_reduce (read) and copy16 (read + write) kernels of known sizes, one fixed random "
-        "order; exact bytes per kernel from counter passes (benchmarks/dram_counters.py)", ops=known)
+    t.meta["workload"] = w.workload("exact bytes per kernel from counter passes (benchmarks/dram_counters.py)")
     p = out / f"dram-recovery-counters-{tag}.stepscope"
     t.save(p)
     del w

@@ -173,6 +173,15 @@ class Recovery:
             else:
                 self.cal.copy(src, dst)
 
+    def workload(self, how: str) -> dict:
+        """``meta["workload"]`` of a trace of this workload; ``how`` says how it was traced."""
+        from stepscope.analysis.trace import workload
+        known = self.known()
+        return workload.constructed(
+            "dram-recovery", sum(k["read_bytes"] + k["write_bytes"] for k in known),
+            "calibration read_reduce (read) and copy16 (read + write) kernels of known sizes, one fixed random "
+            f"order, {how}", ops=known)
+
     def known(self) -> list[dict]:
         b = [mib * (1 << 20) for _, mib in self.ops]
         return [{"op": k, "mib": m, "read_bytes": x, "write_bytes": x if k == "copy" else 0}
@@ -182,17 +191,12 @@ class Recovery:
 def recovery_trace(a, out: Path, tag: str, results: dict) -> Path | None:
     import torch
 
-    from stepscope.analysis.trace import workload
     from stepscope.profiler.experiments.protocol import measure
     with part("recovery trace", results):
         w = Recovery()
         _, trace = measure(w.step, "eager", warmup=3, steps=3, trace_steps=a.steps,
                            phase_jitter_ns=a.jitter_us * 1000, dram_interval_ns=20_000)
-        known = w.known()
-        trace.meta["workload"] = workload.constructed(
-            "dram-recovery", sum(k["read_bytes"] + k["write_bytes"] for k in known),
-            "calibration read_reduce (read) and copy16 (read + write) kernels of known sizes, one fixed random order, "
-            "phase-jittered steps (benchmarks/dram_validation.py)", ops=known)
+        trace.meta["workload"] = w.workload("phase-jittered steps (benchmarks/dram_validation.py)")
         p = out / f"dram-recovery-{tag}.stepscope"
         trace.save(p)
         log(f"saved {p} ({p.stat().st_size / 1e6:.1f} MB)")

@@ -228,7 +228,6 @@ def collect(trace, candidates: list, sync, passes: int = 2, min_matched: float =
         except Exception as e:  # noqa: BLE001 - no counters; the trace itself is kept
             tried.append({"step": label, "error": f"{type(e).__name__}: {e}"})
             continue
-        trace.tables["kernel_dram"] = {c: v[:0] for c, v in trace["kernel_dram"].items()}
         summary = attach(trace, got)
         worst = min((m / k for m, k in zip(summary["matched"], summary["kernels"]) if k), default=0.0)
         tried.append({"step": label, "ranges": summary["ranges"], "worst_matched_fraction": round(worst, 4)})
