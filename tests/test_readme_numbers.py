@@ -498,3 +498,20 @@ def test_counter_pass_table_and_phrases():
         lo, hi = f"{min(v):.0f}", f"{max(v):.0f}"
         return lo if lo == hi else f"{lo}-{hi}"
     _has(f"Cost: {span(secs['h100'])} s a pass on the H100, {span(secs['h200'])} s on the H200")
+
+
+def test_counter_pass_attention_ab_quoted():
+    r = _json("dram-counters-attention-h100/dram_counters_attention-h100.json")["arms"]
+    ref = _json("dram-counters-h100/ncu_comparison.json")["traces"][
+        "qwen2.5-7b-ctx2048-eager-static-counters-h100.stepscope"]["cache-none"]["classes"]
+    ncu = {c["class"]: c["ncu_read_bytes"] for c in ref}
+    a, b, c = r["ncu"], r["cache"], r["position"]
+    assert (a["max_cache_len"], a["pass_position"], b["max_cache_len"], c["pass_position"]) == (2060, 2051, 2095, 2087)
+    assert b["pass_position"] == a["pass_position"] and c["max_cache_len"] == b["max_cache_len"]
+    att, cp = a["attention_read_bytes"], a["copy_read_bytes"]
+    _has(f"reads {att / 1e6:.1f} MB for attention (ncu {ncu['attention'] / 1e6:.1f} MB, "
+         f"{100 * (att - ncu['attention']) / ncu['attention']:+.1f}%)")
+    _has(f"and {cp / 1e6:.1f} MB for copy (ncu {ncu['copy'] / 1e6:.1f} MB, {100 * (cp - ncu['copy']) / ncu['copy']:+.1f}%)")
+    _has(f"adds {(b['attention_read_bytes'] - att) / 1e6:.1f} MB to attention and "
+         f"{(b['copy_read_bytes'] - cp) / 1e6:.1f} MB to copy")
+    _has(f"adds {(c['attention_read_bytes'] - b['attention_read_bytes']) / 1e6:.1f} MB more")
