@@ -515,3 +515,43 @@ def test_counter_pass_attention_ab_quoted():
     _has(f"adds {(b['attention_read_bytes'] - att) / 1e6:.1f} MB to attention and "
          f"{(b['copy_read_bytes'] - cp) / 1e6:.1f} MB to copy")
     _has(f"adds {(c['attention_read_bytes'] - b['attention_read_bytes']) / 1e6:.1f} MB more")
+
+
+def test_counter_pass_attention_ab_h200_quoted():
+    r = _json("dram-counters-attention-h200/dram_counters_attention-h200.json")["arms"]
+    ref = _json("dram-counters-h200/ncu_comparison.json")["traces"][
+        "qwen2.5-7b-ctx2048-eager-static-counters-h200.stepscope"]["cache-none"]["classes"]
+    ncu = {c["class"]: c["ncu_read_bytes"] for c in ref}
+    a, b, c = r["ncu"], r["cache"], r["position"]
+    att, cp = a["attention_read_bytes"], a["copy_read_bytes"]
+    _has(f"in ncu's state attention reads {att / 1e6:.1f} MB (ncu {ncu['attention'] / 1e6:.1f} MB, "
+         f"{100 * (att - ncu['attention']) / ncu['attention']:+.1f}%) and copy {cp / 1e6:.1f} MB "
+         f"({100 * (cp - ncu['copy']) / ncu['copy']:+.1f}%)")
+    _has(f"with the longer cache {b['attention_read_bytes'] / 1e6:.1f} MB and at the later position "
+         f"{c['attention_read_bytes'] / 1e6:.1f} MB")
+    got = [x["counter_read_bytes"] for m in ("eager-static", "graph") for x in _json("dram-counters-h200/ncu_comparison.json")
+           ["traces"][f"qwen2.5-7b-ctx2048-{m}-counters-h200.stepscope"]["cache-none"]["classes"] if x["class"] == "attention"]
+    _has(f"read {min(got) / 1e6:.0f}-{max(got) / 1e6:.0f} MB")
+
+
+def test_attention_per_layer_dram_reads_quoted():
+    """Per-layer attention reads of the A/B's traces (committed beside its JSON; the same
+    Qwen2.5-7B) and the K+V bytes of one layer at ncu's static-cache length, from the model's config."""
+    from stepscope.analysis.dram_checks import class_name
+    from stepscope.analysis.kernel_classes import classify_name
+    from stepscope.analysis.trace import load
+    per_gpu = {}
+    for tag in ("h100", "h200"):
+        v = []
+        for p in sorted((RESULTS / f"dram-counters-attention-{tag}").glob("attention-*.stepscope")):
+            t = load(p)
+            nm, kd = t.names("kernels"), t["kernel_dram"]
+            v += [b for k, b in zip(kd["kernel"], kd["dram_read_bytes"]) if class_name(classify_name(nm[k])) == "attention"]
+        assert len(v) == 3 * 28
+        per_gpu[tag] = (min(v) / 1e6, max(v) / 1e6)
+    cfg = load(ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-static-counters-h100.stepscope").meta["workload"]["config"]
+    kv = 2 * 2060 * cfg["num_key_value_heads"] * (cfg["hidden_size"] // cfg["num_attention_heads"]) * 2
+    lo, hi = per_gpu["h200"]
+    lo1, hi1 = per_gpu["h100"]
+    _has(f"The H200 reads {lo:.1f}-{hi:.1f} MB of each layer's {kv / 1e6:.1f} MB of K and V from DRAM "
+         f"(the H100 {lo1:.1f}-{hi1:.1f} MB)")
