@@ -196,8 +196,15 @@ def counter_pass(fn, sync, device: int = 0, max_ranges: int = 8192, cache_contro
             lib.call("cuptiRangeProfilerCounterDataGetRangeInfo", ri)
             out_names.append((ri.rangeName or b"").decode(errors="replace"))
             vals[i] = host.evaluate_metric_values(image, metrics, i)
-    finally:
+    except BaseException:
+        try:        # the first failure is the one to report (after a rejected Stop, Disable fails too)
+            lib.call("cuptiRangeProfilerDisable", _Object(pRangeProfilerObject=obj))
+        except CounterPassError:
+            pass
+        raise
+    else:
         lib.call("cuptiRangeProfilerDisable", _Object(pRangeProfilerObject=obj))
+    finally:
         host.deinitialize()
     return {"names": [demangle(x) for x in out_names], "raw_names": out_names[:3],
             "dram_read_bytes": np.rint(vals[:, 0]).astype(np.int64),
