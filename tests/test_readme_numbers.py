@@ -555,3 +555,15 @@ def test_attention_per_layer_dram_reads_quoted():
     lo1, hi1 = per_gpu["h100"]
     _has(f"The H200 reads {lo:.1f}-{hi:.1f} MB of each layer's {kv / 1e6:.1f} MB of K and V from DRAM "
          f"(the H100 {lo1:.1f}-{hi1:.1f} MB)")
+
+
+def test_chain_counter_pass_null_kernels_quoted():
+    from stepscope.analysis.trace import load
+    worst = 0
+    for tag in ("h100", "h200"):
+        t = load(ROOT / "traces" / f"chain-counters-{tag}.stepscope")
+        nm, kd = t.names("kernels"), t["kernel_dram"]
+        null = np.array([nm[k].startswith("null_kernel") or "null_kernel" in nm[k] for k in kd["kernel"]])
+        assert null.sum() == 6 * 192
+        worst = max(worst, int((kd["dram_read_bytes"] + kd["dram_write_bytes"])[null].max()))
+    _has(f"null kernels at most {worst / 1e3:.1f} KB each (reads and writes)")
