@@ -180,7 +180,7 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     else:
         (spec, net), build_s = built, 0.0
     rounds = max(1, rounds)
-    dec = Decoder(net, ctx, mode, warmup + steps + rounds * (trace_steps + 1) + 4 + 2 * dram_counters,
+    dec = Decoder(net, ctx, mode, warmup + steps + rounds * (trace_steps + 1) + 4 + dram_counters,
                   sdpa_backend=sdpa_backend)
     if begin:
         begin(f"prefill {ctx} tokens")
