@@ -500,12 +500,17 @@ def test_counter_pass_table_and_phrases():
     _has(f"Cost: {span(secs['h100'])} s a pass on the H100, {span(secs['h200'])} s on the H200")
 
 
+def _attention_ab(tag: str):
+    """The A/B's three arms (ncu's state, longer cache, later position) and ncu's read bytes
+    per class of the eager-static step (benchmarks/dram_counters_attention.py)."""
+    r = _json(f"dram-counters-attention-{tag}/dram_counters_attention-{tag}.json")["arms"]
+    ref = _json(f"dram-counters-{tag}/ncu_comparison.json")["traces"][
+        f"qwen2.5-7b-ctx2048-eager-static-counters-{tag}.stepscope"]["cache-none"]["classes"]
+    return r["ncu"], r["cache"], r["position"], {c["class"]: c["ncu_read_bytes"] for c in ref}
+
+
 def test_counter_pass_attention_ab_quoted():
-    r = _json("dram-counters-attention-h100/dram_counters_attention-h100.json")["arms"]
-    ref = _json("dram-counters-h100/ncu_comparison.json")["traces"][
-        "qwen2.5-7b-ctx2048-eager-static-counters-h100.stepscope"]["cache-none"]["classes"]
-    ncu = {c["class"]: c["ncu_read_bytes"] for c in ref}
-    a, b, c = r["ncu"], r["cache"], r["position"]
+    a, b, c, ncu = _attention_ab("h100")
     assert (a["max_cache_len"], a["pass_position"], b["max_cache_len"], c["pass_position"]) == (2060, 2051, 2095, 2087)
     assert b["pass_position"] == a["pass_position"] and c["max_cache_len"] == b["max_cache_len"]
     att, cp = a["attention_read_bytes"], a["copy_read_bytes"]
@@ -518,11 +523,7 @@ def test_counter_pass_attention_ab_quoted():
 
 
 def test_counter_pass_attention_ab_h200_quoted():
-    r = _json("dram-counters-attention-h200/dram_counters_attention-h200.json")["arms"]
-    ref = _json("dram-counters-h200/ncu_comparison.json")["traces"][
-        "qwen2.5-7b-ctx2048-eager-static-counters-h200.stepscope"]["cache-none"]["classes"]
-    ncu = {c["class"]: c["ncu_read_bytes"] for c in ref}
-    a, b, c = r["ncu"], r["cache"], r["position"]
+    a, b, c, ncu = _attention_ab("h200")
     att, cp = a["attention_read_bytes"], a["copy_read_bytes"]
     _has(f"in ncu's state attention reads {att / 1e6:.1f} MB (ncu {ncu['attention'] / 1e6:.1f} MB, "
          f"{100 * (att - ncu['attention']) / ncu['attention']:+.1f}%) and copy {cp / 1e6:.1f} MB "

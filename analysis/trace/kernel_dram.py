@@ -44,10 +44,11 @@ def attach(trace, passes: list[dict], steps: list[int] | None = None) -> dict:
     st = trace["steps"]["index"].tolist() if steps is None else list(steps)
     rows = {"kernel": [], "dram_read_bytes": [], "dram_write_bytes": [], "l2_write_bytes": []}
     matched, kernels = [], []
+    by_order = [all(str(n).isdigit() for n in p["names"]) for p in passes]    # auto-range index names
     for i, s in enumerate(st):
         p = passes[i % len(passes)]
         kr = _step_kernels(trace, s)
-        if all(str(n).isdigit() for n in p["names"]):
+        if by_order[i % len(passes)]:
             pairs = [(j, j) for j in range(len(kr))] if len(kr) == len(p["names"]) else []
         else:
             pairs = align([names[r] for r in kr], list(p["names"]))
@@ -63,8 +64,7 @@ def attach(trace, passes: list[dict], steps: list[int] | None = None) -> dict:
         "kernel_dram", {c: np.asarray(v, np.int64)[order] for c, v in rows.items()})
     summary = {"steps": [int(s) for s in st], "kernels": kernels, "matched": matched,
                "ranges": [len(p["names"]) for p in passes],
-               "paired_by": "order (auto-range names are indices)" if all(
-                   str(n).isdigit() for p in passes for n in p["names"]) else "name alignment",
+               "paired_by": "order (auto-range names are indices)" if all(by_order) else "name alignment",
                "unmatched_kernels": int(sum(kernels) - sum(matched))}
     trace.meta.setdefault("capture", {}).setdefault("kernel_dram", {}).update(summary)
     return summary
