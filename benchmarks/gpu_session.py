@@ -41,7 +41,7 @@ def synthetic(out, tag):
     import torch
 
     from stepscope.analysis.trace import workload
-    from stepscope.profiler import Tracer
+    from stepscope.profiler.capture import Tracer
     from stepscope.profiler.workloads.synthetic import SyntheticStep
     w = SyntheticStep()
     w.eager()

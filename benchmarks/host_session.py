@@ -107,7 +107,7 @@ def graph_launch(out, tag, model, ctx):
     """Host duration of cudaGraphLaunch (replay() without sync) untraced vs traced."""
     import torch
 
-    from stepscope.profiler import Tracer
+    from stepscope.profiler.capture import Tracer
     from stepscope.profiler.workloads.decode import Decoder
     _, net = built(model)
     dec = Decoder(net, ctx, "graph", 200)
@@ -164,7 +164,7 @@ def parts(out, tag, model, ctx, rounds, block, modes):
     sys.path.insert(0, str(Path(__file__).parent))
     from overhead import interleaved, summarize, tracer_arm
 
-    from stepscope.profiler import Tracer
+    from stepscope.profiler.capture import Tracer
     from stepscope.profiler.workloads.decode import Decoder
     _, net = built(model)
     res = {"model": model, "ctx": ctx, "rounds": rounds, "block": block, "parts": PARTS, "modes": {}}
@@ -204,7 +204,7 @@ def spin(out, tag, calls=10, steps=4):
 
     from stepscope.analysis.facade import TraceAnalysis
     from stepscope.analysis.trace import workload
-    from stepscope.profiler import Tracer
+    from stepscope.profiler.capture import Tracer
     from stepscope.profiler.workloads.host_spin import SPINS_US, build
     model, x = build()
 

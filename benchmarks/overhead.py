@@ -32,7 +32,7 @@ def tracer_arm(windows: list, **tracer_kw):
     step windows (launch to device idle, what stepscope reports) go to ``windows``."""
     from contextlib import contextmanager
 
-    from stepscope.profiler import Tracer
+    from stepscope.profiler.capture import Tracer
 
     @contextmanager
     def make():

@@ -39,7 +39,7 @@ def recovery(out, tag, period_us, steps=12):
 
     from stepscope.analysis.facade import TraceAnalysis
     from stepscope.analysis.trace import workload
-    from stepscope.profiler import Tracer
+    from stepscope.profiler.capture import Tracer
     from stepscope.profiler.workloads.host_spin import spin_ns
     x = torch.zeros(16, device="cuda")
 

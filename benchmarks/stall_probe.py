@@ -15,7 +15,7 @@ def main(out):
     import numpy as np
     import torch
 
-    from stepscope.profiler import Tracer
+    from stepscope.profiler.capture import Tracer
     from stepscope.profiler.workloads.synthetic import SyntheticStep
     w = SyntheticStep()
     w.eager()

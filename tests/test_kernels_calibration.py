@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import trace_path
-from stepscope import kernels
+from stepscope.kernels import nvrtc as kernels
 
 
 @pytest.mark.parametrize("name", sorted(kernels.SOURCES))
@@ -22,7 +22,7 @@ def test_compile_error_carries_the_nvrtc_log():
 
 
 def test_compiling_leaves_the_interpreter_intact():
-    # NVRTC once wrote its one-byte log into CPython's shared b" " (see kernels/__init__.py).
+    # NVRTC once wrote its one-byte log into CPython's shared b" " (see kernels/nvrtc.py).
     for _ in range(3):
         kernels.compile_source("calibration")
     assert b" " == bytes([32]) and b" " * 3 == b"   "

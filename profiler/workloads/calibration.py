@@ -56,7 +56,7 @@ class Calibration:
     def __init__(self, device: int = 0):
         import torch
 
-        from stepscope.kernels import Module
+        from stepscope.kernels.nvrtc import Module
         self.torch = torch
         self.mod = Module(device=device)
         props = torch.cuda.get_device_properties(device)
