@@ -81,7 +81,7 @@ def _compiled_step(dec):
 
     def step():
         with torch.inference_mode():
-            out = fwd(input_ids=dec.tok, past_key_values=dec.cache, cache_position=dec.pos,
+            out = fwd(input_ids=dec.tok, **{dec.cache_kw: dec.cache}, cache_position=dec.pos,
                       position_ids=dec.pos.unsqueeze(0), use_cache=True)
             nxt = out.logits[:, -1].argmax(-1, keepdim=True)
             dec.tok.copy_(nxt)

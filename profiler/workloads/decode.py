@@ -160,6 +160,14 @@ def param_bytes(model) -> dict:
 
 
 # -- decoding -----------------------------------------------------------------
+def cache_kwarg(model) -> str:
+    """The forward keyword that takes the KV cache: ``cache`` from the transformers release
+    that renamed it (5.25: ``past_key_values`` warns and goes in 5.40), else
+    ``past_key_values``. Read from the forward's signature, not guessed from a version."""
+    import inspect
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 class Decoder:
     """Greedy batch-1 decode after a prefill of ``ctx`` tokens.
 
@@ -178,6 +186,7 @@ class Decoder:
             raise WorkloadError(f"unknown SDPA backend {sdpa_backend!r}: give one of {', '.join(SDPA_BACKENDS)}.")
         self.torch, self.model, self.ctx, self.mode = torch, model, ctx, mode
         self.sdpa_backend = sdpa_backend
+        self.cache_kw = cache_kwarg(model)
         self.device = next(model.parameters()).device
         g = torch.Generator().manual_seed(seed)
         vocab = model.config.vocab_size
@@ -209,13 +218,13 @@ class Decoder:
         with self.inference:
             if self.mode == "eager":
                 self.cache = DynamicCache(config=self.model.config)
-                out = self.model(input_ids=self.prompt, past_key_values=self.cache,
+                out = self.model(input_ids=self.prompt, **{self.cache_kw: self.cache},
                                  use_cache=True, logits_to_keep=1)
                 self.tok = out.logits[:, -1:].argmax(-1)
             else:
                 self.cache = StaticCache(config=self.model.config, max_cache_len=self.max_cache_len)
                 pos = torch.arange(self.ctx, device=self.device)
-                out = self.model(input_ids=self.prompt, past_key_values=self.cache,
+                out = self.model(input_ids=self.prompt, **{self.cache_kw: self.cache},
                                  cache_position=pos, use_cache=True, logits_to_keep=1)
                 self.tok = out.logits[:, -1:].argmax(-1)       # static input buffer (1, 1)
                 self.pos = torch.full((1,), self.ctx, device=self.device, dtype=torch.long)
@@ -223,7 +232,7 @@ class Decoder:
         return self.last_logits.cpu()
 
     def _static_step(self):
-        out = self.model(input_ids=self.tok, past_key_values=self.cache, cache_position=self.pos,
+        out = self.model(input_ids=self.tok, **{self.cache_kw: self.cache}, cache_position=self.pos,
                          position_ids=self.pos.unsqueeze(0), use_cache=True)
         self.last_logits = out.logits[:, -1].float()
         self.tok.copy_(self.last_logits.argmax(-1, keepdim=True))
@@ -268,7 +277,7 @@ class Decoder:
             return self.tok
         with self.inference:
             if self.mode == "eager":
-                out = self.model(input_ids=self.tok, past_key_values=self.cache, use_cache=True)
+                out = self.model(input_ids=self.tok, **{self.cache_kw: self.cache}, use_cache=True)
                 self.last_logits = out.logits[:, -1].float()
                 self.tok = self.last_logits.argmax(-1, keepdim=True)
             else:
