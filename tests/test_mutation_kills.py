@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import RESULTS, ROOT, TRACES
+from conftest import RESULTS, ROOT, TRACES, same_json
 from stepscope.analysis.facade import TraceAnalysis
 from stepscope.analysis.render.json_report import JsonRenderer
 from stepscope.analysis.results import ab as AB
@@ -23,7 +23,8 @@ SHIPPED = sorted(p for p in TRACES.iterdir() if p.name.endswith((".stepscope", "
 @pytest.mark.parametrize("trace", SHIPPED, ids=lambda p: p.name)
 def test_report_json_matches_golden_in_process(trace):
     got = JsonRenderer().render(TraceAnalysis(load(trace))) + "\n"
-    assert got == gzip.decompress((GOLDEN / f"{trace.name}.json.gz").read_bytes()).decode()
+    diff = same_json(got, gzip.decompress((GOLDEN / f"{trace.name}.json.gz").read_bytes()).decode())
+    assert diff is None, diff
 
 
 @pytest.mark.parametrize("folder, cals", [

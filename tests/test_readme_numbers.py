@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import RESULTS, ROOT
+from conftest import RESULTS, ROOT, same_text
 from stepscope.analysis.results.quant import table as quant_table
 from stepscope.profiler.experiments import quant as pquant
 
@@ -446,7 +446,10 @@ def test_dram_ncu_diagnosis_reproduces_and_is_quoted():
     import sys
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dram_ncu_diagnosis.py"), "h100", "h200"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=True).stdout
-    assert out == (RESULTS / "dram_ncu_diagnosis.txt").read_text()
+    # the ramp-profile rows are PM-deconvolution fits: their last digits move with the CPU's
+    # BLAS kernels (tests/conftest.py, ESTIMATE_LOOSE); +65.4% vs +65.7% seen on AVX-512
+    diff = same_text(out, (RESULTS / "dram_ncu_diagnosis.txt").read_text(), rel=1e-2)
+    assert diff is None, diff
     h100_n = re.search(r"=== h100.*?direct copy: (\d+) instances, median ([\d.]+)", out, re.S).groups()
     h200_m = re.search(r"=== h200.*?direct copy: \d+ instances, median ([\d.]+)", out, re.S).group(1)
     _has(f"gives a median {h100_n[1]} MB\nper kernel on the H100 ({h100_n[0]} kernels) and {h200_m} MB on the H200")
