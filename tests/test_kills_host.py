@@ -71,6 +71,17 @@ def test_nested_api_calls_own_the_gap_in_turn():
     assert hot["cudaMalloc"] == 400 and hot["cuMemAlloc"] == 100
 
 
+def test_three_deep_calls_return_to_the_middle_one():
+    """cuX [200, 700) holds cuY [250, 600), which holds cuZ [300, 400) (a runtime call, its
+    driver call, a lazy module load inside): once cuZ returns, [400, 600) is cuY's, not
+    cuX's; cuX keeps [200, 250) and [600, 700)."""
+    t = one_step([(0, 100, "k1", 1), (1000, 1100, "k2", 2)],
+                 [(-50, -10, "cudaLaunchKernel", 1, A), (200, 700, "cuX", 0, A), (250, 600, "cuY", 0, A),
+                  (300, 400, "cuZ", 0, A), (800, 1000, "cudaLaunchKernel", 2, A)])
+    hot = dict(zip(*(TraceAnalysis(t).get_host()["hotspots"][k] for k in ("name", "ns_per_step"))))
+    assert (hot["cuX"], hot["cuY"], hot["cuZ"]) == (150, 250, 100)
+
+
 def test_a_call_that_outlives_a_later_one_keeps_the_time_after_it():
     """Overlapping, not nested (a driver call running on past a later one): X [200, 600),
     Y [300, 400): after Y returns, [400, 600) is X's again, as [200, 300) was."""
