@@ -90,6 +90,53 @@ EQUIVALENT = [
     (r"\+.*(bootstrap_ci|ratio_of_means_ci|prediction_ci|explained_gap_range)\(.*(seed=None|, \)\)?)",
      "seed not passed on: the default (0) is the seed summarize is called with, and the percentile bounds "
      "of a median over 10,000 resamples are the same sorted values for any seed"),
+
+    # -- issue 31: (regex, why, module the class applies to) --------------------------------
+    (r"\+.*autojunk=None", "difflib tests autojunk for truth: None is False, as given", "stepscope.analysis.trace.kernel_dram"),
+    (r"\+\s*if len\(v\) (< 2|<= 2|< 3) (or|and) np\.all\((v [!=]= v\[[01]\]|None)\):",
+     "the degenerate-sample shortcut of bootstrap_ci: scipy's percentile bootstrap of a constant sample is that "
+     "constant (no warning), and of two values is their min..max (a resample set without (a, a) or (b, b) has "
+     "probability (3/4)^10000), so the shortcut taken or not gives the same interval", "stepscope.analysis.results.ab"),
+    (r"\+\s*if len\(b\) (< 2|<= 2|< 3) (or|and) np\.all\((b [/*] a [!=]= b\[[01]\] [/*] a\[[01]\]|None)\):",
+     "the constant-ratio shortcut of ratio_of_means_ci: paired resamples of sessions with one ratio all have "
+     "that ratio, and two sessions' resampled ratios of means span exactly their two ratios, so scipy gives "
+     "the same interval as the shortcut", "stepscope.analysis.results.ab"),
+    (r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\((None|b != b\[0\])\) and np\.all\(a == a\[0\]\):|"
+     r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[0\]\) and np\.all\((None|a != a\[0\])\):",
+     "the both-constant shortcut of ratio_of_medians_ci dropped: the bootstrap of two constant samples is "
+     "their ratio, as the shortcut gives", "stepscope.analysis.results.ab"),
+    (r"\+.*bootstrap\(\(b, a\), _ratio_of_(means|medians), paired=(True|False), confidence_level",
+     "vectorized=True dropped: scipy.stats.bootstrap finds the statistic vectorised from its axis argument",
+     "stepscope.analysis.results.ab"),
+    (r"\+.*bootstrap\(\(b, a\), _ratio_of_medians, vectorized=True",
+     "paired=False dropped: scipy's default is paired=False", "stepscope.analysis.results.ab"),
+
+    (r"\+.*for _ in range\(65\):", "the climb stops as soon as nothing is left to climb; nesting is far below "
+     "64 levels, so a 65th round never runs", "stepscope.analysis.host"),
+    (r"\+.*np\.clip\((j|p|lrow|srow), None, None\)",
+     "the index is clipped only to read a row safely where it is -1, and those entries are masked by the same "
+     "expression's >= 0 test (numpy accepts clip(x, None, None) as a no-op)", "stepscope.analysis.host"),
+    (r"\+\s*bad = \(p (> 0|>= 1)\) & \(end\[pp\] <= end\)|\+\s*bad = \(p >= 0\) & \(end\[pp\] < end\)",
+     "previous-longer pointers: stopping at row 0 (whose own pointer is -1), or at a call that ends at the same "
+     "time, only adds one step to the climb in _innermost, which passes any call that has ended by then",
+     "stepscope.analysis.host"),
+    (r"\+\s*return np\.where\(found, pos, -2\)", "every gap belongs to a step, and API calls outside steps are "
+     "only tested with >= 0: any negative marker reads the same", "stepscope.analysis.host"),
+    (r"\+.*if \(kind and w == kind\) or \(not kind and w not in \(\"launch API\", \"API\"\)\)\), None\)",
+     "no leading hotspot: '' and None are both falsy, and the lead is only used under `if lead`", "stepscope.analysis.host"),
+    (r"\+.*if \(len\(srow\)\) or True else",
+     "inside `if fw.any()`, srow is never empty", "stepscope.analysis.host"),
+    (r"\+\s*if trace\.n\(\"host_spans\"\) else (-1|\+1|-2), (None|-1|-2)\)",
+     "span kinds where there is no span (srow < 0, or no host spans at all) only fail the == 0 / == 1 tests, "
+     "as -1 does: the hotspot is 'framework' either way", "stepscope.analysis.host"),
+    (r"\+.*if \(\(lrow >= 0\)\.any\(\)\) or True else \[\]",
+     "with no launch call found, np.unique of an empty selection is empty: the loop runs zero times either way",
+     "stepscope.analysis.host"),
+    (r"\+.*else \"memset\" if \(r >= 0\) or True else|\+.*else \"memset\" if r >= 0 else \"XX-XX\"",
+     "a launch-bound gap always has a next record (r >= 0): the '-' branch is unreachable", "stepscope.analysis.host"),
+    (r"\+\s*mid = g0 \+ \(g1 - g0\) / 2",
+     "integer span bounds compare the same with the middle m and m + 0.5 (s <= m iff s <= m + 0.5; e > m iff "
+     "e > m + 0.5)", "stepscope.analysis.host"),
 ]
 
 

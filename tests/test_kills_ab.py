@@ -38,7 +38,8 @@ def test_the_level_and_the_resample_count_reach_the_bootstrap():
 def test_ratio_of_medians_intervals_for_small_and_one_sided_constant_samples():
     """Two steps per arm already have an interval (the medians of the resamples vary); a
     constant baseline with a varying arm, or a varying baseline whose values after the
-    first agree, still has one; only both arms constant give the point ratio."""
+    first agree, still has one; both arms constant, or an arm of one step, give the point
+    ratio."""
     lo, hi = AB.ratio_of_medians_ci([1.0, 2.0], [1.0, 1.0])
     assert (lo, hi) == (1.0, 2.0)
     lo, hi = AB.ratio_of_medians_ci([1.0, 2.0, 3.0], [1.0, 2.0])
@@ -47,6 +48,9 @@ def test_ratio_of_medians_intervals_for_small_and_one_sided_constant_samples():
     assert lo < 3.0 < hi
     lo, hi = AB.ratio_of_medians_ci([1.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0])
     assert lo < 2.0 and hi == 2.0
+    lo, hi = AB.ratio_of_medians_ci([6.0, 6.0, 6.0, 6.0], [1.0, 2.0, 2.0, 2.0])
+    assert lo == 3.0 and hi > 3.0
+    assert AB.ratio_of_medians_ci([1.0, 2.0, 3.0], [2.0]) == (1.0, 1.0)      # one step: the point ratio
     assert AB.ratio_of_medians_ci([6.0, 6.0], [2.0, 2.0]) == (3.0, 3.0)
 
 

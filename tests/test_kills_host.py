@@ -92,6 +92,49 @@ def test_a_call_that_outlives_a_later_one_keeps_the_time_after_it():
     assert hot["cuX"] == 250 and hot["cuY"] == 100 and hot["cuZ"] == 50
 
 
+def test_one_ns_pieces_at_call_edges_and_launch_calls_by_name():
+    """A call holds [start, end): the 1-ns call cuA [200, 201) owns its nanosecond, and
+    the nanosecond [300, 301) between cuB's end and cuC's start is nobody's. The first API
+    row is an "other" call (cuB), and the two launch calls have different names, each
+    charged its own time."""
+    t = one_step([(0, 100, "k1", 1), (1000, 1100, "k2", 2)],
+                 [(250, 300, "cuB", 0, A), (-50, -10, "cuLaunchKernelEx", 1, A), (200, 201, "cuA", 0, A),
+                  (301, 400, "cuC", 0, A), (800, 1000, "cudaLaunchKernel", 2, A)])
+    h = TraceAnalysis(t).get_host()
+    hot = dict(zip(h["hotspots"]["name"], h["hotspots"]["ns_per_step"]))
+    assert hot == {"cuA": 1, "cuB": 50, "cuC": 99, "cuLaunchKernelEx": 40, "cudaLaunchKernel": 200,
+                   host.NO_SPAN: 20 + (200 - 100) + (250 - 201) + 1 + (800 - 400)}
+
+
+def test_ten_hotspots_unless_asked_and_a_one_ns_idle_share():
+    """Twelve other-API calls in one gap: the report lists ten hotspots, or n of them. A
+    step whose only launch-bound idle is 1 ns: that nanosecond is its whole share; one
+    kernel: the CPU time per launch is the whole step's."""
+    calls = [(100 + 50 * i, 140 + 50 * i, f"cuCall{i:02d}", 0, A) for i in range(12)]
+    t = one_step([(0, 100, "k1", 1), (1000, 1100, "k2", 2)],
+                 [(-50, -10, "cudaLaunchKernel", 1, A), *calls, (800, 1000, "cudaLaunchKernel", 2, A)])
+    a = TraceAnalysis(t)
+    assert len(host.report(t, a.attribution)["hotspots"]["name"]) == 10
+    assert len(a.get_host(11)["hotspots"]["name"]) == 11 and len(a.get_host(20)["hotspots"]["name"]) == 14
+    assert len(host.hotspots(t, a.attribution, host.split(t, a.attribution))["name"]) == 10
+    t1 = one_step([(0, 100, "k1", 1)], [(-1, 0, "cudaLaunchKernel", 1, A)], step=(-1, 200))
+    h = TraceAnalysis(t1).get_host()
+    assert h["hotspots"]["share_of_launch_idle"] == [1.0] and h["hotspots"]["ns_per_step"] == [1.0]
+    assert h["per_step"]["launch_api_ns_per_launch"].tolist() == [1.0]
+    assert h["per_step"]["framework_ns_per_launch"].tolist() == [200.0]
+
+
+def test_per_step_arrays_cover_steps_without_calls_on_the_thread():
+    """Step 1's calls run on another thread: its CPU time per launch is 0 in the launch API
+    and its whole window outside API calls; the arrays still have one entry per step."""
+    from stepscope.analysis.trace.merge import concat
+    t = concat([constructed(0, 0), constructed(10_000, 1)])
+    t["api"]["thread_id"][t["api"]["step"] == 1] = A + 1
+    ps = TraceAnalysis(t).get_host()["per_step"]
+    assert ps["launch_api_total_ns"].tolist() == [190, 0] and ps["api_total_ns"].tolist() == [290, 0]
+    assert ps["framework_ns_per_launch"].tolist() == [385.0, 530.0]
+
+
 def test_the_launching_thread_is_elected_from_found_launch_calls_only():
     """K1's launch call is missing from the API records (the leading gap is launch-bound
     all the same); K2's, on thread A, is there. A call on thread B (a lower id) is the last
@@ -105,6 +148,11 @@ def test_the_launching_thread_is_elected_from_found_launch_calls_only():
     assert h["thread_id"] == A
     ps = h["per_step"]
     assert (ps["launch_api_ns"][0], ps["other_api_ns"][0], ps["framework_ns"][0]) == (200, 0, 760)
+    # the only launch call found is API row 0; the leading gap's is not found: "-"
+    assert list(zip(h["hotspots"]["what"], h["hotspots"]["name"], h["hotspots"]["ns_per_step"])) == [
+        ("framework", host.NO_SPAN, 760.0), ("launch API", "cudaLaunchKernel", 200.0)]
+    lg = h["longest_gaps"]
+    assert lg["gap_ns"] == [900, 60] and lg["launch_api"] == ["cudaLaunchKernel", "-"] and lg["next_kernel"] == ["k2", "k1"]
 
 
 def test_cpu_time_per_launch_is_the_steps_calls_over_its_kernels():
@@ -172,20 +220,27 @@ def test_verdict_text():
     assert host.verdict(ps2, hot).startswith("launch-bound idle (all steps) is 60% other API calls, led by API cuX (")
     assert host.verdict(ps2, {"what": [], "name": []}).startswith("launch-bound idle (all steps) is 60% other API "
                                                                    "calls (the launch API 20%")
+    ps3 = {"launch_api_ns": np.array([100]), "other_api_ns": np.array([100]), "framework_ns": np.array([300])}
+    hot3 = {"what": ["launch API", "API", "operator"], "name": ["cuLaunchKernel", "cuX", "aten::mm"]}
+    assert host.verdict(ps3, hot3).startswith("launch-bound idle (all steps) is 60% framework code outside any API "
+                                              "call, led by operator aten::mm (")
     zero = {k: np.zeros(1, np.int64) for k in ps}
     assert host.verdict(zero, hot) == "no launch-bound idle: the GPU never waited for the CPU."
 
 
 def test_longest_gaps_name_what_ended_them():
-    """Three launch-bound gaps ended by a kernel, a memcpy and a memset (500, 300, 200 ns):
-    longest first, each with its ending record, launch call, the span at its middle and
-    the other API calls inside; n cuts the list."""
+    """Three launch-bound gaps ended by a memcpy, a kernel and a memset (500, 300, 200 ns):
+    longest first, each with its ending record, launch call, the innermost span holding
+    its middle (a span holds [start, end)) and the other API calls inside; n cuts the list."""
     t = one_step([(0, 100, "void gemm_kernel<float>(float*)", 1)],
                  [(-50, -10, "cudaLaunchKernel", 1, A), (100, 600, "cudaMemcpyAsync", 2, A),
                   (700, 900, "cuMemsetD8Async", 3, A), (1000, 1300, "cudaLaunchKernel", 4, A),
                   (1100, 1150, "cudaMalloc", 0, A)],
                  spans=[(50, 1400, "m", HostSpanKind.MODULE, 0, -1, TID),
-                        (1000, 1400, "m.mlp", HostSpanKind.MODULE, 1, 0, TID)],
+                        (300, 600, "m.copy", HostSpanKind.MODULE, 1, 0, TID),       # holds 350, not 266
+                        (600, 800, "m.tail", HostSpanKind.MODULE, 1, 0, TID),       # ends at the middle 800
+                        (1000, 1400, "m.mlp", HostSpanKind.MODULE, 1, 0, TID),
+                        (1150, 1300, "m.mlp.up", HostSpanKind.MODULE, 2, 3, TID)],  # starts at the middle 1150
                  copies=[(600, 700, 2)], sets=[(900, 1000, 3)])
     t["kernels"]["start_ns"][0]  # noqa: B018 (the kernel table holds one kernel; add K2 ending the 300-ns gap)
     t.tables["kernels"] = {c: np.concatenate([v, v[:1]]) for c, v in t["kernels"].items()}
@@ -197,7 +252,7 @@ def test_longest_gaps_name_what_ended_them():
     assert lg["gap_ns"] == [500, 300, 200]
     assert lg["next_kernel"] == ["memcpy", "k2", "memset"]
     assert lg["launch_api"] == ["cudaMemcpyAsync", "cudaLaunchKernel", "cuMemsetD8Async"]
-    assert lg["span"] == ["m", "m.mlp", "m"]
+    assert lg["span"] == ["m.copy", "m.mlp.up", "m"]
     assert lg["apis_inside"] == [[], ["cudaMalloc"], []]
     assert lg["step"] == [0, 0, 0]
     assert host.longest_gaps(t, a.attribution, host.split(t, a.attribution), n=1)["gap_ns"] == [500]
@@ -210,3 +265,13 @@ def test_report_says_what_was_captured():
     assert (r["apis"], r["host_spans"], r["spans"], r["thread_id"]) == ("all", "modules", 2, A)
     r0 = TraceAnalysis(constructed()).get_host()
     assert (r0["apis"], r0["host_spans"]) == ("launch", "off")
+
+
+def test_a_gap_ended_by_the_first_record_names_it():
+    """With no kernels, record 0 is a copy or a set: the leading gap it ends names it."""
+    for copies, sets, what in (([(100, 200, 1)], [], "memcpy"), ([], [(100, 200, 1)], "memset")):
+        t = one_step([], [(0, 50, "cudaMemcpyAsync" if copies else "cudaMemsetAsync", 1, A)], step=(-60, 300),
+                     copies=copies, sets=sets)
+        a = TraceAnalysis(t)
+        lg = host.longest_gaps(t, a.attribution, host.split(t, a.attribution))
+        assert lg["next_kernel"] == [what] and lg["gap_ns"] == [160], what
