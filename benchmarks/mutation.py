@@ -53,7 +53,8 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 2: "interrupte
 #: Survivors judged equivalent: (regex on the diff's "+" side, why no valid input can tell the
 #: mutant from the original). Each is a reviewed class, not a wildcard; mutation.md lists them.
 EQUIVALENT = [
-    (r"\+.*(np\.(zeros|ones|empty|full|array|asarray|arange)\(.*|\.astype\()\s*(None|)\s*\)",
+    (r"\+.*(np\.(zeros|ones|empty|array|asarray|arange)\(ARG,|np\.full\(ARG,ARG,|\.astype\()\s*(None|)\s*\)"
+     .replace("ARG", r"(?:[^(),]|\((?:[^()]|\([^()]*\))*\))+"),
      "dtype argument dropped or None: numpy's default here is the same dtype (int64 / float64 / bool "
      "from the values on 64-bit Linux), or the array is used where the dtype does not matter"),
     (r"\+.*dtype=None", "dtype=None: numpy infers int64 from the values, as asked"),
@@ -137,15 +138,40 @@ EQUIVALENT = [
     (r"\+\s*mid = g0 \+ \(g1 - g0\) / 2",
      "integer span bounds compare the same with the middle m and m + 0.5 (s <= m iff s <= m + 0.5; e > m iff "
      "e > m + 0.5)", "stepscope.analysis.host"),
+
+    (r"\+\s*return np\.full\(", "the no-calls / no-spans branch of _api_owner and _innermost: with no rows, "
+     "_take returns -1 for every piece whatever this array holds", "stepscope.analysis.host"),
+    (r"\+\s*v\[kd\[\"kernel\"\]\] = np\.where\(got >= 0, got, None\)", "None stored into a float array is NaN",
+     "stepscope.analysis.dram_fit"),
+    (r"\+\s*m = \(idk >= 0\) & np\.isfinite\(v\) \| \(pos >= 0\)|\+\s*m = \(idk >= 0\) \| np\.isfinite\(v\) & \(pos >= 0\)",
+     "a kernel has an identity exactly when it is in a step (identities() numbers the records with pos >= 0), "
+     "and a value that is not finite only writes NaN over NaN", "stepscope.analysis.dram_fit"),
+    (r"\+\s*warnings\.simplefilter\(\"ignore\", \)", "only RuntimeWarnings (nanmean of an all-NaN column) arise "
+     "in the block: ignoring all warnings is the same", "stepscope.analysis.dram_fit"),
+    (r"-\s*first = np\.full\(ng, -1\) \|\| \+", "a dead store: `first` is assigned again before any use",
+     "stepscope.analysis.dram_fit"),
+    (r"\+\s*cmin, cmax = np\.full\(ng, (99|100)\), np\.full\(ng, (-99|-100)\)",
+     "sentinels beyond any class (0..11): every group has a member, so both are overwritten", "stepscope.analysis.dram_fit"),
+    (r"\+\s*\"members\": np\.bincount\(group_of_id, \)|\+.*\"time_ns_per_step\": np\.bincount\(group_of_id, "
+     r"weights=ids\[\"dur_ns\"\], \)", "every group 0..ng-1 has a member (arange in the counter pass, np.unique's "
+     "inverse after a merge), so bincount is ng long without minlength", "stepscope.analysis.dram_fit"),
+    (r"\+\s*exact = est\.get\(\"source\", (None|\"XXXX\"|)\)\.startswith",
+     "an estimate always has a source (every path of dram_fit.estimate sets one); \"XXXX\" fails startswith "
+     "as \"\" does", "stepscope.analysis.dram_checks"),
+    (r"\+\s*gemm_bit = \(1 >> int\(KernelClass\.GEMM\)\)", "KernelClass.GEMM is 0: 1 >> 0 == 1 << 0",
+     "stepscope.analysis.dram_checks"),
 ]
 
 
 def equivalent_reason(diff: str, module: str = "") -> str | None:
+    """The reason of the first class matching ``diff``: a class without a module is a
+    regular expression on the mutated ("+") lines; one with a module applies to that
+    module only, on the whole diff ("- original || + mutant")."""
     plus = " ".join(x for x in diff.split(" || ") if x.startswith("+"))
     for rx, why, *scope in EQUIVALENT:
         if scope and not module.startswith(scope[0]):
             continue
-        if re.search(rx, plus):
+        if re.search(rx, diff if scope else plus):
             return why
     return None
 

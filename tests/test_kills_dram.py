@@ -166,6 +166,33 @@ def test_counter_pass_bytes_are_the_mean_over_steps_with_min_max_interval():
     assert e["background_read_bytes_per_s"] == 0.0 and e["background_write_bytes_per_s"] == 0.0
     assert e["counter_pass"] == {"status": "ok", "unmatched_kernels": 1}
     assert e["members"].tolist() == [1, 1, 1] and e["mode"] == ["eager"] * 3
+    # one group per identity: its class, its own class bit, median time and start in the step
+    assert e["klass"].tolist() == [7, 7, 8] and e["member_classes"].tolist() == [1 << 7, 1 << 7, 1 << 8]
+    assert e["group_of_identity"].tolist() == [0, 1, 2] and e["identity_table"].tolist() == [0, 0, 1]
+    np.testing.assert_array_equal(e["time_ns_per_step"], [50.0, 200.0, 100.0])
+    np.testing.assert_array_equal(e["rel_start_ns"], [100.0, 200.0, 500.0])
+
+
+def test_groups_of_merged_identities():
+    """``_groups`` (shared by both paths) on a hand-made grouping: identities b and c merged
+    (classes other and elementwise: mixed, both bits, label "b .. c", their time summed,
+    the first member's start); d alone in the graph mode."""
+    from stepscope.analysis.dram_fit import _groups
+    t = Trace()
+    e, g = t.intern("eager"), t.intern("graph")
+    ids = {"mode": np.array([e, e, e, g]), "klass": np.array([0, 7, 6, 0]), "name": ["a", "b", "c", "d"],
+           "dur_ns": np.array([10.0, 20.0, 30.0, 40.0]), "rel_start_ns": np.array([0.0, 5.0, 9.0, 1.0]),
+           "table": np.array([0, 0, 0, 1])}
+    out = _groups(t, ids, np.array([0, 1, 1, 2]), 3)
+    assert out["mode"] == ["eager", "eager", "graph"] and out["name"] == ["a", "b .. c", "d"]
+    assert out["klass"].tolist() == [0, MIXED, 0] and out["member_classes"].tolist() == [1, 1 << 7 | 1 << 6, 1]
+    assert out["members"].tolist() == [1, 2, 1]
+    np.testing.assert_array_equal(out["time_ns_per_step"], [10.0, 50.0, 40.0])
+    np.testing.assert_array_equal(out["rel_start_ns"], [0.0, 5.0, 1.0])
+    assert out["identity_table"].tolist() == [0, 0, 0, 1] and out["identity_mode"].tolist() == [e, e, e, g]
+    assert out["group_of_identity"].tolist() == [0, 1, 1, 2]
+    out = _groups(t, ids, np.array([0, 1, 2, 1]), 3)      # a group's members need not be neighbours
+    assert out["name"] == ["a", "b .. d", "c"] and out["rel_start_ns"].tolist() == [0.0, 5.0, 9.0]
 
 
 def test_counter_pass_faces_the_pm_measured_bytes_of_each_step():
@@ -175,6 +202,31 @@ def test_counter_pass_faces_the_pm_measured_bytes_of_each_step():
     np.testing.assert_array_equal(e["read_measured_bytes_per_step"], [410.0, 230.0])
     np.testing.assert_array_equal(e["write_measured_bytes_per_step"], [41.0, 22.0])
     assert "read_measured_bytes_per_step" not in exact_estimate(counter_trace(pm=False))
+
+
+def test_counter_pass_keys_without_capture_meta_and_kernels_outside_steps():
+    """A kernel outside every step (a warm-up) has counted bytes but no identity: it adds
+    nothing to any identity. A 1-ns kernel's DRAM lane is its bytes over 1 ns. L2 writes
+    get no per-step rows (only reads and writes face the PM samples). A trace whose meta
+    has no capture block reports an empty counter-pass summary."""
+    t = counter_trace()
+    t.meta = {}
+    k = t["kernels"]
+    t.tables["kernels"] = {c: np.concatenate([v, v[:1]]) for c, v in k.items()}
+    t["kernels"]["start_ns"][4], t["kernels"]["end_ns"][4] = 10, 11       # before step 0, 1 ns long
+    t["kernels"]["correlation"][4], t["kernels"]["step"][4] = 99, -1
+    kd = t["kernel_dram"]
+    t.tables["kernel_dram"] = {c: np.concatenate([v, v[:1]]) for c, v in kd.items()}
+    t["kernel_dram"]["kernel"][4], t["kernel_dram"]["dram_read_bytes"][4] = 4, 7
+    t["kernel_dram"]["dram_write_bytes"][4] = 1
+    from stepscope.analysis.facade import TraceAnalysis
+    a = TraceAnalysis(t)
+    e = a._dram_estimate
+    np.testing.assert_array_equal(e["read_bytes"][:2], [150.0, 300.0])
+    assert np.isnan(e["read_bytes"][2]) and e["n_identities"] == 3
+    assert e["counter_pass"] == {}
+    assert "_l2_write_boot" not in e and "l2_write_fitted_bytes_per_step" not in e
+    np.testing.assert_allclose(a.get_dram_record_rates()[:5], [110 / 50, 330 / 200, 220 / 50, 0.0, 8 / 1], atol=1e-12)
 
 
 def test_a_kernel_never_counted_is_unsupported():
