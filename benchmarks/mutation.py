@@ -217,8 +217,11 @@ def resolve(names: list[str]) -> list[str]:
 
 
 def changed_since(rev: str) -> list[str]:
-    files = subprocess.run(["git", "diff", "--name-only", rev, "--"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    """Modules whose file differs between the working tree and where it forked from ``rev``
+    (their merge base: commits made on ``rev`` since do not count)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    files = git("diff", "--name-only", git("merge-base", rev, "HEAD").strip(), "--").split()
     return [m for m in MODULES if module_file(m) in files]
 
 
