@@ -62,11 +62,42 @@ def cmd_trace(a) -> int:
     return _print_report(out, a.json)
 
 
-def load_trace(path, model: str | None = None, ctx: int | None = None):
+def cmd_record(a) -> int:
+    out = check_writable(a.output)
+    check_not_overwriting([out], a.force)
+    from stepscope.profiler.experiments.record import parse_command, record
+    target = parse_command(a.command)
+    kw = {"dram": a.dram, "dram_interval_ns": int(a.dram_interval_us * 1000), "apis": a.apis,
+          "host_spans": a.host_spans or bool(a.step_module), "stack_period_ns": int(a.stack_sample_us * 1000)}
+    say = (lambda m: None) if a.quiet else (lambda m: print(f"stepscope: {m}", file=sys.stderr))
+    say(f"recording {' '.join(target.describe())}")
+    trace, outcome, why = record(target, kw, a.start_after, a.duration, a.step_marker, a.step_module,
+                                 warn=lambda m: print(f"stepscope: warning: {m}", file=sys.stderr))
+    if trace is None:
+        print(f"stepscope: the program {outcome.how}; {why}, so no trace was written.", file=sys.stderr)
+        return outcome.exit_code or 2
+    trace.save(out)
+    say(f"the program {outcome.how}; wrote {out}")
+    if not a.quiet:
+        from stepscope.analysis.facade import TraceAnalysis
+        from stepscope.analysis.render.console import ConsoleRenderer
+        from stepscope.analysis.render.json_report import JsonRenderer
+        print((JsonRenderer() if a.json else ConsoleRenderer()).render(TraceAnalysis(trace)), file=sys.stderr)
+    return outcome.exit_code
+
+
+def load_trace(path, model: str | None = None, ctx: int | None = None, step_marker: str | None = None,
+               step_module: str | None = None):
     """A stepscope trace or a torch.profiler trace; ``model``/``ctx`` give a Kineto
-    trace the decode model its floor needs."""
-    from stepscope.analysis.trace import is_kineto, load, workload
+    trace the decode model its floor needs; ``step_marker``/``step_module`` find its steps
+    again by that marker or module (analysis/trace/detect.py)."""
+    from stepscope.analysis.trace import detect, is_kineto, load, workload
     t = load(path)
+    if step_marker or step_module:
+        found = detect.detect(t, marker=step_marker, module=step_module)
+        if not len(found.steps.get("index", [])):
+            raise UsageError(f"{path}: {found.message}.")
+        detect.apply(t, found)
     if model:
         if not is_kineto(path):
             raise UsageError("--model/--ctx apply to torch.profiler traces only; a stepscope "
@@ -77,13 +108,14 @@ def load_trace(path, model: str | None = None, ctx: int | None = None):
     return t
 
 
-def _print_report(path, as_json: bool, model=None, ctx=None, calibration=None) -> int:
+def _print_report(path, as_json: bool, model=None, ctx=None, calibration=None, step_marker=None,
+                  step_module=None) -> int:
     from stepscope.analysis.facade import TraceAnalysis
     from stepscope.analysis.render.console import ConsoleRenderer
     from stepscope.analysis.render.json_report import JsonRenderer
     cal = _load_json(calibration, "a `stepscope calibrate` result", "achievable_bytes_per_s") \
         if calibration else None
-    a = TraceAnalysis(load_trace(path, model, ctx), calibration=cal)
+    a = TraceAnalysis(load_trace(path, model, ctx, step_marker, step_module), calibration=cal)
     try:
         print((JsonRenderer() if as_json else ConsoleRenderer()).render(a))
     except ValueError as e:
@@ -94,7 +126,7 @@ def _print_report(path, as_json: bool, model=None, ctx=None, calibration=None) -
 def cmd_report(a) -> int:
     if a.model and not a.ctx:
         raise UsageError("--model needs --ctx (the prompt length of the traced steps).")
-    return _print_report(a.trace, a.json, a.model, a.ctx, a.calibration)
+    return _print_report(a.trace, a.json, a.model, a.ctx, a.calibration, a.step_marker, a.step_module)
 
 
 def _window(text: str | None):
@@ -447,6 +479,39 @@ def _add_trace(sub) -> None:
     t.set_defaults(fn=cmd_trace)
 
 
+STEP_MARKER_HELP = ("find the steps by this marker: a record_function / NVTX / user span name; each span is "
+                    "one step")
+STEP_MODULE_HELP = ("find the steps by this nn.Module: each forward of a module of this name (e.g. lm_head) "
+                    "ends a step; needs host spans")
+
+
+def _add_record(sub) -> None:
+    r = _parser(sub, "record", "run your own program under the tracer and find its decode steps (GPU)",
+                "stepscope record -o gen.stepscope -- python examples/hf_generate.py --mode eager")
+    r.add_argument("command", nargs=argparse.REMAINDER,
+                   help="the program after --: python app.py [args], python -m module [args]")
+    r.add_argument("-o", "--output", default="record.stepscope", help="trace file to write (.stepscope)")
+    r.add_argument("--force", action="store_true", help="overwrite the output file")
+    r.add_argument("--apis", default="host", choices=("launch", "host"),
+                   help="runtime/driver calls recorded (as for trace)")
+    r.add_argument("--host-spans", action="store_true", help="record nn.Module forwards as host spans (as for trace)")
+    r.add_argument("--stack-sample-us", type=float, default=0.0,
+                   help="sample the launching thread's Python stack every N microseconds (0: off)")
+    r.add_argument("--dram", action="store_true",
+                   help="PM-sample DRAM counters over the whole run (off by default: a long program overflows the "
+                        "hardware buffer, which the report then flags)")
+    r.add_argument("--dram-interval-us", type=float, default=100.0, help="DRAM sampling interval (microseconds)")
+    r.add_argument("--start-after", type=float, default=None, metavar="S",
+                   help="keep the steps that start S seconds or more after the program started (seconds)")
+    r.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="keep the steps that start within S seconds of the window's start (seconds)")
+    r.add_argument("--step-marker", default=None, metavar="NAME", help=STEP_MARKER_HELP)
+    r.add_argument("--step-module", default=None, metavar="NAME", help=STEP_MODULE_HELP)
+    r.add_argument("--quiet", action="store_true", help="no messages and no report (the trace is still written)")
+    r.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    r.set_defaults(fn=cmd_record)
+
+
 def _add_readers(sub) -> None:
     r = _parser(sub, "report", "attribute a recorded trace (no GPU needed)",
                 "stepscope report traces/qwen2.5-7b-ctx2048-graph-h100.stepscope")
@@ -456,6 +521,8 @@ def _add_readers(sub) -> None:
                    "; gives the floor (a hub id fetches config.json only)")
     r.add_argument("--ctx", type=int, help="torch.profiler traces only, with --model: " + CTX_HELP)
     r.add_argument("--calibration", help="a `stepscope calibrate` JSON of the same GPU: adds the achievable floor")
+    r.add_argument("--step-marker", default=None, metavar="NAME", help=STEP_MARKER_HELP)
+    r.add_argument("--step-module", default=None, metavar="NAME", help=STEP_MODULE_HELP)
     r.set_defaults(fn=cmd_report)
     tl = _parser(sub, "timeline", "launch-gap timeline figure (PNG, SVG or PDF)",
                  "stepscope timeline traces/qwen2.5-7b-ctx2048-eager-static-h100.stepscope "
@@ -565,6 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_main_job(ap)
     sub = ap.add_subparsers(dest="cmd", title="subcommands", metavar="COMMAND")
     _add_trace(sub)
+    _add_record(sub)
     _add_readers(sub)
     _add_experiments(sub)
     return ap

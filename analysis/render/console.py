@@ -7,7 +7,7 @@ import numpy as np
 from ..dram import valid
 from ..facade import TraceAnalysis
 from ..gaps import GapCause
-from ..kernel_classes import graph_level
+from ..kernel_classes import graph_level, short_name
 
 ATTRIBUTION_ROWS = (("memory floor (bytes read / peak)", "floor_ms"),
                     ("kernel inefficiency (busy - floor)", "kernel_inefficiency_ms"),
@@ -77,6 +77,7 @@ class ConsoleRenderer:
                      "recorded, so this attribution is not meaningful")
         if cap.get("dram_status") not in (None, "ok"):
             w.append(f"note: DRAM counters: {cap['dram_status']}")
+        w += step_detection_lines(a.trace.meta.get("step_detection"))
         st = a.get_steps()
         short = st["dram_coverage"] < 0.99
         if a.trace.n("pm") and short.any():
@@ -275,3 +276,26 @@ class ConsoleRenderer:
         return [f"HTA's host-wait rule on the same {hc['internal_gaps']} internal gaps: {hc['host_wait_hta']} "
                 f"host-wait ({hc['host_wait_ns_hta'] / 1e6:.3f} ms) vs {hc['launch_ours']} launch-bound here "
                 f"({hc['launch_ns_ours'] / 1e6:.3f} ms); {hc['gaps_under_2us']} gaps are under 2 us"]
+
+
+def step_detection_lines(det: dict | None) -> list[str]:
+    """How the steps of a trace without step windows were found (analysis/trace/detect.py)."""
+    if not det:
+        return []
+    if det["rule"].startswith("one forward"):
+        w = [f"steps: {det['rule']}: from its first launch call to its last GPU record ({det['message']})"]
+    elif det["rule"] == "ProfilerStep markers" or det["rule"].startswith(("marker", "module")):
+        w = [f"steps: {det['decode_steps']} found by {det['rule']}"]
+    else:
+        lo, med, hi = det["launches_per_step"] or (0, 0, 0)
+        w = [f"steps: {det['decode_steps']} decode steps found by {det['rule']} (anchor: {short_name(det['anchor'], 40)}): "
+             f"{det['steady_steps']} steady, {det['warmup_steps']} warm-up; launches/step {lo}/{med}/{hi} (min/median/max)"]
+        left = [f"{x['label']} ({x['launches']} launches, {x['busy_ns'] / 1e6:.3f} ms busy)" for x in det["left_out"]
+                if x["label"] != "warm-up"]
+        if left:
+            w.append("  left out: " + ", ".join(left[:4]) + (f" and {len(left) - 4} more" if len(left) > 4 else ""))
+    if det.get("graph_launch_calls"):
+        w.append(f"  CUDA-graph launch calls: {det['graph_launch_calls']} in steps, median "
+                 f"{det['graph_launch_call_ns_median'] / 1e6:.3f} ms each; gaps inside a replay are graph-internal, "
+                 "never launch overhead")
+    return w

@@ -19,12 +19,13 @@ from __future__ import annotations
 import gc
 import gzip
 import json
+import re
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from . import validate
+from . import detect, validate
 from .archive import max_bytes
 from .errors import TraceFileError, require_regular_file
 from .json_stream import NotSplittable, parse_events
@@ -300,15 +301,22 @@ def _build(path, doc, exact: bool) -> Trace | None:
         o = np.argsort(s, kind="stable")
         steps = {"index": np.asarray(idx, np.int64)[o], "start_ns": s[o], "end_ns": e[o]}
     else:
-        lo = min(int(times[x][0].min()) for x in ("kernels", "api") if len(got[x]["ev"]))
-        hi = max(int(times[x][1].max()) for x in ("kernels", "api") if len(got[x]["ev"]))
-        steps = {"index": [0], "start_ns": [lo], "end_ns": [hi]}
+        steps = {"index": [], "start_ns": [], "end_ns": []}
     steps["mode"] = np.full(len(steps["index"]), mode, np.int64)
     t.tables["steps"] = table_from_rows("steps", steps)
-    problem = validate.check_tables(t)
+    _mark_graph_replays(t)
+    problem = validate.check_tables(t, need_steps=bool(got["steps"]["ev"]))
     if problem:
         raise TraceFileError(f"{path}: the trace is invalid: {problem}.")
-    counts = assign_steps(t)
+    if got["steps"]["ev"]:
+        counts = assign_steps(t)
+        found = detect.Detection(detect.RULE_PROFILER_STEP, steps, [("decode", 0, 0, 0)] * len(steps["index"]))
+    else:   # no ProfilerStep markers: the steps are found from the records (trace/detect.py)
+        found = detect.detect(t)
+        if not found.steps:
+            raise TraceFileError(f"{path}: no decode steps found: {found.message}.")
+        detect.apply(t, found)
+        counts = {k: v for k, v in t.meta.pop("capture", {}).items()}
     props = doc.get("deviceProperties")
     dev = props[0] if isinstance(props, list) and props and isinstance(props[0], dict) else {}
     name = dev.get("name") if isinstance(dev.get("name"), str) else "unknown"
@@ -318,10 +326,29 @@ def _build(path, doc, exact: bool) -> Trace | None:
                           "dropped_records": None, "apis": "torch.profiler (the runtime/driver calls it recorded)",
                           "host_spans": "torch.profiler cpu_op and user_annotation events"
                           if t.n("host_spans") else "off", **counts},
+              "step_detection": {**found.summary(), **detect.graph_launch_calls(t)},
               "kineto": {k: doc.get(k) for k in ("schemaVersion", "cupti_version",
                                                  "cuda_runtime_version", "cuda_driver_version")}}
     t.validate()
     return t
+
+
+_GRAPH_LAUNCH = re.compile(r"^cu(da)?GraphLaunch")
+
+
+def _mark_graph_replays(t: Trace) -> None:
+    """Kernels launched by a CUDA-graph launch call (same correlation id) are graph nodes,
+    as in a native trace: gaps inside a replay are graph-internal, never launch overhead.
+    Kineto gives them no graph id, so they get graph id 1 (0: not a graph node)."""
+    api = t["api"]
+    ids = [i for i, name in enumerate(t.strings) if _GRAPH_LAUNCH.match(name)]
+    if not ids:
+        return
+    launch_corr = api["correlation"][np.isin(api["name"], ids)]
+    for table in ("kernels", "memcpy", "memset"):   # copies and sets can be graph nodes too
+        tab = t[table]
+        hit = np.isin(tab["correlation"], launch_corr) & (tab["graph_id"] <= 0)
+        tab["graph_id"] = np.where(hit, 1, tab["graph_id"])
 
 
 def load_kineto(path: str | Path) -> Trace:
