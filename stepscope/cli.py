@@ -129,6 +129,24 @@ def cmd_report(a) -> int:
     return _print_report(a.trace, a.json, a.model, a.ctx, a.calibration, a.step_marker, a.step_module)
 
 
+def cmd_predict(a) -> int:
+    from stepscope.analysis.facade import TraceAnalysis
+    from stepscope.analysis.gpu_table import load_table
+    from stepscope.analysis.predict import predict
+    from stepscope.analysis.render.predict import PredictJson, PredictText
+    items = [TraceAnalysis(load_trace(p)) for p in a.traces]
+    for it, path in zip(items, a.traces):
+        it.trace.path = path
+    try:
+        extra = [e for f in a.gpu_spec or [] for e in load_table(f)]
+        res = predict(items, [g for g in a.gpu.split(",") if g.strip()] + [e["name"] for e in extra],
+                      host_scale=a.host_scale, extra=extra)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print((PredictJson() if a.json else PredictText()).render(res), end="" if not a.json else "\n")
+    return 0
+
+
 def _window(text: str | None):
     if not text:
         return None
@@ -550,6 +568,20 @@ def _add_readers(sub) -> None:
     cp.add_argument("dirs", nargs="+", help="`stepscope sweep` output folders, one per GPU")
     cp.add_argument("-o", "--output", help="writes OUTPUT.json and OUTPUT.png (default: print only)")
     cp.set_defaults(fn=cmd_compare)
+    pr = _parser(sub, "predict", "predict a recorded decode step on other GPUs (no GPU needed)",
+                 "stepscope predict traces/qwen2.5-7b-ctx2048-graph-counters-h100.stepscope "
+                 "traces/qwen2.5-7b-ctx2048-eager-static-counters-h100.stepscope --gpu L4,H200")
+    pr.add_argument("traces", nargs="+", help="decode traces (.stepscope) of one GPU; a graph and an eager(-static) "
+                    "trace of one workload also give the predicted graph speedup")
+    pr.add_argument("--gpu", default="L4,L40S,A100-80GB SXM,A100-40GB,H100 SXM,H100 PCIe,H200",
+                    help="comma-separated target GPUs, by table name or alias (analysis/gpus.json)")
+    pr.add_argument("--gpu-spec", action="append",
+                    help="a JSON GPU entry (or table) for a GPU not in the table, every figure with its source; "
+                         "repeatable; its GPUs are added to the targets")
+    pr.add_argument("--host-scale", type=float, default=1.0,
+                    help="host time per step on the target machine relative to the source's (1: the same host)")
+    pr.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    pr.set_defaults(fn=cmd_predict)
 
 
 def _add_experiments(sub) -> None:
