@@ -473,6 +473,8 @@ def round2_results(d: Path) -> dict[str, list]:
     # D20: a session of another GPU and context in an A/B folder.
     ab2 = d / "ab-mixed"
     shutil.copytree(RESULTS / "ab-h100", ab2)
+    for f in ("summary.json", "ab.png", "report.txt"):
+        (ab2 / f).unlink(missing_ok=True)
     ss = json.loads((ab2 / "session-01.json").read_text())
     ss.update(gpu="NVIDIA H200", ctx=4096)
     (ab2 / "session-01.json").write_text(json.dumps(ss))
