@@ -44,7 +44,13 @@ def graph_level(trace) -> bool:
     return (trace.meta.get("capture") or {}).get("kernel_records") == "graph"
 
 
+#: Characters of a name the patterns search: real kernel names stay under 2 kB (the
+#: longest shipped: 1354); a name of megabytes would take seconds per pattern.
+CLASSIFY_CHARS = 1 << 14
+
+
 def classify_name(name: str) -> KernelClass:
+    name = name[:CLASSIFY_CHARS]
     for cls, rx in _COMPILED:
         if rx.search(name):
             return cls
@@ -100,7 +106,9 @@ _OP_HINT = re.compile(r"([A-Za-z]\w*?(?:Functor|_kernel_cuda|_kernel_impl|Ops|_k
 @lru_cache(maxsize=8192)
 def short_name(name: str, width: int = 70) -> str:
     """A kernel name without template arguments and parameter lists; torch's generic
-    elementwise/reduce kernels get the op they run appended, e.g. ``[MulFunctor]``."""
+    elementwise/reduce kernels get the op they run appended, e.g. ``[MulFunctor]``. Only
+    the first ``CLASSIFY_CHARS`` characters are read (a name of megabytes stays fast)."""
+    name = name[:CLASSIFY_CHARS]
     base = _short(demangle_prefix(name), width)
     if _GENERIC.search(base):
         words = _mangled_idents(name) if name.startswith("_Z") else re.findall(r"\w+", name)

@@ -341,10 +341,16 @@ def _gpu_here() -> bool:
     return torch.cuda.is_available()
 
 
+#: The largest node gap the main job takes (1 ms: a thousand times a real one).
+MAX_NODE_GAP_NS = 1_000_000
+
+
 def _calibrations(a) -> list[dict] | None:
     """The main job's --calibration files, read before any work; None without one."""
     if a.node_gap_ns is not None and a.calibration:
         raise UsageError("give --node-gap-ns or --calibration, not both.")
+    if a.node_gap_ns is not None and not 0 <= a.node_gap_ns <= MAX_NODE_GAP_NS:   # also refuses nan
+        raise UsageError(f"--node-gap-ns takes a gap in ns in 0..{MAX_NODE_GAP_NS}, not {a.node_gap_ns:g}.")
     return [_load_json(c, "a `stepscope calibrate` result", "launch") for c in a.calibration] if a.calibration else None
 
 
@@ -674,24 +680,37 @@ def main(argv=None) -> int:
     ap = build_parser()
     a = ap.parse_args(argv)
     from stepscope.analysis.trace import TraceFileError
+    from stepscope.analysis.trace.atomic import WriteError
     from stepscope.profiler.errors import USER_ERRORS
     inputs.on_signals()
     try:
         inputs.check_args(a)
         if a.cmd is None:
-            return cmd_default(a)
+            return _flushed(cmd_default(a))
         for name in ("ctx", "steps", "trace_steps", "sessions", "warmup", "rounds"):
             if isinstance(getattr(a, name, None), int) and getattr(a, name) < (0 if name == "warmup" else 1):
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
-        return a.fn(a)
-    except (UsageError, inputs.InputError, TraceFileError, *USER_ERRORS) as e:
+        return _flushed(a.fn(a))
+    except (UsageError, inputs.InputError, TraceFileError, WriteError, *USER_ERRORS) as e:
         print(f"stepscope: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as e:
+        if not inputs.is_stdout_error(e):
+            raise
+        print(f"stepscope: cannot write the standard output ({e.strerror or type(e).__name__}).", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"stepscope: {inputs.interrupted(a)}", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+def _flushed(rc: int) -> int:
+    """Flush what the command printed now, so a full disk or a closed pipe on the standard
+    output is reported here, not as an error at exit."""
+    sys.stdout.flush()
+    return rc
 
 
 if __name__ == "__main__":

@@ -210,8 +210,8 @@ class ConsoleRenderer:
 
     def dram_kernels(self, a: TraceAnalysis) -> list[str]:
         d = a.get_dram_kernels()
-        if d.get("source", "none") == "none":
-            return []
+        if d.get("source", "none") == "none":     # said only when the trace had what the fit needs
+            return [f"DRAM per kernel: not estimated ({d['reason']})"] if d.get("work_limit") else []
         w = [f"DRAM per kernel ({d['source']}; dram_fit.py): {d['groups']} groups of {d['n_identities']} kernels"]
         if d["source"] == "pm deconvolution":
             w.append(f"  clock offset {d['read_offset_ns'] / 1e3:+.2f} us (PM - kernel), write lag "
