@@ -44,18 +44,23 @@ def _innermost(start: np.ndarray, end: np.ndarray, parent: np.ndarray, t: np.nda
 
 
 def _api_owner(start: np.ndarray, end: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Row of the API call (sorted by start) covering each time; -1 where none does.
-    Nested calls resolve to the one that started last and still runs, else its encloser."""
+    """Row of the API call (sorted by start) covering each time; -1 where none does: of
+    the calls running then, the one that started last (nested calls: the innermost)."""
     if not len(start):
         return np.full(len(t), -1, np.int64)
-    j = np.searchsorted(start, t, side="right") - 1
-    jj = np.clip(j, 0, None)
-    # The call with the latest end among those started so far, and its row.
-    run_end = np.maximum.accumulate(end)
-    owner_of_run = np.maximum.accumulate(np.where(end == run_end, np.arange(len(end)), 0))
-    inside_last = (j >= 0) & (end[jj] > t)
-    inside_any = (j >= 0) & (run_end[jj] > t)
-    return np.where(inside_last, j, np.where(inside_any, owner_of_run[jj], -1))
+    return _innermost(start, end, _previous_longer(end), t)
+
+
+def _previous_longer(end: np.ndarray) -> np.ndarray:
+    """For each call (sorted by start), the last earlier call that ends after it (-1: none):
+    where a time passes once this call has returned (every call between ended before)."""
+    p = np.arange(len(end)) - 1
+    while True:             # pointer jumping: the calls skipped end no later than this one
+        pp = np.clip(p, 0, None)
+        bad = (p >= 0) & (end[pp] <= end)
+        if not bad.any():
+            return p
+        p = np.where(bad, p[pp], p)
 
 
 def _take(rows: np.ndarray, idx: np.ndarray) -> np.ndarray:

@@ -1,31 +1,47 @@
-"""Mutation testing of the analysis and trace-model code with mutmut (3.x), and its summary.
+"""Mutation testing of the analysis and trace-model code with mutmut (3.x), per module, and
+its committed per-module summaries.
 
 mutmut names a mutant by the file's path (``analysis/trace/steps.py`` ->
 ``analysis.trace.steps``) while the tests import ``stepscope.analysis.trace.steps``, so
 mutmut cannot run in the source checkout (every mutant would read "no tests"). This
 script stages a copy in the installed layout (``stepscope/analysis``, ``stepscope/profiler``,
 ``stepscope/kernels``, plus ``tests/``, ``traces/``, ``benchmarks/results/`` and
-``pyproject.toml``, whose ``[tool.mutmut]`` section names the modules and the fast test
-selection), runs ``mutmut run`` there, and writes the per-module counts and every
-survivor's diff to ``benchmarks/results/mutation.json``.
+``pyproject.toml``), once per module, with ``[tool.mutmut]`` narrowed to that module and
+the tests that exercise it (``MODULES`` below), runs ``mutmut run`` there, and writes the
+module's counts, every survivor's diff and the run's time to
+``benchmarks/results/mutation/<module>.json``, then re-renders the table of all modules in
+``benchmarks/results/mutation/README.md``.
 
-    python3 -m venv /tmp/mutvenv --system-site-packages && /tmp/mutvenv/bin/pip install mutmut
-    PYTHONPATH=$PWD python3 benchmarks/mutation.py --mutmut /tmp/mutvenv/bin/mutmut
+    python3 -m venv /tmp/mutvenv --system-site-packages && /tmp/mutvenv/bin/pip install mutmut==3.8.1
+    PYTHONPATH=$PWD python3 benchmarks/mutation.py --mutmut /tmp/mutvenv/bin/mutmut \
+        [--modules host dram_checks ... | --since REV] [--time-box-min 100]
 
-``--only stepscope.analysis.gaps*`` passes a mutant-name pattern to mutmut (a partial run;
-the summary then covers what has been run so far).
+``--modules`` takes short names (``host``, ``trace.kernel_dram``), dotted names or file
+paths; ``--since REV`` takes the modules of ``MODULES`` whose file changed since ``REV``;
+neither: every module. Modules run one after another, one mutmut worker each
+(``--max-children``); the time box covers the whole command: a module it cuts short is
+written with ``"complete": false`` and its unchecked mutants counted, and the modules after
+it are not run. ``--stale`` lists the modules whose summary was made from other source
+than the checkout's (the before-stop check of a change: re-run those).
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import datetime
 import difflib
+import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 #: mutmut's exit codes (mutmut/stats.py ``status_by_exit_code``, 3.8); others: suspicious
@@ -77,15 +93,68 @@ EQUIVALENT = [
 ]
 
 
-def equivalent_reason(diff: str) -> str | None:
+def equivalent_reason(diff: str, module: str = "") -> str | None:
     plus = " ".join(x for x in diff.split(" || ") if x.startswith("+"))
-    for rx, why in EQUIVALENT:
+    for rx, why, *scope in EQUIVALENT:
+        if scope and not module.startswith(scope[0]):
+            continue
         if re.search(rx, plus):
             return why
     return None
 
 
-def stage(dest: Path) -> None:
+#: The modules under mutation testing: per module, the tests that exercise it (run against
+#: each of its mutants; None: the [tool.mutmut] selection of pyproject.toml) and, where only
+#: part of a module is in scope, the functions whose mutants count (mutmut names them
+#: ``x_<function>__mutmut_<n>``).
+MODULES: dict[str, dict] = {
+    "stepscope.analysis.trace.steps": {"tests": None},
+    "stepscope.analysis.trace.join": {"tests": None},
+    "stepscope.analysis.intervals": {"tests": None},
+    "stepscope.analysis.gaps": {"tests": None},
+    "stepscope.analysis.attribution": {"tests": None},
+    "stepscope.analysis.dram": {"tests": None},
+    "stepscope.analysis.results.ab": {"tests": [
+        "tests/test_ab_verdict.py", "tests/test_ab_sweep.py", "tests/test_mutation_kills.py", "tests/test_kills_ab.py"]},
+    "stepscope.analysis.host": {"tests": ["tests/test_host.py", "tests/test_kills_host.py"]},
+    # The counter-pass path only: the PM deconvolution (fit_offset, fit_boot, _merge, ...)
+    # is validated against known bytes in tests/test_dram_recovery.py, minutes per mutant.
+    "stepscope.analysis.dram_fit": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"],
+                                    "functions": ["_exact", "_groups"]},
+    "stepscope.analysis.dram_checks": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
+    "stepscope.analysis.trace.kernel_dram": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
+}
+SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
+
+
+def module_file(mod: str) -> str:
+    """``stepscope.analysis.host`` -> ``analysis/host.py`` (the checkout's path)."""
+    return "/".join(mod.split(".")[1:]) + ".py"
+
+
+def resolve(names: list[str]) -> list[str]:
+    out = []
+    for n in names:
+        n = n.removesuffix(".py").replace("/", ".")
+        hits = [m for m in MODULES if m == n or m.endswith("." + n)]
+        if len(hits) != 1:
+            raise SystemExit(f"unknown or ambiguous module {n!r}; known: {', '.join(MODULES)}")
+        out.append(hits[0])
+    return out
+
+
+def changed_since(rev: str) -> list[str]:
+    files = subprocess.run(["git", "diff", "--name-only", rev, "--"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    return [m for m in MODULES if module_file(m) in files]
+
+
+def source_sha(mod: str) -> str:
+    return hashlib.sha256((ROOT / module_file(mod)).read_bytes()).hexdigest()[:16]
+
+
+def stage(dest: Path, mod: str | None = None) -> None:
+    """The installed layout in ``dest``; with ``mod``, ``[tool.mutmut]`` narrowed to it."""
     if dest.exists():
         shutil.rmtree(dest)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "mutants")
@@ -94,7 +163,18 @@ def stage(dest: Path) -> None:
         shutil.copytree(ROOT / folder, dest / "stepscope" / folder, ignore=ignore)
     for folder in ("tests", "traces", "benchmarks/results"):
         shutil.copytree(ROOT / folder, dest / folder, ignore=ignore)
-    shutil.copy(ROOT / "pyproject.toml", dest / "pyproject.toml")
+    text = (ROOT / "pyproject.toml").read_text()
+    if mod:
+        cfg = tomllib.loads(text)["tool"]["mutmut"]
+        tests = MODULES[mod]["tests"] or cfg["pytest_add_cli_args_test_selection"]
+        lines = ["[tool.mutmut]", f"source_paths = [{json.dumps('stepscope/' + module_file(mod))}]",
+                 f"also_copy = {json.dumps(cfg['also_copy'])}",
+                 f"pytest_add_cli_args = {json.dumps(cfg['pytest_add_cli_args'])}",
+                 f"pytest_add_cli_args_test_selection = {json.dumps(tests)}", ""]
+        start = text.index("[tool.mutmut]")
+        nxt = text.find("\n[", start + 1)
+        text = text[:start] + "\n".join(lines) + (text[nxt + 1:] if nxt >= 0 else "")
+    (dest / "pyproject.toml").write_text(text)
 
 
 def _diffs(source: str) -> dict[str, str]:
@@ -117,6 +197,12 @@ def _diffs(source: str) -> dict[str, str]:
     return out
 
 
+def _in_scope(mod: str, name: str) -> bool:
+    funcs = MODULES.get(mod, {}).get("functions")
+    fn = name.rpartition(".")[2].rpartition("__mutmut_")[0]
+    return not funcs or any(fn == f"x_{f}" for f in funcs)
+
+
 def collect(dest: Path) -> dict:
     """Per module: counts by status, and the diff of every survivor."""
     modules: dict[str, dict] = {}
@@ -129,12 +215,14 @@ def collect(dest: Path) -> dict:
         survivors = []
         for name, code in sorted(data.get("exit_code_by_key", {}).items(),
                                  key=lambda kv: (kv[0].rpartition("__mutmut_")[0], int(kv[0].rpartition("_")[2]))):
+            if not _in_scope(mod, name):
+                continue
             status = STATUS.get(code, "suspicious")
             counts[status] = counts.get(status, 0) + 1
             if status in ("survived", "no tests"):
                 diff = diffs.get(name.rpartition(".")[2], "?")
                 survivors.append({"mutant": name, "status": status, "diff": diff,
-                                  "equivalent": equivalent_reason(diff)})
+                                  "equivalent": equivalent_reason(diff, mod)})
         eq = sum(1 for x in survivors if x["equivalent"])
         killed = counts.get("killed", 0) + counts.get("timeout", 0)
         modules[mod] = {"counts": counts, "total": sum(counts.values()), "equivalent": eq,
@@ -143,37 +231,105 @@ def collect(dest: Path) -> dict:
     return modules
 
 
+def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, resume: bool) -> dict:
+    """Stage ``mod``, run mutmut on it until done or ``deadline`` (time.monotonic()), collect."""
+    if not resume:
+        stage(dest, mod)
+    funcs = MODULES[mod].get("functions")
+    names = [f"{mod}.x_{f}__mutmut_*" for f in funcs] if funcs else []
+    t0 = time.monotonic()
+    proc = subprocess.Popen([mutmut, "run", "--max-children", str(max_children), *names], cwd=dest,
+                            start_new_session=True, stdout=subprocess.DEVNULL)
+    try:
+        code = proc.wait(timeout=max(deadline - t0, 1))
+        cut = False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)     # mutmut and its workers: their own session
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        code, cut = None, True
+    seconds = time.monotonic() - t0
+    m = collect(dest).get(mod, {"counts": {}, "total": 0, "equivalent": 0, "score_non_equivalent": 0.0,
+                                "survivors": []})
+    unchecked = m["counts"].get("not checked", 0)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {"module": mod, "file": module_file(mod), "source_sha256": source_sha(mod), "commit": head,
+            "date": datetime.date.today().isoformat(), "functions": funcs or "all",
+            "tests": MODULES[mod]["tests"] or "pyproject.toml [tool.mutmut] selection",
+            "complete": not cut and code == 0 and unchecked == 0, "mutmut_exit": code, "seconds": round(seconds),
+            "max_children": max_children, **m}
+
+
+def render_index() -> str:
+    rows = []
+    for f in sorted(SUMMARIES.glob("*.json")):
+        m = json.loads(f.read_text())
+        if m["module"] not in MODULES:
+            continue
+        c = m["counts"]
+        fresh = m["source_sha256"] == source_sha(m["module"])
+        part = "" if m["functions"] == "all" else " (" + ", ".join(f"`{x}`" for x in m["functions"]) + ")"
+        rows.append(f"| `{m['module']}`{part} | {m['total']} | {c.get('killed', 0) + c.get('timeout', 0)} | "
+                    f"{c.get('survived', 0) + c.get('no tests', 0)} | {m['equivalent']} | "
+                    f"{c.get('not checked', 0)} | {100 * m['score_non_equivalent']:.1f}% | "
+                    f"{'yes' if m['complete'] else '**no**'} | {m['seconds'] / 60:.1f} | {m['date']} {m['commit']}"
+                    f"{'' if fresh else ' (**stale**: source changed since)'} |")
+    return ("# Mutation testing: per-module summaries\n\n"
+            "Written by `benchmarks/mutation.py` (one JSON per module beside this file: counts, every survivor's "
+            "diff, the equivalence reason of those judged equivalent); `benchmarks/results/mutation.md` explains the "
+            "survivors. Score: killed (timeouts count as killed) of the mutants not judged equivalent. Minutes: "
+            "wall time of the module's run, one mutmut worker on a 2-core machine.\n\n"
+            "| module | mutants | killed | survived | equivalent | not checked | killed of non-equivalent | complete "
+            "| minutes | run on |\n|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mutmut", default="mutmut", help="the mutmut executable (3.x)")
-    p.add_argument("--stage", default="/tmp/stepscope-mutation", help="staging folder (rebuilt unless --resume)")
-    p.add_argument("--resume", action="store_true", help="keep the staging folder and mutmut's results in it")
-    p.add_argument("--only", nargs="*", default=[], help="mutant-name patterns passed to `mutmut run`")
-    p.add_argument("--collect-only", action="store_true", help="summarise the staged run again; run nothing")
-    p.add_argument("--max-children", type=int, default=2)
-    p.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results" / "mutation.json"))
+    p.add_argument("--modules", nargs="*", default=[], help="modules to run (short, dotted or path); default all")
+    p.add_argument("--since", help="run the modules whose file changed since this git revision")
+    p.add_argument("--time-box-min", type=float, default=100.0, help="wall-clock limit of the whole command")
+    p.add_argument("--max-children", type=int, default=1, help="mutmut workers (1 on a shared 2-core machine)")
+    p.add_argument("--stage", default="/tmp/stepscope-mutation", help="staging folder (one sub-folder per module)")
+    p.add_argument("--resume", action="store_true", help="keep each module's staging folder and mutmut's results")
+    p.add_argument("--collect-only", action="store_true", help="summarise the staged runs again; run nothing")
+    p.add_argument("--stale", action="store_true", help="list modules whose summary is missing or from other source")
+    p.add_argument("--output-dir", default=str(SUMMARIES))
     a = p.parse_args(argv)
-    dest = Path(a.stage)
-    if not a.resume and not a.collect_only:
-        stage(dest)
-    r = subprocess.CompletedProcess([], 0) if a.collect_only else \
-        subprocess.run([a.mutmut, "run", "--max-children", str(a.max_children), *a.only], cwd=dest)
-    modules = collect(dest)
-    out = {"tool": subprocess.run([a.mutmut, "--version"], capture_output=True, text=True, cwd=dest).stdout.strip(),
-           "command": "PYTHONPATH=$PWD python3 benchmarks/mutation.py --mutmut /tmp/mutvenv/bin/mutmut",
-           "mutmut_exit": r.returncode, "modules": modules}
-    tot = {k: sum(m["counts"].get(k, 0) for m in modules.values()) for k in ("killed", "timeout", "survived", "no tests")}
-    n, eq = sum(m["total"] for m in modules.values()), sum(m["equivalent"] for m in modules.values())
-    out["total"] = {**tot, "mutants": n, "equivalent": eq,
-                    "score_all": (tot["killed"] + tot["timeout"]) / max(n, 1),
-                    "score_non_equivalent": (tot["killed"] + tot["timeout"]) / max(n - eq, 1)}
-    Path(a.output).write_text(json.dumps(out, indent=1) + "\n")
-    for mod, m in modules.items():
-        print(f"{mod:45s} {m['total']:4d} mutants, {m['equivalent']:3d} equivalent, "
-              f"{100 * m['score_non_equivalent']:.1f}% of the rest killed  "
-              + ", ".join(f"{k} {v}" for k, v in sorted(m["counts"].items())))
-    print(f"all: {n} mutants, {eq} equivalent, {100 * out['total']['score_non_equivalent']:.1f}% of the rest killed")
-    return 0
+    out_dir = Path(a.output_dir)
+    if a.stale:
+        stale = [m for m in MODULES if not (out_dir / f"{m}.json").exists()
+                 or json.loads((out_dir / f"{m}.json").read_text())["source_sha256"] != source_sha(m)]
+        print("\n".join(stale) or "all module summaries are from the checkout's source")
+        return 1 if stale else 0
+    mods = resolve(a.modules) if a.modules else changed_since(a.since) if a.since else list(MODULES)
+    if not mods:
+        print("no module under mutation testing changed")
+        return 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + 60 * a.time_box_min
+    status = 0
+    for i, mod in enumerate(mods):
+        dest = Path(a.stage) / mod
+        if time.monotonic() >= deadline:
+            print(f"time box spent: not run: {', '.join(mods[i:])}")
+            status = 2
+            break
+        if a.collect_only:
+            old = json.loads((out_dir / f"{mod}.json").read_text())
+            m = {**old, **collect(dest)[mod]}
+        else:
+            m = run_module(a.mutmut, mod, dest, a.max_children, deadline, a.resume)
+        (out_dir / f"{mod}.json").write_text(json.dumps(m, indent=1) + "\n")
+        print(f"{mod:40s} {m['total']:4d} mutants, {m['equivalent']:3d} equivalent, "
+              f"{100 * m['score_non_equivalent']:.1f}% of the rest killed, {m['seconds'] / 60:.1f} min"
+              f"{'' if m['complete'] else ' (INCOMPLETE)'}  " + ", ".join(f"{k} {v}" for k, v in sorted(m["counts"].items())))
+        status = status or (0 if m["complete"] else 2)
+    (out_dir / "README.md").write_text(render_index())
+    return status
 
 
 if __name__ == "__main__":
