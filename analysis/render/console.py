@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compare_modes import LAUNCH_BOUND_SHARE
 from ..dram import valid
 from ..facade import TraceAnalysis
 from ..gaps import GapCause
-from ..compare_modes import LAUNCH_BOUND_SHARE
 from ..host import NO_SPAN
 from ..kernel_classes import graph_level, shorten
 

@@ -54,7 +54,8 @@ def _short_node_gap(c: dict) -> str:
         return f"{c['node_gap_ns']:.0f} ns, the median GPU gap inside the graph trace's {c['node_gap_steps']} steps"
     if len(est) == 1:
         return f"{c['node_gap_ns']:.0f} ns, given (fixed: adds no uncertainty)"
-    return f"{c['node_gap_ns']:.0f} ns, the median of {len(est)} `stepscope calibrate` runs ({', '.join(f'{x:.0f}' for x in est)})"
+    runs = ", ".join(f"{x:.0f}" for x in est)
+    return f"{c['node_gap_ns']:.0f} ns, the median of {len(est)} `stepscope calibrate` runs ({runs})"
 
 
 def _table(c: dict, cols: list[dict]) -> list[str]:
