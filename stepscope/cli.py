@@ -294,7 +294,7 @@ def cmd_quant(a) -> int:
     if not res:
         raise UsageError(f"{out_dir} holds no quantised-arm results for {a.model} at ctx {a.ctx}.")
     gpu = next((r["gpu"] for r in res if r.get("gpu")), "?")
-    md = quant_markdown(table(res), gpu)
+    md = quant_markdown(table(res), gpu, a.model, a.ctx)
     write_text(md_path, md + "\n")
     print(md)
     return 0
@@ -419,7 +419,7 @@ def cmd_default(a) -> int:
         from stepscope.analysis.render.main_job import render_json
         print(render_json(res, traces=[str(p) for p in paths], timeline=str(fig)))
     else:
-        print(render(res, source))
+        print(render(res, source, explain=a.explain))
         print(f"\nwrote {fig}" + ("" if not gpu else f" and the traces {paths[0]}, {paths[1]}"))
     return 0
 
@@ -640,7 +640,8 @@ def _add_main_job(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--model", default="qwen2.5-7b", help=MODEL_HELP)
     ap.add_argument("--ctx", type=int, default=2048, help=CTX_HELP)
     ap.add_argument("--modes", default="eager-static,graph",
-                    help="BASELINE,ARM: two of eager, eager-static, graph; the prediction assumes ARM replays graphs")
+                    help="two of eager, eager-static, graph; the baseline is the one that is not a graph replay (of "
+                         "two such, the slower), in either order; the table's columns follow the order given")
     ap.add_argument("--warmup", type=int, default=5, help="untimed warm-up decode steps per mode (steps)")
     ap.add_argument("--steps", type=int, default=30, help="timed, untraced decode steps per mode (steps)")
     ap.add_argument("--trace-steps", type=int, default=5, help="traced decode steps per mode (steps)")
@@ -652,6 +653,8 @@ def _add_main_job(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--shipped", action="store_true", help="compare the shipped H100 traces even on a GPU")
     ap.add_argument("-o", "--output", default="stepscope-run", help="folder for the two traces and the timeline PNG")
     ap.add_argument("--json", action="store_true", help="print the comparison as JSON instead of text")
+    ap.add_argument("--explain", action="store_true",
+                    help="also print the speedups, the node gap and the decision rule in full sentences")
     ap.add_argument("--quiet", action="store_true", help="no progress bar or messages")
 
 
