@@ -117,8 +117,17 @@ def compare(base: TraceAnalysis, graph: TraceAnalysis, node_gaps_ns: list[float]
     docstring). ``node_gaps_ns``: node-gap estimates (calibration runs, or one given
     number) named by ``node_gap_source``; None: the graph trace's own. When the second
     trace is not a graph replay, the speedup is measured and nothing is predicted
-    (``predicted_speedup``, its interval, ``explained`` and the node gap are None)."""
+    (``predicted_speedup``, its interval, ``explained`` and the node gap are None).
+
+    Symmetric in the order of the two traces: the baseline is the arm that is not a graph
+    replay (of two non-graph arms, the slower one by timed median), so swapping them gives
+    the same numbers and verdict; ``arms`` is in that order and ``given_order`` says which
+    of the two traces came first ([0, 1] as given, [1, 0] swapped)."""
     b, g = arm(base), arm(graph)
+    swap = (b["mode"] == "graph" and g["mode"] != "graph") or \
+        (g["mode"] != "graph" and b["mode"] != "graph" and g["timed_step_ms"] > b["timed_step_ms"])
+    if swap:
+        base, graph, b, g = graph, base, g, b
     if (b["model"], b["ctx"], b["gpu"]) != (g["model"], g["ctx"], g["gpu"]):
         raise ValueError(f"the two traces are of different workloads or GPUs: {b['model']} ctx {b['ctx']} on "
                          f"{b['gpu']} vs {g['model']} ctx {g['ctx']} on {g['gpu']}.")
@@ -133,7 +142,7 @@ def compare(base: TraceAnalysis, graph: TraceAnalysis, node_gaps_ns: list[float]
         "base_traced_steps": None,
         "predicted_graph_step_ms": None, "predicted_speedup": None, "prediction_ci95": None,
         "rule": RULE, "verdict": "no prediction (the prediction models a CUDA-graph replay)",
-        "explained": None, "sensitivity": None,
+        "explained": None, "sensitivity": None, "given_order": [1, 0] if swap else [0, 1],
     }
     if g["mode"] == "graph":   # the prediction models a graph replay only
         st = base.get_steps()

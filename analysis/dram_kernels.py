@@ -132,7 +132,7 @@ def _row_ids(cols: list[np.ndarray]) -> np.ndarray:
 
 def _record_name(trace, rec, r: int) -> str:
     if rec.table[r] == 0:
-        return short_name(trace.strings[trace["kernels"]["name"][rec.row[r]]], 60)
+        return short_name(trace.strings[trace["kernels"]["name"][rec.row[r]]])
     return "memcpy" if rec.table[r] == 1 else "memset"
 
 

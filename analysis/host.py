@@ -14,6 +14,8 @@ launched, inside the launch API and outside any API call (the framework's share)
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .gaps import GapCause
@@ -116,24 +118,22 @@ def split(trace, attr: dict) -> dict:
             "piece_span_row": np.where(own_row < 0, span_row, -1), "piece_is_launch": is_launch}
 
 
-def hotspots(trace, attr: dict, sp: dict, n: int = 10) -> dict:
-    """The top host costs inside launch-bound idle: (what, name) -> ms per step, share."""
-    n_steps = max(len(trace["steps"]["index"]), 1)
-    total = max(int(attr["steps"]["launch_overhead_ns"].sum()), 1)
+def _costs(trace, attr: dict, sp: dict) -> tuple[list[tuple[str, str]], list[int]]:
+    """Every host cost inside launch-bound idle, summed over steps: (what, name) -> ns.
+    An API call is one row whatever it did (the launch of the kernel that ended the gap,
+    or another call): what = "API call"; framework time is charged to its innermost host
+    span ("module"/"operator") or, outside any span, to ("framework", NO_SPAN)."""
     keys, vals = [], []
     lb_names = trace.names("api")
     lrow = _launch_rows(trace, attr, sp)
-    for name in np.unique(lb_names[lrow[lrow >= 0]]) if (lrow >= 0).any() else []:
-        m = (lrow >= 0) & (lb_names[np.clip(lrow, 0, None)] == name)
-        keys.append(("launch API", str(name)))
-        vals.append(int(sp["launch_api_ns"][m].sum()))
     other = sp["piece_api_row"] >= 0
-    if other.any():
-        names = lb_names[sp["piece_api_row"][other]]
-        u, inv = np.unique(names, return_inverse=True)
+    rows = np.concatenate([lrow[lrow >= 0], sp["piece_api_row"][other]]).astype(np.int64)
+    ns = np.concatenate([sp["launch_api_ns"][lrow >= 0], sp["piece_ns"][other]]).astype(np.int64)
+    if len(rows):
+        u, inv = np.unique(lb_names[rows].astype(str), return_inverse=True)
         for i, name in enumerate(u):
-            keys.append(("API", str(name)))
-            vals.append(int(sp["piece_ns"][other][inv == i].sum()))
+            keys.append(("API call", str(name)))
+            vals.append(int(ns[inv == i].sum()))
     fw = ~other & ~sp["piece_is_launch"]
     if fw.any():
         srow = sp["piece_span_row"][fw]
@@ -147,9 +147,44 @@ def hotspots(trace, attr: dict, sp: dict, n: int = 10) -> dict:
             kind = kinds[inv == i][0]
             keys.append(("operator" if kind == 1 else "module" if kind == 0 else "framework", str(name)))
             vals.append(int(sp["piece_ns"][fw][inv == i].sum()))
+    return keys, vals
+
+
+def _top(keys, vals, n_steps: int, total: int, n: int, extra: dict | None = None) -> dict:
     order = np.argsort(-np.asarray(vals, np.int64), kind="stable")[:n]
-    return {"what": [keys[i][0] for i in order], "name": [keys[i][1] for i in order],
-            "ns_per_step": [vals[i] / n_steps for i in order], "share_of_launch_idle": [vals[i] / total for i in order]}
+    out = {"what": [keys[i][0] for i in order], "name": [keys[i][1] for i in order],
+           "ns_per_step": [vals[i] / n_steps for i in order], "share_of_launch_idle": [vals[i] / total for i in order]}
+    for k, v in (extra or {}).items():
+        out[k] = [v[i] for i in order]
+    return out
+
+
+def hotspots(trace, attr: dict, sp: dict, n: int = 10) -> dict:
+    """The top host costs inside launch-bound idle: (what, name) -> ms per step, share."""
+    keys, vals = _costs(trace, attr, sp)
+    return _top(keys, vals, max(len(trace["steps"]["index"]), 1),
+                max(int(attr["steps"]["launch_overhead_ns"].sum()), 1), n)
+
+
+def module_type(name: str) -> str:
+    """A module path with its layer indices as '*' (model.layers.12.self_attn ->
+    model.layers.*.self_attn): the spans of one module type, over layers, as one name."""
+    return re.sub(r"(?<=\.)\d+(?=\.|$)", "*", name)
+
+
+def by_type(trace, attr: dict, sp: dict, n: int = 10) -> dict:
+    """The host costs of ``hotspots`` with every layer's spans of one module type added up
+    (``module_type``), and how many span names each row holds; API calls and operators as
+    there."""
+    keys, vals = _costs(trace, attr, sp)
+    groups: dict[tuple[str, str], list] = {}
+    for (what, name), v in zip(keys, vals):
+        g = groups.setdefault((what, module_type(name) if what == "module" else name), [0, 0])
+        g[0] += v
+        g[1] += 1
+    k = list(groups)
+    return _top(k, [groups[x][0] for x in k], max(len(trace["steps"]["index"]), 1),
+                max(int(attr["steps"]["launch_overhead_ns"].sum()), 1), n, {"spans": [groups[x][1] for x in k]})
 
 
 def _launch_rows(trace, attr, sp) -> np.ndarray:
@@ -193,20 +228,34 @@ def _step_pos(step_index: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(found, pos, -1)
 
 
-def verdict(split_per_step: dict, hot: dict) -> str:
-    """One line naming the dominant host cost of the launch-bound idle."""
-    parts = {"the launch API": split_per_step["launch_api_ns"].sum(),
-             "other API calls": split_per_step["other_api_ns"].sum(),
-             "framework code outside any API call": split_per_step["framework_ns"].sum()}
+PART_WORDS = {"launch_api_ns": "launch calls", "other_api_ns": "other API calls",
+              "framework_ns": "framework code between API calls"}
+
+
+def verdict(split_per_step: dict, hot: dict, groups: dict, spans_recorded: bool) -> str:
+    """Two short lines: what the GPU waited for (the three parts, largest first), then the
+    largest host cost (one module type or operator over all layers, or one API call) or,
+    without host spans, how to name the framework code."""
+    parts = {k: int(split_per_step[k].sum()) for k in PART_WORDS}
     total = sum(parts.values())
     if not total:
         return "no launch-bound idle: the GPU never waited for the CPU."
-    top = max(parts, key=parts.get)
-    kind = {"the launch API": "launch API", "other API calls": "API"}.get(top)
-    lead = next((f"{w} {nm}" for w, nm in zip(hot["what"], hot["name"])
-                 if (kind and w == kind) or (not kind and w not in ("launch API", "API"))), "")
-    return (f"launch-bound idle (all steps) is {100 * parts[top] / total:.0f}% {top}" + (f", led by {lead}" if lead else "")
-            + f" ({', '.join(f'{k} {100 * v / total:.0f}%' for k, v in parts.items())}).")
+    first = "the GPU waited for " + ", ".join(f"{PART_WORDS[k]} {100 * v / total:.0f}%"
+                                              for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
+    if not groups["name"]:
+        return first
+    what, name, share = groups["what"][0], groups["name"][0], groups["share_of_launch_idle"][0]
+    if what == "framework":
+        second = ("the framework code is not named: trace with --host-spans to name the module" if not spans_recorded
+                  else f"largest: framework code outside any host span, {100 * share:.0f}%")
+    else:
+        second = f"largest: {what} {name}, {100 * share:.0f}%"
+        members = [i for i, (w, nm) in enumerate(zip(hot["what"], hot["name"])) if w == what and module_type(nm) == name]
+        if groups["spans"][0] > 1:
+            second += f" ({groups['spans'][0]} spans" + (
+                f"; the most, {hot['name'][members[0]]}, {100 * hot['share_of_launch_idle'][members[0]]:.0f}%)"
+                if members else ")")
+    return first + "\n" + second
 
 
 def longest_gaps(trace, attr: dict, sp: dict, n: int = 3) -> dict:
@@ -242,8 +291,9 @@ def report(trace, attr: dict, n: int = 10) -> dict:
     sp = split(trace, attr)
     ps = per_step(trace, attr, sp)
     hot = hotspots(trace, attr, sp, n)
+    groups = by_type(trace, attr, sp, n)
     cap = trace.meta.get("capture", {})
     return {"thread_id": sp["thread_id"], "apis": cap.get("apis", "launch"),
             "host_spans": cap.get("host_spans", "off"), "spans": int(trace.n("host_spans")),
-            "per_step": ps, "hotspots": hot, "longest_gaps": longest_gaps(trace, attr, sp),
-            "verdict": verdict(ps, hot)}
+            "per_step": ps, "hotspots": hot, "by_type": groups, "longest_gaps": longest_gaps(trace, attr, sp),
+            "verdict": verdict(ps, hot, groups, bool(trace.n("host_spans")))}

@@ -44,7 +44,13 @@ def graph_level(trace) -> bool:
     return (trace.meta.get("capture") or {}).get("kernel_records") == "graph"
 
 
+#: Characters of a name the patterns search: real kernel names stay under 2 kB (the
+#: longest shipped: 1354); a name of megabytes would take seconds per pattern.
+CLASSIFY_CHARS = 1 << 14
+
+
 def classify_name(name: str) -> KernelClass:
+    name = name[:CLASSIFY_CHARS]
     for cls, rx in _COMPILED:
         if rx.search(name):
             return cls
@@ -98,17 +104,37 @@ _OP_HINT = re.compile(r"([A-Za-z]\w*?(?:Functor|_kernel_cuda|_kernel_impl|Ops|_k
 
 
 @lru_cache(maxsize=8192)
-def short_name(name: str, width: int = 70) -> str:
+def short_name(name: str, width: int | None = None) -> str:
     """A kernel name without template arguments and parameter lists; torch's generic
-    elementwise/reduce kernels get the op they run appended, e.g. ``[MulFunctor]``."""
-    base = _short(demangle_prefix(name), width)
+    elementwise/reduce kernels get the op they run appended, e.g. ``[MulFunctor]``;
+    in at most ``width`` characters (``shorten``) when given. Reports keep the whole
+    name; renderers shorten it to their column. Only the first ``CLASSIFY_CHARS``
+    characters are read (a name of megabytes stays fast)."""
+    name = name[:CLASSIFY_CHARS]
+    base = _short(demangle_prefix(name).replace("(anonymous namespace)::", ""), 10 ** 6)
     if _GENERIC.search(base):
         words = _mangled_idents(name) if name.startswith("_Z") else re.findall(r"\w+", name)
         hints = [h for h in words if _OP_HINT.fullmatch(h) and not _GENERIC.search(h)
                  and not h.startswith(("gpu_kernel", "launch_"))]
         if hints:
             base = f"{base} [{hints[0].lstrip('0123456789')}]"
-    return base if len(base) <= width else base[: width - 1] + "…"
+    return shorten(base, width) if width else base
+
+
+#: Where a long name may be cut: between scopes, words, path parts or underscore-joined
+#: parts; never inside a word.
+_CUT = re.compile(r"::|[ /.\[_\-]")
+
+
+def shorten(name: str, width: int) -> str:
+    """``name`` in at most ``width`` characters: cut at the front, at the first separator
+    that fits (never mid-word), with a leading ellipsis; the end (a kernel's variant, a
+    file's name and line) is what tells names apart."""
+    if len(name) <= width:
+        return name
+    tail = name[len(name) - (width - 1):]
+    m = _CUT.search(tail, 1)         # a cut at tail[0] would lose nothing
+    return "…" + (tail[m.end():].lstrip(":") if m and m.end() < len(tail) else tail)
 
 
 def _mangled_idents(name: str) -> list[str]:
@@ -143,4 +169,4 @@ def _short(name: str, width: int) -> str:
         elif depth == 0:
             out.append(ch)
     s = "".join(out).replace("void ", "").strip()
-    return s if len(s) <= width else s[: width - 1] + "…"
+    return shorten(s, width)

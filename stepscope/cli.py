@@ -62,11 +62,42 @@ def cmd_trace(a) -> int:
     return _print_report(out, a.json)
 
 
-def load_trace(path, model: str | None = None, ctx: int | None = None):
+def cmd_record(a) -> int:
+    out = check_writable(a.output)
+    check_not_overwriting([out], a.force)
+    from stepscope.profiler.experiments.record import parse_command, record
+    target = parse_command(a.command)
+    kw = {"dram": a.dram, "dram_interval_ns": int(a.dram_interval_us * 1000), "apis": a.apis,
+          "host_spans": a.host_spans or bool(a.step_module), "stack_period_ns": int(a.stack_sample_us * 1000)}
+    say = (lambda m: None) if a.quiet else (lambda m: print(f"stepscope: {m}", file=sys.stderr))
+    say(f"recording {' '.join(target.describe())}")
+    trace, outcome, why = record(target, kw, a.start_after, a.duration, a.step_marker, a.step_module,
+                                 warn=lambda m: print(f"stepscope: warning: {m}", file=sys.stderr))
+    if trace is None:
+        print(f"stepscope: the program {outcome.how}; {why}, so no trace was written.", file=sys.stderr)
+        return outcome.exit_code or 2
+    trace.save(out)
+    say(f"the program {outcome.how}; wrote {out}")
+    if not a.quiet:
+        from stepscope.analysis.facade import TraceAnalysis
+        from stepscope.analysis.render.console import ConsoleRenderer
+        from stepscope.analysis.render.json_report import JsonRenderer
+        print((JsonRenderer() if a.json else ConsoleRenderer()).render(TraceAnalysis(trace)), file=sys.stderr)
+    return outcome.exit_code
+
+
+def load_trace(path, model: str | None = None, ctx: int | None = None, step_marker: str | None = None,
+               step_module: str | None = None):
     """A stepscope trace or a torch.profiler trace; ``model``/``ctx`` give a Kineto
-    trace the decode model its floor needs."""
-    from stepscope.analysis.trace import is_kineto, load, workload
+    trace the decode model its floor needs; ``step_marker``/``step_module`` find its steps
+    again by that marker or module (analysis/trace/detect.py)."""
+    from stepscope.analysis.trace import detect, is_kineto, load, workload
     t = load(path)
+    if step_marker or step_module:
+        found = detect.detect(t, marker=step_marker, module=step_module)
+        if not len(found.steps.get("index", [])):
+            raise UsageError(f"{path}: {found.message}.")
+        detect.apply(t, found)
     if model:
         if not is_kineto(path):
             raise UsageError("--model/--ctx apply to torch.profiler traces only; a stepscope "
@@ -77,13 +108,14 @@ def load_trace(path, model: str | None = None, ctx: int | None = None):
     return t
 
 
-def _print_report(path, as_json: bool, model=None, ctx=None, calibration=None) -> int:
+def _print_report(path, as_json: bool, model=None, ctx=None, calibration=None, step_marker=None,
+                  step_module=None) -> int:
     from stepscope.analysis.facade import TraceAnalysis
     from stepscope.analysis.render.console import ConsoleRenderer
     from stepscope.analysis.render.json_report import JsonRenderer
     cal = _load_json(calibration, "a `stepscope calibrate` result", "achievable_bytes_per_s") \
         if calibration else None
-    a = TraceAnalysis(load_trace(path, model, ctx), calibration=cal)
+    a = TraceAnalysis(load_trace(path, model, ctx, step_marker, step_module), calibration=cal)
     try:
         print((JsonRenderer() if as_json else ConsoleRenderer()).render(a))
     except ValueError as e:
@@ -94,7 +126,25 @@ def _print_report(path, as_json: bool, model=None, ctx=None, calibration=None) -
 def cmd_report(a) -> int:
     if a.model and not a.ctx:
         raise UsageError("--model needs --ctx (the prompt length of the traced steps).")
-    return _print_report(a.trace, a.json, a.model, a.ctx, a.calibration)
+    return _print_report(a.trace, a.json, a.model, a.ctx, a.calibration, a.step_marker, a.step_module)
+
+
+def cmd_predict(a) -> int:
+    from stepscope.analysis.facade import TraceAnalysis
+    from stepscope.analysis.gpu_table import load_table
+    from stepscope.analysis.predict import predict
+    from stepscope.analysis.render.predict import PredictJson, PredictText
+    items = [TraceAnalysis(load_trace(p)) for p in a.traces]
+    for it, path in zip(items, a.traces):
+        it.trace.path = path
+    try:
+        extra = [e for f in a.gpu_spec or [] for e in load_table(f)]
+        res = predict(items, [g for g in a.gpu.split(",") if g.strip()] + [e["name"] for e in extra],
+                      host_scale=a.host_scale, extra=extra)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print((PredictJson() if a.json else PredictText()).render(res), end="" if not a.json else "\n")
+    return 0
 
 
 def _window(text: str | None):
@@ -244,7 +294,7 @@ def cmd_quant(a) -> int:
     if not res:
         raise UsageError(f"{out_dir} holds no quantised-arm results for {a.model} at ctx {a.ctx}.")
     gpu = next((r["gpu"] for r in res if r.get("gpu")), "?")
-    md = quant_markdown(table(res), gpu)
+    md = quant_markdown(table(res), gpu, a.model, a.ctx)
     write_text(md_path, md + "\n")
     print(md)
     return 0
@@ -291,10 +341,16 @@ def _gpu_here() -> bool:
     return torch.cuda.is_available()
 
 
+#: The largest node gap the main job takes (1 ms: a thousand times a real one).
+MAX_NODE_GAP_NS = 1_000_000
+
+
 def _calibrations(a) -> list[dict] | None:
     """The main job's --calibration files, read before any work; None without one."""
     if a.node_gap_ns is not None and a.calibration:
         raise UsageError("give --node-gap-ns or --calibration, not both.")
+    if a.node_gap_ns is not None and not 0 <= a.node_gap_ns <= MAX_NODE_GAP_NS:   # also refuses nan
+        raise UsageError(f"--node-gap-ns takes a gap in ns in 0..{MAX_NODE_GAP_NS}, not {a.node_gap_ns:g}.")
     return [_load_json(c, "a `stepscope calibrate` result", "launch") for c in a.calibration] if a.calibration else None
 
 
@@ -363,7 +419,7 @@ def cmd_default(a) -> int:
         from stepscope.analysis.render.main_job import render_json
         print(render_json(res, traces=[str(p) for p in paths], timeline=str(fig)))
     else:
-        print(render(res, source))
+        print(render(res, source, explain=a.explain))
         print(f"\nwrote {fig}" + ("" if not gpu else f" and the traces {paths[0]}, {paths[1]}"))
     return 0
 
@@ -447,6 +503,39 @@ def _add_trace(sub) -> None:
     t.set_defaults(fn=cmd_trace)
 
 
+STEP_MARKER_HELP = ("find the steps by this marker: a record_function / NVTX / user span name; each span is "
+                    "one step")
+STEP_MODULE_HELP = ("find the steps by this nn.Module: each forward of a module of this name (e.g. lm_head) "
+                    "ends a step; needs host spans")
+
+
+def _add_record(sub) -> None:
+    r = _parser(sub, "record", "run your own program under the tracer and find its decode steps (GPU)",
+                "stepscope record -o gen.stepscope -- python examples/hf_generate.py --mode eager")
+    r.add_argument("command", nargs=argparse.REMAINDER,
+                   help="the program after --: python app.py [args], python -m module [args]")
+    r.add_argument("-o", "--output", default="record.stepscope", help="trace file to write (.stepscope)")
+    r.add_argument("--force", action="store_true", help="overwrite the output file")
+    r.add_argument("--apis", default="host", choices=("launch", "host"),
+                   help="runtime/driver calls recorded (as for trace)")
+    r.add_argument("--host-spans", action="store_true", help="record nn.Module forwards as host spans (as for trace)")
+    r.add_argument("--stack-sample-us", type=float, default=0.0,
+                   help="sample the launching thread's Python stack every N microseconds (0: off)")
+    r.add_argument("--dram", action="store_true",
+                   help="PM-sample DRAM counters over the whole run (off by default: a long program overflows the "
+                        "hardware buffer, which the report then flags)")
+    r.add_argument("--dram-interval-us", type=float, default=100.0, help="DRAM sampling interval (microseconds)")
+    r.add_argument("--start-after", type=float, default=None, metavar="S",
+                   help="keep the steps that start S seconds or more after the program started (seconds)")
+    r.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="keep the steps that start within S seconds of the window's start (seconds)")
+    r.add_argument("--step-marker", default=None, metavar="NAME", help=STEP_MARKER_HELP)
+    r.add_argument("--step-module", default=None, metavar="NAME", help=STEP_MODULE_HELP)
+    r.add_argument("--quiet", action="store_true", help="no messages and no report (the trace is still written)")
+    r.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    r.set_defaults(fn=cmd_record)
+
+
 def _add_readers(sub) -> None:
     r = _parser(sub, "report", "attribute a recorded trace (no GPU needed)",
                 "stepscope report traces/qwen2.5-7b-ctx2048-graph-h100.stepscope")
@@ -456,6 +545,8 @@ def _add_readers(sub) -> None:
                    "; gives the floor (a hub id fetches config.json only)")
     r.add_argument("--ctx", type=int, help="torch.profiler traces only, with --model: " + CTX_HELP)
     r.add_argument("--calibration", help="a `stepscope calibrate` JSON of the same GPU: adds the achievable floor")
+    r.add_argument("--step-marker", default=None, metavar="NAME", help=STEP_MARKER_HELP)
+    r.add_argument("--step-module", default=None, metavar="NAME", help=STEP_MODULE_HELP)
     r.set_defaults(fn=cmd_report)
     tl = _parser(sub, "timeline", "launch-gap timeline figure (PNG, SVG or PDF)",
                  "stepscope timeline traces/qwen2.5-7b-ctx2048-eager-static-h100.stepscope "
@@ -483,6 +574,20 @@ def _add_readers(sub) -> None:
     cp.add_argument("dirs", nargs="+", help="`stepscope sweep` output folders, one per GPU")
     cp.add_argument("-o", "--output", help="writes OUTPUT.json and OUTPUT.png (default: print only)")
     cp.set_defaults(fn=cmd_compare)
+    pr = _parser(sub, "predict", "predict a recorded decode step on other GPUs (no GPU needed)",
+                 "stepscope predict traces/qwen2.5-7b-ctx2048-graph-counters-h100.stepscope "
+                 "traces/qwen2.5-7b-ctx2048-eager-static-counters-h100.stepscope --gpu L4,H200")
+    pr.add_argument("traces", nargs="+", help="decode traces (.stepscope) of one GPU; a graph and an eager(-static) "
+                    "trace of one workload also give the predicted graph speedup")
+    pr.add_argument("--gpu", default="L4,L40S,A100-80GB SXM,A100-40GB,H100 SXM,H100 PCIe,H200",
+                    help="comma-separated target GPUs, by table name or alias (analysis/gpus.json)")
+    pr.add_argument("--gpu-spec", action="append",
+                    help="a JSON GPU entry (or table) for a GPU not in the table, every figure with its source; "
+                         "repeatable; its GPUs are added to the targets")
+    pr.add_argument("--host-scale", type=float, default=1.0,
+                    help="host time per step on the target machine relative to the source's (1: the same host)")
+    pr.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    pr.set_defaults(fn=cmd_predict)
 
 
 def _add_experiments(sub) -> None:
@@ -535,7 +640,8 @@ def _add_main_job(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--model", default="qwen2.5-7b", help=MODEL_HELP)
     ap.add_argument("--ctx", type=int, default=2048, help=CTX_HELP)
     ap.add_argument("--modes", default="eager-static,graph",
-                    help="BASELINE,ARM: two of eager, eager-static, graph; the prediction assumes ARM replays graphs")
+                    help="two of eager, eager-static, graph; the baseline is the one that is not a graph replay (of "
+                         "two such, the slower), in either order; the table's columns follow the order given")
     ap.add_argument("--warmup", type=int, default=5, help="untimed warm-up decode steps per mode (steps)")
     ap.add_argument("--steps", type=int, default=30, help="timed, untraced decode steps per mode (steps)")
     ap.add_argument("--trace-steps", type=int, default=5, help="traced decode steps per mode (steps)")
@@ -547,6 +653,8 @@ def _add_main_job(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--shipped", action="store_true", help="compare the shipped H100 traces even on a GPU")
     ap.add_argument("-o", "--output", default="stepscope-run", help="folder for the two traces and the timeline PNG")
     ap.add_argument("--json", action="store_true", help="print the comparison as JSON instead of text")
+    ap.add_argument("--explain", action="store_true",
+                    help="also print the speedups, the node gap and the decision rule in full sentences")
     ap.add_argument("--quiet", action="store_true", help="no progress bar or messages")
 
 
@@ -565,6 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_main_job(ap)
     sub = ap.add_subparsers(dest="cmd", title="subcommands", metavar="COMMAND")
     _add_trace(sub)
+    _add_record(sub)
     _add_readers(sub)
     _add_experiments(sub)
     return ap
@@ -574,24 +683,37 @@ def main(argv=None) -> int:
     ap = build_parser()
     a = ap.parse_args(argv)
     from stepscope.analysis.trace import TraceFileError
+    from stepscope.analysis.trace.atomic import WriteError
     from stepscope.profiler.errors import USER_ERRORS
     inputs.on_signals()
     try:
         inputs.check_args(a)
         if a.cmd is None:
-            return cmd_default(a)
+            return _flushed(cmd_default(a))
         for name in ("ctx", "steps", "trace_steps", "sessions", "warmup", "rounds"):
             if isinstance(getattr(a, name, None), int) and getattr(a, name) < (0 if name == "warmup" else 1):
                 raise UsageError(f"--{name.replace('_', '-')} must be at least 1.")
-        return a.fn(a)
-    except (UsageError, inputs.InputError, TraceFileError, *USER_ERRORS) as e:
+        return _flushed(a.fn(a))
+    except (UsageError, inputs.InputError, TraceFileError, WriteError, *USER_ERRORS) as e:
         print(f"stepscope: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as e:
+        if not inputs.is_stdout_error(e):
+            raise
+        print(f"stepscope: cannot write the standard output ({e.strerror or type(e).__name__}).", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"stepscope: {inputs.interrupted(a)}", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+
+
+def _flushed(rc: int) -> int:
+    """Flush what the command printed now, so a full disk or a closed pipe on the standard
+    output is reported here, not as an error at exit."""
+    sys.stdout.flush()
+    return rc
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ def _files(a) -> list[Path]:
     elif c == "ab":
         out += list(Path(a.output).glob("session-*.json")) + [Path(a.output, "ab.json")]
     elif c == "quant":
-        out += list(Path(a.output).glob(f"{a.model}-ctx{a.ctx}-*.json"))
+        import glob
+        out += list(Path(a.output).glob(f"{glob.escape(a.model)}-ctx{a.ctx}-*.json"))
     elif c == "sweep":
         out += list(Path(a.output, "cells").glob("*.json"))
     return out
@@ -62,11 +63,13 @@ def _outputs(a) -> list[Path]:
         return [Path(a.perfetto)]
     if c == "compare":
         return [Path(a.output).with_suffix(s) for s in (".json", ".png")] if a.output else []
+    if c == "ab":
+        d = Path(a.output)
+        return [d / "summary.json", d / "ab.png", d / "report.txt"]
     if c not in ("ab", "sweep", "quant"):
         return []
     d = Path(a.output)
-    return {"ab": [d / "summary.json", d / "ab.png"],
-            "sweep": [d / "cells.csv", d / "table.md", d / "pct_floor_vs_ctx.png", d / "launch_share.png"],
+    return {"sweep": [d / "cells.csv", d / "table.md", d / "pct_floor_vs_ctx.png", d / "launch_share.png"],
             "quant": [d / "table.md"]}.get(c, [])
 
 
@@ -137,11 +140,34 @@ def _check_options(a) -> None:
     if counters and getattr(a, "kernel_records", "concurrent") == "graph":
         raise InputError("--dram-counters pairs its ranges with per-kernel records; --kernel-records graph "
                          "has one record per replay.")
+
+
+def _check_limits(a) -> None:
+    """--max-trace-mb (every command, the main job too) and STEPSCOPE_MAX_TRACE_MB: a finite
+    number of megabytes above 0 and at most 1 TB."""
+    from stepscope.analysis.trace.archive import MAX_LIMIT_MB, max_bytes, parse_limit_mb
+    from stepscope.analysis.trace.errors import TraceFileError
     mb = getattr(a, "max_trace_mb", None)
     if mb is not None:
-        if not mb > 0:
-            raise InputError("--max-trace-mb must be a positive number of megabytes.")
+        if parse_limit_mb(mb) is None:
+            raise InputError(f"--max-trace-mb takes a number of megabytes above 0 and at most {MAX_LIMIT_MB}, "
+                             f"not {mb:g}.")
         os.environ["STEPSCOPE_MAX_TRACE_MB"] = repr(mb)
+    try:
+        max_bytes()
+    except TraceFileError as e:
+        raise InputError(str(e)) from None
+
+
+def _check_output_name(a) -> None:
+    """compare -o: a file name (OUTPUT.json, OUTPUT.png) outside the sweeps it reads."""
+    out = Path(a.output)
+    if out.name in ("", ".", "..") or str(a.output).endswith(os.sep):
+        raise InputError(f"-o {a.output} is a folder; compare -o takes a file name, e.g. {out / 'compare'}.")
+    real = Path(os.path.realpath(out))
+    for d in a.dirs:
+        if real.is_relative_to(os.path.realpath(d)):
+            raise InputError(f"the output {a.output} is inside the input folder {d}; choose a path outside it.")
 
 
 def _check_compare(a) -> None:
@@ -173,8 +199,11 @@ def figure_path(path) -> Path:
 
 def check_args(a) -> None:
     """Everything that can be refused before the command runs."""
+    _check_limits(a)
     if getattr(a, "cmd", None) is None:
         return
+    if a.cmd == "compare" and a.output:
+        _check_output_name(a)
     if a.cmd in ("timeline", "bars"):
         a.output = str(figure_path(a.output))
     _check_options(a)
@@ -190,6 +219,26 @@ def check_args(a) -> None:
         from stepscope.profiler.experiments.files import read_calibration
         for c in cal if isinstance(cal, list) else [cal]:
             read_calibration(c, "achievable_bytes_per_s" if a.cmd == "report" else "launch")
+
+
+#: errno values of a stream that cannot take more output (a full disk behind a redirect).
+_STREAM_FULL = {28, 122, 27, 5}   # ENOSPC, EDQUOT, EFBIG, EIO
+
+
+def is_stdout_error(e: OSError) -> bool:
+    """Whether ``e`` is the standard output refusing text (``report > /dev/full``): no file
+    name and a "no room" errno. If so, the output is pointed at /dev/null, so the exit's
+    flush of what is still buffered does not fail a second time."""
+    import sys
+    if e.filename is not None or e.errno not in _STREAM_FULL:
+        return False
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):   # not a real file (a test's capture)
+        pass
+    return True
 
 
 def _raise_interrupt(signum, frame):

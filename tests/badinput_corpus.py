@@ -284,3 +284,223 @@ def results(d: Path) -> dict[str, list]:
     cases["ab-calibration-string"] = ["ab", "--report-only", "--force", "-o", ab3, "--arms",
                                       "eager-static,graph,eager", "--calibration", p]
     return cases
+
+
+# -- round two (issue 33): work bombs, output races, values out of range ----------------
+def _encrypt_flag(src: Path, out: Path, member: str) -> Path:
+    """Set the "encrypted" flag of ``member`` in its local and central headers."""
+    b = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as z:
+        info = z.getinfo(member)
+    b[info.header_offset + 6] |= 1
+    name = member.encode()
+    pos = 0
+    while (pos := b.find(b"PK\x01\x02", pos)) >= 0:
+        n = int.from_bytes(b[pos + 28:pos + 30], "little")
+        if bytes(b[pos + 46:pos + 46 + n]) == name:
+            b[pos + 8] |= 1
+            break
+        pos += 4
+    out.write_bytes(bytes(b))
+    return out
+
+
+def _duplicate_member(src: Path, out: Path, member: str, data: bytes) -> Path:
+    """A copy of ``src`` holding a second ``member`` (the last one wins in zipfile)."""
+    import warnings
+    shutil.copy(src, out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # zipfile warns about the duplicate name
+        with zipfile.ZipFile(out, "a") as z:
+            z.writestr(member, data)
+    return out
+
+
+def _npy(a: np.ndarray) -> bytes:
+    f = io.BytesIO()
+    np.save(f, a)
+    return f.getvalue()
+
+
+def overlapping_kernels(d: Path, kernel_ms: float = 20.0) -> Path:
+    """D2: the synthetic trace with every kernel lasting ``kernel_ms`` (they overlap each
+    other and thousands of PM samples): the DRAM fit's pairs of kernels per sample grow
+    with the square of the overlap."""
+    m = members(NATIVE)
+    s = m["kernels.start_ns"]
+    m["kernels.end_ns"] = s + int(kernel_ms * 1e6)
+    st = m["steps.start_ns"]
+    m["steps.end_ns"] = np.maximum(m["steps.end_ns"], s.max() + int(kernel_ms * 1e6) + 1)
+    # steps must not overlap: keep one step spanning everything
+    keep = slice(0, 1)
+    for c in [k for k in m if k.startswith("steps.")]:
+        m[c] = m[c][keep]
+    m["steps.start_ns"], m["steps.end_ns"] = st[:1], np.array([s.max() + int(kernel_ms * 1e6) + 1])
+    return write_members(d / "overlapping-kernels.stepscope", m)
+
+
+def round2_native(d: Path) -> dict[str, Path]:
+    """Trace files of round two, each refused with one sentence by every reader."""
+    d.mkdir(parents=True, exist_ok=True)
+    m = members(NATIVE)
+    meta = _meta(m)
+    dm = members(DECODE)
+    dmeta = _meta(dm)
+    strings = json.loads(m["strings.json"].tobytes())
+    cases: dict[str, Path] = {}
+
+    def meta_case(name, src, mm, **blocks):
+        new = dict(mm)
+        for blk, change in blocks.items():
+            new[blk] = {k: v for k, v in {**(mm.get(blk) or {}), **change}.items() if v is not ...}
+        cases[name] = _with(src, d / f"{name}.stepscope", meta__json=_json(new))
+
+    # D4: a string table of 2M two-character entries (10 MB of JSON, a few kB zipped).
+    many = np.frombuffer(b'["k0","k1",' + b'"ab",' * (2 << 20) + b'"z"]', np.uint8)
+    cases["strings-2M-entries"] = _with(NATIVE, d / "strings-2M.stepscope", strings__json=many)
+    # D8: numbers out of range in the metadata.
+    meta_case("bytes-per-step-10e400", NATIVE, meta, workload={"bytes_per_step": 10**400})
+    meta_case("peak-1e-320", NATIVE, meta, gpu={"peak_bytes_per_s": 1e-320})
+    meta_case("param-bytes-10e400", DECODE, dmeta, workload={"param_bytes": 10**400})
+    meta_case("input-embedding-bytes-missing", DECODE, dmeta, workload={"input_embedding_bytes": ...})
+    cfg = dmeta["workload"]["config"]
+    meta_case("hidden-size-10e30", DECODE, dmeta, workload={"config": {**cfg, "hidden_size": 10**30}})
+    meta_case("layers-10e12", DECODE, dmeta, workload={"config": {**cfg, "num_hidden_layers": 10**12}})
+    # D10: a member with the encryption flag; D20: a member twice (the last would win).
+    cases["encrypted-member"] = _encrypt_flag(NATIVE, d / "encrypted.stepscope", "kernels.start_ns.npy")
+    cases["duplicate-member"] = _duplicate_member(NATIVE, d / "dup-member.stepscope", "kernels.end_ns.npy",
+                                                  _npy(m["kernels.end_ns"] + 10**9))
+    # D11: host_spans.parent out of range.
+    hs = {f"host_spans.{c}": np.array(v, np.int64) for c, v in (
+        ("start_ns", [m["steps.start_ns"][0] + 10] * 2), ("end_ns", [m["steps.start_ns"][0] + 20] * 2),
+        ("name", [0, 0]), ("kind", [0, 0]), ("depth", [0, 1]), ("parent", [-1, 7]), ("thread_id", [1, 1]),
+        ("step", [0, 0]))}
+    v2 = {f"{t}__{c}": np.zeros(0, np.int64) for t, cols in (
+        ("nvml", ("t_ns", "sm_clock_mhz", "mem_clock_mhz", "power_mw", "temperature_c", "throttle_reasons")),
+        ("stack_samples", ("t_ns", "thread_id", "stack", "step")),
+        ("kernel_dram", ("kernel", "dram_read_bytes", "dram_write_bytes", "l2_write_bytes"))) for c in cols}
+    cases["host-span-parent-out-of-range"] = _with(NATIVE, d / "hs-parent.stepscope", **v2,
+                                                   **{k.replace(".", "__"): v for k, v in hs.items()},
+                                                   meta__json=_json({**meta, "schema_version": 2}))
+    # D19: lone surrogates in a kernel name and in the GPU name.
+    bad = strings.copy()
+    bad[int(m["kernels.name"][0])] = "gemv\ud800kernel"
+    cases["surrogate-in-kernel-name"] = _with(NATIVE, d / "surrogate-kernel.stepscope", strings__json=_json(bad))
+    meta_case("surrogate-in-gpu-name", NATIVE, meta, gpu={"name": "H100\udc00"})
+    # D20: PM byte counts whose sum wraps int64.
+    pr = m["pm.dram_read_bytes"].copy()
+    pr[:4] = 2**62
+    cases["pm-bytes-2-62"] = _with(NATIVE, d / "pm-huge.stepscope", pm__dram_read_bytes=pr)
+    return cases
+
+
+def long_name(d: Path, mb: int = 4) -> Path:
+    """D3: one kernel name of ``mb`` MB (every record of that kernel repeats it in an export)."""
+    m = members(NATIVE)
+    strings = json.loads(m["strings.json"].tobytes())
+    strings[int(m["kernels.name"][0])] = "k" * (mb << 20)
+    return _with(NATIVE, d / f"name-{mb}MB.stepscope", strings__json=_json(strings))
+
+
+def round2_kineto(d: Path) -> dict[str, Path]:
+    d.mkdir(parents=True, exist_ok=True)
+    cases: dict[str, Path] = {}
+    # D1: 256 MB of whitespace and no traceEvents, in concatenated gzip members (~256 kB).
+    part = gzip.compress(b" " * (16 << 20), 6)
+    p = d / "whitespace-no-events.json.gz"
+    p.write_bytes(gzip.compress(b"{", 6) + part * 16 + gzip.compress(b"}", 6))
+    cases["whitespace-no-events"] = p
+    p = d / "whitespace-between-events.json.gz"
+    p.write_bytes(gzip.compress(b'{"traceEvents": [{"ph": "X"},', 6) + part * 16 + gzip.compress(b'{"ph": "X"}]}', 6))
+    cases["whitespace-between-events"] = p
+    # D9: a step number of 30 digits; D20: kernels with negative timestamps.
+
+    def doc_with(name, fn):
+        doc = _kineto_doc()
+        fn(doc)
+        cases[name] = d / f"{name}.json"
+        cases[name].write_bytes(json.dumps(doc).encode())
+
+    def huge_step(doc):
+        for e in doc["traceEvents"]:
+            if str(e.get("name", "")).startswith("ProfilerStep#"):
+                e["name"] = "ProfilerStep#" + "9" * 30
+                break
+    doc_with("step-number-30-digits", huge_step)
+
+    def negative_ts(doc):
+        ks = [e for e in doc["traceEvents"] if e.get("cat") == "kernel"]
+        for e in ks[: len(ks) // 2]:
+            e["ts"] = -abs(e["ts"])
+    doc_with("kernel-negative-ts", negative_ts)
+    return cases
+
+
+def many_events(d: Path, n: int = 25_000) -> Path:
+    """D4 (Kineto): ``n`` small kernel events (about 6 MB of JSON)."""
+    ev = [{"ph": "X", "cat": "kernel", "name": "k", "pid": 0, "tid": 7, "ts": 1000.0 + i, "dur": 0.5,
+           "args": {"correlation": i, "stream": 7, "grid": [1, 1, 1], "block": [32, 1, 1]}} for i in range(n)]
+    p = d / f"events-{n}.json"
+    p.write_bytes(json.dumps({"traceEvents": ev}).encode())
+    return p
+
+
+def round2_results(d: Path) -> dict[str, list]:
+    """Result folders and options of round two: {case: argv after `stepscope`}."""
+    d.mkdir(parents=True, exist_ok=True)
+    cases: dict[str, list] = {}
+    # D7: a 400-digit integer in a sweep cell.
+    s = d / "cell-400-digits"
+    shutil.copytree(RESULTS / "sweep-h100", s)
+    p = sorted((s / "cells").glob("*.json"))[0]
+    c = json.loads(p.read_text())
+    c["median_ms"] = 10**400
+    p.write_text(json.dumps(c))
+    cases["compare-cell-400-digits"] = ["compare", s, RESULTS / "sweep-h200"]
+    cases["sweep-report-only-cell-400-digits"] = ["sweep", "--report-only", "--force", "-o", s]
+    # D6: compare writing into an input sweep's cells/.
+    cases["compare-output-inside-input"] = ["compare", RESULTS / "sweep-h100", RESULTS / "sweep-h200", "-o",
+                                            RESULTS / "sweep-h100" / "cells" / "merged"]
+    # D13: compare -o . (no file name).
+    cases["compare-output-dot"] = ["compare", RESULTS / "sweep-h100", RESULTS / "sweep-h200", "-o", "."]
+    # D17: report.txt a folder: nothing may be written.
+    ab = d / "ab-report-folder"
+    shutil.copytree(RESULTS / "ab-h100", ab)
+    for f in ("summary.json", "ab.png", "report.txt"):
+        (ab / f).unlink(missing_ok=True)
+    (ab / "report.txt").mkdir()
+    cases["ab-report-txt-a-folder"] = ["ab", "--report-only", "--force", "-o", ab, "--arms", "eager-static,graph"]
+    # D20: a session of another GPU and context in an A/B folder.
+    ab2 = d / "ab-mixed"
+    shutil.copytree(RESULTS / "ab-h100", ab2)
+    for f in ("summary.json", "ab.png", "report.txt"):
+        (ab2 / f).unlink(missing_ok=True)
+    ss = json.loads((ab2 / "session-01.json").read_text())
+    ss.update(gpu="NVIDIA H200", ctx=4096)
+    (ab2 / "session-01.json").write_text(json.dumps(ss))
+    cases["ab-mixed-gpu-and-ctx"] = ["ab", "--report-only", "--force", "-o", ab2, "--arms", "eager-static,graph"]
+    # D18: quantised arm with strings for class figures.
+    q = d / "quant-classes"
+    shutil.copytree(RESULTS / "quant-h100", q)
+    qa = sorted(q.glob("*-bf16.json"))[0]
+    a = json.loads(qa.read_text())
+    for m in a["modes"].values():
+        if isinstance(m, dict) and isinstance(m.get("classes"), dict):
+            m["classes"] = {k: "slow" for k in m["classes"]}
+    qa.write_text(json.dumps(a))
+    cases["quant-report-only-class-strings"] = ["quant", "--report-only", "--force", "-o", q]
+    # D16: --model configs that are not configs.
+    qwen = json.loads((ROOT / "profiler" / "workloads" / "models" / "qwen2.5-7b.json").read_text())
+    for name, text in (("not-json", "{oops"), ("a-list", "[1, 2]"), ("empty", "{}"),
+                       ("deep", "[" * 100_000 + "]" * 100_000),
+                       ("hidden-10e30", json.dumps({**qwen, "hidden_size": 10**30}))):
+        p = d / f"config-{name}.json"
+        p.write_text(text)
+        cases[f"report-model-config-{name}"] = ["report", KINETO, "--model", p, "--ctx", "2048"]
+    # D14: limits that are not numbers of megabytes; D20: node gaps that are not gaps.
+    for v in ("inf", "1e308", "nan", "-5"):
+        cases[f"max-trace-mb-{v}"] = ["--max-trace-mb", v, "report", DECODE]
+    cases["main-job-max-trace-mb-negative"] = ["--max-trace-mb", "-5", "--shipped", "-o", d / "mj"]
+    for v in ("nan", "-5", "inf"):
+        cases[f"main-job-node-gap-{v}"] = ["--shipped", "--node-gap-ns", v, "-o", d / "mj"]
+    return cases

@@ -272,3 +272,221 @@ def test_interrupted_commands_say_how_to_resume():
     a = build_parser().parse_args(["sweep", "-o", "mysweep"])
     assert "finished cells in mysweep are kept" in interrupted(a) and "resume" in interrupted(a)
     assert "no file was written" in interrupted(build_parser().parse_args(["report", "x"]))
+
+
+# -- round two (issue 33): bombs, races, values out of range --------------------------
+@pytest.fixture(scope="module")
+def round2(tmp_path_factory):
+    d = tmp_path_factory.mktemp("round2")
+    return {**corpus.round2_native(d / "native"), **corpus.round2_kineto(d / "kineto")}
+
+
+@pytest.fixture(scope="module")
+def round2_results(tmp_path_factory):
+    return corpus.round2_results(tmp_path_factory.mktemp("round2-results"))
+
+
+ROUND2_NATIVE = {   # case: words of the sentence
+    "strings-2M-entries": "string table holds about", "bytes-per-step-10e400": "beyond 2**62",
+    "peak-1e-320": "outside 1e+06", "param-bytes-10e400": "beyond 2**62",
+    "input-embedding-bytes-missing": "without input_embedding_bytes", "hidden-size-10e30": "beyond any model",
+    "layers-10e12": "beyond any model", "encrypted-member": "is encrypted", "duplicate-member": "twice",
+    "host-span-parent-out-of-range": "host_spans.parent", "surrogate-in-kernel-name": "lone surrogate",
+    "surrogate-in-gpu-name": "lone surrogate", "pm-bytes-2-62": "sums beyond 2**62"}
+ROUND2_KINETO = {
+    "whitespace-no-events": "no traceEvents list in its first 64 MB",
+    "whitespace-between-events": "more than 128 MB of text between two events",
+    "step-number-30-digits": "step number is outside", "kernel-negative-ts": "negative ts"}
+
+
+@pytest.fixture(autouse=True)
+def _default_limit(monkeypatch):
+    """Every test starts from the default size limit (--max-trace-mb sets the variable)."""
+    monkeypatch.delenv("STEPSCOPE_MAX_TRACE_MB", raising=False)
+
+
+@pytest.mark.parametrize("cmd", READERS)
+@pytest.mark.parametrize("case", sorted(ROUND2_NATIVE))
+def test_round2_native(capsys, tmp_path, round2, case, cmd):
+    p = round2[case]
+    err = refuse(capsys, _argv(cmd, p, tmp_path), [p], ROUND2_NATIVE[case])
+    assert str(p) in err and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("cmd", ("report", "export"))
+@pytest.mark.parametrize("case", sorted(ROUND2_KINETO))
+def test_round2_kineto(capsys, tmp_path, round2, case, cmd):
+    p = round2[case]
+    err = refuse(capsys, _argv(cmd, p, tmp_path), [p], ROUND2_KINETO[case])
+    assert str(p) in err and list(tmp_path.iterdir()) == []
+
+
+ROUND2_RESULTS = {
+    "compare-cell-400-digits": "characters), not a positive number", "sweep-report-only-cell-400-digits": "characters)",
+    "compare-output-inside-input": "inside the input folder", "compare-output-dot": "takes a file name",
+    "ab-report-txt-a-folder": "report.txt: it is a folder", "ab-mixed-gpu-and-ctx": "one workload on one GPU",
+    "quant-report-only-class-strings": "classes.gemm is 'slow', not an object",
+    "report-model-config-not-json": "not valid JSON", "report-model-config-a-list": "config is a list",
+    "report-model-config-empty": "hidden_size is None", "report-model-config-deep": "RecursionError",
+    "report-model-config-hidden-10e30": "beyond any model", "max-trace-mb-inf": "not inf",
+    "max-trace-mb-1e308": "not 1e+308", "max-trace-mb-nan": "not nan", "max-trace-mb--5": "not -5",
+    "main-job-max-trace-mb-negative": "--max-trace-mb", "main-job-node-gap-nan": "not nan",
+    "main-job-node-gap--5": "not -5", "main-job-node-gap-inf": "not inf"}
+
+
+@pytest.mark.parametrize("case", sorted(ROUND2_RESULTS))
+def test_round2_results(capsys, round2_results, case):
+    argv = round2_results[case]
+    folders = [a for a in argv if isinstance(a, Path) and a.is_dir()]
+    refuse(capsys, argv, [a for a in argv if isinstance(a, Path)], ROUND2_RESULTS[case])
+    if case.startswith("ab-"):    # the whole output set is checked before any is written
+        assert not any((f / n).is_file() for f in folders for n in ("summary.json", "ab.png", "report.txt"))
+    if case.startswith("main-job"):
+        assert not argv[-1].exists()
+
+
+def test_round2_lists_every_case(round2, round2_results):
+    assert set(round2) == set(ROUND2_NATIVE) | set(ROUND2_KINETO)
+    assert set(round2_results) == set(ROUND2_RESULTS)
+
+
+def test_env_limit_that_is_not_a_number(capsys, monkeypatch):
+    for v in ("nan", "inf", "-3", "lots"):
+        monkeypatch.setenv("STEPSCOPE_MAX_TRACE_MB", v)
+        refuse(capsys, ["report", trace_path("synthetic-h100")], [], f"STEPSCOPE_MAX_TRACE_MB={v}")
+
+
+def test_many_kineto_events_count_against_the_limit(capsys, tmp_path):
+    """D4: the events kept while importing are counted against the limit as they are
+    parsed; the same file loads under a larger one."""
+    p = corpus.many_events(tmp_path)
+    refuse(capsys, ["--max-trace-mb", "16", "report", p], [p], "events to import")
+    assert main(["--max-trace-mb", "64", "report", str(p)]) == 0
+
+
+def test_json_scanner_reads_a_bounded_head(tmp_path):
+    """D1: text with no traceEvents is refused after MAX_HEAD_BYTES, not read to its end
+    (the key search looked through the whole growing buffer for every block)."""
+    from stepscope.analysis.trace.json_stream import MAX_HEAD_BYTES, TooLong, parse_events
+    read = []
+
+    def blocks():
+        yield b"{"
+        for _ in range(4 * MAX_HEAD_BYTES >> 20):
+            read.append(1)
+            yield b" " * (1 << 20)
+    with pytest.raises(TooLong):
+        parse_events(blocks(), list)
+    assert len(read) <= (MAX_HEAD_BYTES >> 20) + 1
+    # whitespace inside the list is dropped as it comes, so a long run of it is fine
+    h, kept = parse_events(iter([b'{"traceEvents": [', *([b" " * (1 << 20)] * 200), b'{"a": 1}]}']), list)
+    assert kept == [{"a": 1}] and h == {}
+
+
+def test_overlapping_kernels_skip_the_dram_fit(tmp_path):
+    """D2: kernels of 20 ms overlapping thousands of PM samples; the fit counts the pairs
+    first and skips itself with a reason; report and timeline run in bounded memory (the
+    child's address space is capped at 3 GB: building every pair took 13.8 GB)."""
+    p = corpus.overlapping_kernels(tmp_path)
+    cap = "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30)); " \
+          "sys.argv = ['stepscope'] + sys.argv[1:]; runpy.run_module('stepscope', run_name='__main__')"
+    for args in (["report", p], ["timeline", p, "-o", tmp_path / "t.png"]):
+        r = subprocess.run([sys.executable, "-c", cap, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+    assert "DRAM per kernel: not estimated (records overlap too much" in r.stdout or args[0] == "timeline"
+    from stepscope.analysis.facade import TraceAnalysis
+    d = TraceAnalysis(p).get_dram_kernels()
+    assert d["source"] == "none" and "overlap too much" in d["reason"]
+    # the shipped traces stay well under the budget: their estimate is made
+    assert TraceAnalysis(trace_path("synthetic-h100")).get_dram_kernels()["source"] == "pm deconvolution"
+
+
+def test_long_names_are_cut_in_exports(tmp_path):
+    """D3: a 4 MB kernel name is written whole once (otherData.long_names), cut in events."""
+    import json
+    p = corpus.long_name(tmp_path, 4)
+    out = tmp_path / "e.json"
+    assert main(["export", str(p), "-o", str(out), "--quiet"]) == 0
+    assert out.stat().st_size < 3 * p.stat().st_size + (8 << 20)
+    doc = json.loads(out.read_bytes())
+    full = [v for v in doc["otherData"]["long_names"].values()]
+    assert len(full) == 1 and len(full[0]) == 4 << 20
+    assert max(len(e.get("name", "")) for e in doc["traceEvents"]) <= 1024
+
+
+def test_writers_of_similar_names_keep_each_others_temporaries(tmp_path):
+    """D5: the temporary of x.json.20240101.json, owned by a live writer, is not taken
+    for a stale temporary of x.json (its pid field read as 20240101)."""
+    from stepscope.analysis.trace.atomic import atomic_open
+    live = tmp_path / f".x.json.20240101.json.{os.getpid()}.abcd.part"
+    live.write_text("busy")
+    with atomic_open(tmp_path / "x.json", "w") as f:
+        f.write("{}")
+    assert live.exists() and (tmp_path / "x.json").read_text() == "{}"
+
+
+def test_long_and_odd_output_names(capsys, tmp_path):
+    """D13: a 240-byte output name (its temporary was over 255 bytes) and ** in a name."""
+    t = trace_path("synthetic-h100")
+    for name in ("n" * 235 + ".json", "a**b.json"):
+        assert main(["export", str(t), "-o", str(tmp_path / name), "--quiet"]) == 0
+        assert (tmp_path / name).is_file()
+    capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["n" * 235 + ".json", "a**b.json"])
+    refuse(capsys, ["quant", "--report-only", "--model", "**", "-o", tmp_path], [], "")
+
+
+def test_full_disk_is_one_sentence_and_keeps_the_old_file(capsys, monkeypatch, tmp_path):
+    """D12: ENOSPC while writing an output: one sentence, no temporary left, the old file
+    kept; and the standard output on a full disk (report > /dev/full)."""
+    import errno
+
+    from stepscope.analysis.trace import atomic
+    t = trace_path("synthetic-h100")
+    out = tmp_path / "e.json"
+    out.write_text("old")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    for argv in (["export", t, "-o", out, "--quiet"], ["bars", t, "-o", tmp_path / "b.png"],
+                 ["timeline", t, "-o", tmp_path / "t.png"]):
+        refuse(capsys, argv, [t], "no space left on device; nothing was written")
+    assert out.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["e.json"]
+    with open("/dev/full", "w") as devfull:
+        r = subprocess.run([sys.executable, "-m", "stepscope", "report", str(t)], cwd=ROOT, stdout=devfull,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr == "stepscope: cannot write the standard output (No space left on device).\n"
+
+
+def test_unreadable_trace(capsys, monkeypatch, tmp_path):
+    """D15: opening the trace fails with a permission error (as a mode-000 file does for
+    any user but root): one sentence."""
+    from stepscope.analysis.trace import model
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    p = trace_path("synthetic-h100")
+    monkeypatch.setattr(model, "open", denied, raising=False)
+    refuse(capsys, ["report", p], [p], "cannot be read (Permission denied)")
+
+
+def test_unreadable_trace_as_another_user(tmp_path):
+    """D15 for real: a mode-000 trace read by nobody (the child drops root when it can)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch user")
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import stepscope"], cwd=ROOT, capture_output=True,
+                               preexec_fn=lambda: os.setuid(65534))
+    except OSError:     # nobody may not enter the virtual environment's folder
+        probe = None
+    if probe is None or probe.returncode:
+        pytest.skip("nobody cannot run this checkout's Python")
+    p = tmp_path / "t.stepscope"
+    shutil.copy(trace_path("synthetic-h100"), p)
+    p.chmod(0)
+    tmp_path.chmod(0o755)
+    r = subprocess.run([sys.executable, "-m", "stepscope", "report", str(p)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120, preexec_fn=lambda: os.setuid(65534))
+    assert r.returncode == 2 and r.stderr == f"stepscope: {p}: cannot be read (Permission denied).\n", r.stderr

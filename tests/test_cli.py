@@ -3,6 +3,7 @@ one-sentence errors."""
 import json
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -42,13 +43,15 @@ def test_main_job_without_gpu_compares_the_shipped_traces(tmp_path):
     assert "no CUDA GPU here; comparing the shipped traces traces/qwen2.5-7b-ctx2048-eager-static-h100" in r.stderr
     out = r.stdout
     assert "shipped traces recorded on an H100, not this machine" in out
-    for needle in ("eager-static", "graph", "launch overhead", "graph speedup, measured: 2.255x, 95% CI ",
-                   "steps of one session per arm", "graph speedup, predicted: 2.189x, 95% interval ", "node gap 96 ns",
-                   "node gap: median internal GPU gap of the graph trace", "no calibration given",
-                   "rule: explained by launch overhead when the prediction's 95% interval", "verdict: launch-bound",
-                   "sensitivity: 'explained' for node gaps"):
+    for needle in ("eager-static", "graph", "launch overhead", "graph speedup, measured:  2.255x (95% CI ",
+                   "steps of one session per arm", "graph speedup, predicted: 2.189x (95% CI ",
+                   "node gap: 96 ns, the median GPU gap inside the graph trace", "rule: 'explained by launch overhead'",
+                   "verdict: launch-bound", "sensitivity: 'explained' for node gaps"):
         assert needle in out, needle
     assert "within 5%" not in out
+    # the answer within the first 12 lines of an 80-column terminal (long lines wrap)
+    rows = [row for line in out.splitlines() for row in (textwrap.wrap(line, 80) or [""])]
+    assert any(row.startswith("verdict: launch-bound") for row in rows[:12]), rows[:12]
     png = tmp_path / "timeline-qwen2.5-7b-ctx2048-eager-static-vs-graph.png"
     assert png.stat().st_size > 10_000 and f"wrote {png}" in out
     # No progress bar when stderr is not a terminal: no carriage returns.
@@ -59,6 +62,8 @@ def test_main_job_takes_the_ab_node_gap_from_calibration_runs(tmp_path):
     cal = [ROOT / "benchmarks/results/calibration-h100.json", ROOT / "benchmarks/results/calibration-h100-b.json"]
     r = run("--shipped", "-o", tmp_path, "--quiet", "--calibration", cal[0], "--calibration", cal[1])
     assert r.returncode == 0, r.stderr
+    assert "node gap: 791 ns, the median of 2 `stepscope calibrate` runs (788, 793)" in r.stdout
+    r = run("--shipped", "-o", tmp_path, "--quiet", "--calibration", cal[0], "--calibration", cal[1], "--explain")
     assert 'node gap: stepscope calibrate: launch["1000"]["graph_ns_per_node"], untraced, one per calibration run: ' \
            "788, 793 ns, median used" in r.stdout
     assert "kernels x node gap 791 ns" in r.stdout and "no calibration given" not in r.stdout

@@ -38,7 +38,7 @@ def test_a_given_node_gap_is_used_and_named():
     # 1,485 kernels x 1 us more than the measured 96 ns per node: the prediction falls short.
     assert c["predicted_speedup"] < compare(BASE, GRAPH)["predicted_speedup"]
     assert not c["explained"] and c["verdict"] == AB.NOT_EXPLAINED
-    assert "from its attribution: not explained by launch overhead alone" in verdict(c)
+    assert "predicted 1.93x: not explained by launch overhead alone;" in verdict(c)
 
 
 def test_several_node_gap_estimates_use_their_median_and_widen_the_interval():
@@ -139,21 +139,56 @@ def test_render_shows_both_arms_the_intervals_the_rule_and_the_verdict():
     c = compare(BASE, GRAPH)
     text = render(c, "test")
     lines = text.splitlines()
-    header = next(line for line in lines if "eager-static" in line and "graph" in line)
+    header = next(line for line in lines if "eager-static" in line and "graph" in line and ":" not in line)
     assert header.split() == ["eager-static", "graph"]
     assert "16.199 ms  62.3%" in text and "0.214 ms   2.2%" in text
+    # the answer first: the verdict right under the header, in three short lines
+    assert lines[3:6] == ["verdict: launch-bound: the GPU waits for the CPU 62% of the eager-static step;",
+                          "  CUDA graphs make it 2.25x faster, predicted 2.19x: explained by launch overhead;",
+                          "  what is left is mostly kernel inefficiency (51% of the graph step)."]
     lo, hi = c["measured_ci95"]
-    assert (f"graph speedup, measured: 2.255x, 95% CI {lo:.3f}-{hi:.3f}" in text
-            and "bootstrap over 30 and 30 steps of one session per arm" in text)
-    assert f"95% interval {c['prediction_ci95'][0]:.3f}-{c['prediction_ci95'][1]:.3f}" in text
-    assert lines[-5].startswith("node gap: median internal GPU gap of the graph trace, over 3 traced graph steps; "
-                                "no calibration given")
-    assert lines[-4] == f"rule: {CM.RULE}"
-    assert lines[-3].startswith("verdict: launch-bound") and "explained by launch overhead)" in lines[-3]
-    assert lines[-2].startswith("sensitivity: 'explained' for node gaps 0-")
-    assert lines[-1].startswith("host side of the eager-static step: launch-bound idle (all steps) is 65% framework")
-    fixed = render(compare(BASE, GRAPH, node_gaps_ns=[256.0], node_gap_source="given"), "test")
+    assert f"graph speedup, measured:  2.255x (95% CI {lo:.3f}-{hi:.3f}), untraced median eager-static / graph" in lines
+    plo, phi = c["prediction_ci95"]
+    assert (f"graph speedup, predicted: 2.189x (95% CI {plo:.3f}-{phi:.3f}), predicted graph step "
+            f"{c['predicted_graph_step_ms']:.3f} ms") in lines
+    assert "node gap: 96 ns, the median GPU gap inside the graph trace's 3 steps" in lines
+    assert "rule: 'explained by launch overhead' when the two 95% intervals overlap (closed)" in lines
+    assert "intervals: bootstraps over the steps of one session per arm (30 + 30 timed, 3 traced, the node gap)" in lines
+    assert any(x.startswith("sensitivity: 'explained' for node gaps 0-") for x in lines)
+    assert "host side of the eager-static step:\n  the GPU waited for framework code between API calls 65%" in text
+    assert "trace with --host-spans to name the module" in text
+    assert max(len(x) for x in lines) <= 100
+    full = render(c, "test", explain=True)
+    assert f"rule: {CM.RULE}" in full and "bootstrap over 30 and 30 steps of one session per arm" in full
+    assert "node gap: median internal GPU gap of the graph trace, over 3 traced graph steps; no calibration given" in full
+    fixed = render(compare(BASE, GRAPH, node_gaps_ns=[256.0], node_gap_source="given"), "test", explain=True)
     assert "node gap: given; one value: no node-gap uncertainty in the interval" in fixed
+    assert "node gap: 256 ns, given (fixed: adds no uncertainty)" in fixed
+
+
+def _without_order(text: str) -> str:
+    """The main job's text without its table (whose columns follow the given order)."""
+    lines = text.splitlines()
+    table = lines.index("", lines.index("") + 1) + 1      # header, blank, verdict, blank: then the table
+    return "\n".join(lines[:table] + lines[lines.index("", table):])
+
+
+@pytest.mark.parametrize("pair", [("eager-static", "graph"), ("eager", "graph"), ("eager", "eager-static")])
+def test_swapping_the_arms_gives_the_same_verdict(pair):
+    """`--modes A,B` and `--modes B,A`: the same baseline (the arm that is not a graph
+    replay; of two such arms the slower), so the same numbers and verdict; only the
+    table's columns follow the order given."""
+    a, b = (TraceAnalysis(trace_path(f"qwen2.5-7b-ctx2048-{m}-h100")) for m in pair)
+    ab, ba = compare(a, b), compare(b, a)
+    assert verdict(ab) == verdict(ba)
+    assert ab["given_order"] == [0, 1] and ba["given_order"] == [1, 0]
+    for k in ("measured_speedup", "measured_ci95", "predicted_speedup", "prediction_ci95", "sensitivity"):
+        assert ab[k] == ba[k], k
+    assert _without_order(render(ab, "t")) == _without_order(render(ba, "t"))
+    head = lambda c: next(x for x in render(c, "t").splitlines() if x.split() in (list(pair), list(pair[::-1])))  # noqa: E731
+    assert head(ab).split() == list(pair) and head(ba).split() == list(pair[::-1])
+    # the baseline is the arm that is not a graph replay, whichever came first
+    assert ab["arms"][0]["mode"] == ba["arms"][0]["mode"] == ("eager" if pair[0] == "eager" else "eager-static")
 
 
 def test_traces_of_different_workloads_are_refused():
@@ -169,4 +204,5 @@ def test_no_prediction_when_the_arm_is_not_a_graph_replay():
     assert c["prediction_ci95"] is None and c["verdict"].startswith("no prediction")
     assert c["measured_speedup"] > 1 and c["measured_ci95"][0] <= c["measured_speedup"] <= c["measured_ci95"][1]
     text = render(c, "test")
-    assert "predicted: none" in text and "CUDA graphs make it" not in text
+    assert "nothing predicted: neither arm is a graph replay" in text and "CUDA graphs make it" not in text
+    assert "predicted: none (the prediction models a CUDA-graph replay" in render(c, "test", explain=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compare_modes import LAUNCH_BOUND_SHARE
 from ..dram import valid
 from ..facade import TraceAnalysis
 from ..gaps import GapCause
-from ..kernel_classes import graph_level
+from ..host import NO_SPAN
+from ..kernel_classes import graph_level, short_name, shorten
 
 ATTRIBUTION_ROWS = (("memory floor (bytes read / peak)", "floor_ms"),
                     ("kernel inefficiency (busy - floor)", "kernel_inefficiency_ms"),
@@ -32,10 +34,36 @@ def _na(text: str, known: bool) -> str:
     return text if known else "n/a".rjust(len(text))
 
 
+def _count(x: float, width: int) -> str:
+    """A count per step: a whole number when it is one (as every step had the same)."""
+    return f"{x:{width}.0f}" if float(x).is_integer() else f"{x:{width}.1f}"
+
+
+SHORT = {"floor_ms": "the memory floor", "kernel_inefficiency_ms": "kernel inefficiency",
+         "launch_overhead_ms": "launch overhead", "other_idle_ms": "other idle", "busy_ms": "GPU busy time"}
+
+
+def answer(mode: str, m: dict) -> str:
+    """One line per mode: launch-bound or not (the launch-overhead share that decides it,
+    against ``compare_modes.LAUNCH_BOUND_SHARE``), and the step's largest part."""
+    step = m["step_ms"] or 1.0
+    launch = m["launch_overhead_ms"] / step
+    keys = [k for _, k in (ATTRIBUTION_ROWS if m["floor_known"] else (BUSY_ROW,) + ATTRIBUTION_ROWS[2:])]
+    top = max(keys, key=lambda k: m[k])
+    head = "launch-bound" if launch >= LAUNCH_BOUND_SHARE else "not launch-bound"
+    out = f"verdict, {mode}: {head}: the GPU waits for the CPU {100 * launch:.1f}% of the step"
+    if top != "launch_overhead_ms":
+        out += f"; the largest part is {SHORT[top]} ({100 * m[top] / step:.1f}%)"
+    elif m["floor_known"]:
+        out += f"; the memory floor is {100 * m['floor_ms'] / step:.1f}%"
+    return out
+
+
 class ConsoleRenderer:
     def render(self, a: TraceAnalysis) -> str:
         s = a.get_summary()
         out = self.header(a, s)
+        out += [answer(mode, {**m, "floor_known": floor_known(s)}) for mode, m in s["modes"].items()]
         for mode, m in s["modes"].items():
             out += [""] + self.mode(mode, {**m, "floor_known": floor_known(s)})
             out += self.perturbation(s["perturbation"])
@@ -50,7 +78,11 @@ class ConsoleRenderer:
         w = []
         wl = a.trace.meta.get("workload", {})
         ctx = f"  ctx {s['ctx']}" if s["ctx"] else ""
-        w.append(f"stepscope report: {s['model'] or wl.get('kind', 'trace')}{ctx}  on {s['gpu']}")
+        what = s["model"] or (wl.get("name") if wl.get("kind") not in (None, "decode") else None)
+        if not what:
+            what = ("a torch.profiler trace (no model: --model and --ctx give one)"
+                    if a.trace.meta.get("source", "").startswith("torch.profiler") else f"a {wl.get('kind', 'trace')} trace")
+        w.append(f"stepscope report: {what}{ctx}  on {s['gpu'] or 'an unknown GPU'}")
         pk = s["peak_bytes_per_s"]
         if not floor_known(s):
             w.append(f"peak bandwidth {pk / 1e12:.3f} TB/s ({s['peak_source']}); " if pk else
@@ -77,6 +109,7 @@ class ConsoleRenderer:
                      "recorded, so this attribution is not meaningful")
         if cap.get("dram_status") not in (None, "ok"):
             w.append(f"note: DRAM counters: {cap['dram_status']}")
+        w += step_detection_lines(a.trace.meta.get("step_detection"))
         st = a.get_steps()
         short = st["dram_coverage"] < 0.99
         if a.trace.n("pm") and short.any():
@@ -150,19 +183,30 @@ class ConsoleRenderer:
             w.append(f"    {label:<42} {med(key) / 1e6:8.3f}  {100 * med(key) / total:6.1f}%")
         closure = int(np.abs(ps["launch_api_ns"] + ps["other_api_ns"] + ps["framework_ns"] - idle).max())
         w.append(f"  closure: (a) + (b) + (c) = launch overhead within {closure} ns (max over steps)")
+        unnamed = "(unnamed: no host spans recorded)" if not h["spans"] else "(outside any host span)"
         hot = h["hotspots"]
         w.append("  host hotspots in launch-bound idle (per step)                         ms   share of idle")
         for what, name, ns, share in zip(hot["what"], hot["name"], hot["ns_per_step"], hot["share_of_launch_idle"]):
-            w.append(f"    {what:<10} {name[:56]:<58} {ns / 1e6:8.3f}  {100 * share:5.1f}%")
+            name = unnamed if name == NO_SPAN else name
+            w.append(f"    {what:<10} {shorten(name, 56):<58} {ns / 1e6:8.3f}  {100 * share:5.1f}%")
+        bt = h["by_type"]
+        if any(n > 1 for n in bt["spans"]):
+            w.append("  the same, each module type over all layers (per step)                  ms   share of idle")
+            for what, name, n, ns, share in zip(bt["what"], bt["name"], bt["spans"], bt["ns_per_step"],
+                                                bt["share_of_launch_idle"]):
+                name = unnamed if name == NO_SPAN else name
+                label = f"{shorten(name, 44)} ({n} spans)" if n > 1 else shorten(name, 56)
+                w.append(f"    {what:<10} {label:<58} {ns / 1e6:8.3f}  {100 * share:5.1f}%")
         lg = h["longest_gaps"]
         if lg["step"]:
             w.append("  longest launch-bound gaps: step, ms, host span running, the kernel that ended it (launch call), "
                      "other API calls inside")
             for i in range(len(lg["step"])):
-                w.append(f"    step {lg['step'][i]}  {lg['gap_ns'][i] / 1e6:8.3f} ms  {lg['span'][i]}  -> "
-                         f"{lg['next_kernel'][i][:60]} ({lg['launch_api'][i]})  "
+                span = unnamed if lg["span"][i] == NO_SPAN else lg["span"][i]
+                w.append(f"    step {lg['step'][i]}  {lg['gap_ns'][i] / 1e6:8.3f} ms  {span}  -> "
+                         f"{shorten(lg['next_kernel'][i], 60)} ({lg['launch_api'][i]})  "
                          f"[{', '.join(lg['apis_inside'][i]) or 'none'}]")
-        w.append(f"  verdict: {h['verdict']}")
+        w += [f"  verdict: {line}" if i == 0 else f"           {line}" for i, line in enumerate(h["verdict"].split("\n"))]
         return w + self.stacks(a)
 
     def stacks(self, a: TraceAnalysis) -> list[str]:
@@ -177,7 +221,7 @@ class ConsoleRenderer:
             t = st[key]
             w.append(f"    {title:<70}  ms/step   share")
             for f, ms, sh, se in zip(t["frame"], t["ms_per_step"], t["share"], t["share_se"]):
-                w.append(f"      {f[-68:]:<68} {ms:8.3f}  {100 * sh:5.1f}% +-{100 * se:.1f}")
+                w.append(f"      {shorten(f, 68):<68} {ms:8.3f}  {100 * sh:5.1f}% +-{100 * se:.1f}")
         return w
 
     def kernel_classes(self, a: TraceAnalysis) -> list[str]:
@@ -189,7 +233,7 @@ class ConsoleRenderer:
             w.append("  (DRAM here: each sample spread evenly over its window" +
                      ("; 'DRAM per kernel' below deconvolves it)" if fit else ")"))
         for i, c in enumerate(kc["class"]):
-            w.append(f"  {c:<26} {kc['count_per_step'][i]:8.1f} {kc['time_ns_per_step'][i] / 1e6:10.3f} "
+            w.append(f"  {c:<26} {_count(kc['count_per_step'][i], 8)} {kc['time_ns_per_step'][i] / 1e6:10.3f} "
                      f"{100 * kc['share_of_busy'][i]:6.1f}% "
                      + _na(f"{kc['dram_bytes_per_step'][i] / 1e9:10.3f}", known) + " "
                      + _na(f"{kc['bytes_per_s'][i] / 1e9:7.0f}", known))
@@ -209,8 +253,8 @@ class ConsoleRenderer:
 
     def dram_kernels(self, a: TraceAnalysis) -> list[str]:
         d = a.get_dram_kernels()
-        if d.get("source", "none") == "none":
-            return []
+        if d.get("source", "none") == "none":     # said only when the trace had what the fit needs
+            return [f"DRAM per kernel: not estimated ({d['reason']})"] if d.get("work_limit") else []
         w = [f"DRAM per kernel ({d['source']}; dram_fit.py): {d['groups']} groups of {d['n_identities']} kernels"]
         if d["source"] == "pm deconvolution":
             w.append(f"  clock offset {d['read_offset_ns'] / 1e3:+.2f} us (PM - kernel), write lag "
@@ -239,12 +283,14 @@ class ConsoleRenderer:
         t = d["top_kernels"]
         if len(t["name"]):
             w.append(f"  kernels losing the most time (per step)         groups  time ms  read MB [{iv}]"
-                     "      GB/s   lost ms")
+                     "     GB/s*   lost ms")
             for i in range(min(8, len(t["name"]))):
-                w.append(f"    {t['name'][i][:45]:<45} {t['groups'][i]:6d} {t['time_ns_per_step'][i] / 1e6:8.3f} "
+                w.append(f"    {shorten(t['name'][i], 45):<45} {t['groups'][i]:6d} {t['time_ns_per_step'][i] / 1e6:8.3f} "
                          f"{t['read_bytes_per_step'][i] / 1e6:8.1f} [{t['read_lo_bytes'][i] / 1e6:8.1f},"
                          f"{t['read_hi_bytes'][i] / 1e6:8.1f}] {t['bytes_per_s'][i] / 1e9:7.0f} "
                          f"{t['inefficiency_ns_per_step'][i] / 1e6:9.3f}")
+            w.append(f"    * GB/s here: the kernel's own (read + write) bytes ({d['source']}) over its time; the top "
+                     "kernels table's GB/s spreads each PM sample over its window")
         for ck in d["checks"]:
             w.append(f"  {'check ok ' if ck['ok'] else 'VIOLATION'}  {ck['check']}: {ck['detail']}")
         return w
@@ -252,10 +298,13 @@ class ConsoleRenderer:
     def top_kernels(self, a: TraceAnalysis) -> list[str]:
         tk = a.get_top_kernels(8)
         known = has_dram(a)
-        w = ["top kernels by time (per step)                                          count  time ms  share   GB/s"]
+        w = ["top kernels by time (per step)                                          count  time ms  share  GB/s*"]
         for i, n in enumerate(tk["name"]):
-            w.append(f"  {n[:68]:<70} {tk['count_per_step'][i]:6.0f} {tk['time_ns_per_step'][i] / 1e6:8.3f} "
+            w.append(f"  {shorten(n, 68):<70} {_count(tk['count_per_step'][i], 6)} {tk['time_ns_per_step'][i] / 1e6:8.3f} "
                      f"{100 * tk['share_of_busy'][i]:5.1f}% " + _na(f"{tk['bytes_per_s'][i] / 1e9:6.0f}", known))
+        if known:
+            w.append("  * GB/s here: the PM-sampled DRAM bytes (read + write) in the kernel's runs, each sample spread "
+                     "evenly over its window, over its time")
         return w
 
     def gap_histogram(self, a: TraceAnalysis) -> list[str]:
@@ -275,3 +324,26 @@ class ConsoleRenderer:
         return [f"HTA's host-wait rule on the same {hc['internal_gaps']} internal gaps: {hc['host_wait_hta']} "
                 f"host-wait ({hc['host_wait_ns_hta'] / 1e6:.3f} ms) vs {hc['launch_ours']} launch-bound here "
                 f"({hc['launch_ns_ours'] / 1e6:.3f} ms); {hc['gaps_under_2us']} gaps are under 2 us"]
+
+
+def step_detection_lines(det: dict | None) -> list[str]:
+    """How the steps of a trace without step windows were found (analysis/trace/detect.py)."""
+    if not det:
+        return []
+    if det["rule"].startswith("one forward"):
+        w = [f"steps: {det['rule']}: from its first launch call to its last GPU record ({det['message']})"]
+    elif det["rule"] == "ProfilerStep markers" or det["rule"].startswith(("marker", "module")):
+        w = [f"steps: {det['decode_steps']} found by {det['rule']}"]
+    else:
+        lo, med, hi = det["launches_per_step"] or (0, 0, 0)
+        w = [f"steps: {det['decode_steps']} decode steps found by {det['rule']} (anchor: {short_name(det['anchor'], 40)}): "
+             f"{det['steady_steps']} steady, {det['warmup_steps']} warm-up; launches/step {lo}/{med}/{hi} (min/median/max)"]
+        left = [f"{x['label']} ({x['launches']} launches, {x['busy_ns'] / 1e6:.3f} ms busy)" for x in det["left_out"]
+                if x["label"] != "warm-up"]
+        if left:
+            w.append("  left out: " + ", ".join(left[:4]) + (f" and {len(left) - 4} more" if len(left) > 4 else ""))
+    if det.get("graph_launch_calls"):
+        w.append(f"  CUDA-graph launch calls: {det['graph_launch_calls']} in steps, median "
+                 f"{det['graph_launch_call_ns_median'] / 1e6:.3f} ms each; gaps inside a replay are graph-internal, "
+                 "never launch overhead")
+    return w

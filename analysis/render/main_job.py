@@ -19,18 +19,22 @@ SHORT = {"floor_ms": "the memory floor", "kernel_inefficiency_ms": "kernel ineff
 
 
 def verdict(c: dict) -> str:
-    """One line: is the baseline launch-bound, what graphs buy, and what is left."""
+    """The answer, in three short lines (at most 100 characters each): is the baseline
+    launch-bound (the share that decides it), what the other arm buys, measured and
+    predicted, and what is left. The same text whichever order the arms were given in."""
     b, g = c["arms"]
-    what = (f"launch-bound: the GPU waits for the CPU {100 * c['base_launch_share']:.0f}% of the {b['mode']} step"
-            if c["launch_bound"] else
-            f"not launch-bound: launch overhead is {100 * c['base_launch_share']:.0f}% of the {b['mode']} step")
+    share = f"{100 * c['base_launch_share']:.0f}%"
+    what = (f"launch-bound: the GPU waits for the CPU {share} of the {b['mode']} step" if c["launch_bound"] else
+            f"not launch-bound: the GPU waits for the CPU {share} of the {b['mode']} step")
     if c["predicted_speedup"] is None:
-        return (f"verdict: {what}; {g['mode']} is {c['measured_speedup']:.2f}x as fast; what is left is mostly "
-                f"{SHORT[c['graph_largest_part']]} ({100 * c['graph_largest_share']:.0f}% of the {g['mode']} step).")
-    return (f"verdict: {what}; CUDA graphs make it {c['measured_speedup']:.2f}x faster (predicted "
-            f"{c['predicted_speedup']:.2f}x from its attribution: {c['verdict']}); "
-            f"what is left is mostly {SHORT[c['graph_largest_part']]} "
-            f"({100 * c['graph_largest_share']:.0f}% of the graph step).")
+        buys = (f"{g['mode']} is {c['measured_speedup']:.2f}x faster (measured; nothing predicted: "
+                f"neither arm is a graph replay)")
+    else:
+        buys = (f"CUDA graphs make it {c['measured_speedup']:.2f}x faster, predicted {c['predicted_speedup']:.2f}x: "
+                f"{c['verdict']}")
+    left = (f"what is left is mostly {SHORT[c['graph_largest_part']]} "
+            f"({100 * c['graph_largest_share']:.0f}% of the {g['mode']} step)")
+    return f"verdict: {what};\n  {buys};\n  {left}."
 
 
 def _node_gap(c: dict) -> str:
@@ -44,42 +48,50 @@ def _node_gap(c: dict) -> str:
     return f"{c['node_gap_source']}: {', '.join(f'{x:.0f}' for x in est)} ns, median used"
 
 
-def render(c: dict, source: str) -> str:
-    b, g = c["arms"]
-    floor = b["floor_known"] and g["floor_known"]
-    w = [f"stepscope: {c['model']}  ctx {c['ctx']}  on {c['gpu']}  ({source})", ""]
+def _short_node_gap(c: dict) -> str:
+    est = c["node_gap_estimates_ns"]
+    if est is None:
+        return f"{c['node_gap_ns']:.0f} ns, the median GPU gap inside the graph trace's {c['node_gap_steps']} steps"
+    if len(est) == 1:
+        return f"{c['node_gap_ns']:.0f} ns, given (fixed: adds no uncertainty)"
+    runs = ", ".join(f"{x:.0f}" for x in est)
+    return f"{c['node_gap_ns']:.0f} ns, the median of {len(est)} `stepscope calibrate` runs ({runs})"
+
+
+def _table(c: dict, cols: list[dict]) -> list[str]:
+    floor = all(a["floor_known"] for a in cols)
     col = 20
-    w.append(f"{'':<44}{b['mode']:>{col}}{g['mode']:>{col}}")
+    w = [f"{'':<44}" + "".join(f"{a['mode']:>{col}}" for a in cols)]
 
-    def row(label, vb, vg):
-        w.append(f"  {label:<42}{vb:>{col}}{vg:>{col}}")
-
-    def ms(a, key):
-        return f"{a[key]:.3f} ms"
+    def row(label, *v):
+        w.append(f"  {label:<42}" + "".join(f"{x:>{col}}" for x in v))
 
     row("step, untraced median", *(f"{a['untraced_step_ms']:.3f} ms" if a["untraced_step_ms"] else "n/a"
-                                   for a in (b, g)))
-    row("step, traced median", ms(b, "step_ms"), ms(g, "step_ms"))
-    row("kernels / launch calls per step", *(f"{a['kernels']:.0f} / {a['launch_calls']:.0f}" for a in (b, g)))
+                                   for a in cols))
+    row("step, traced median", *(f"{a['step_ms']:.3f} ms" for a in cols))
+    row("kernels / launch calls per step", *(f"{a['kernels']:.0f} / {a['launch_calls']:.0f}" for a in cols))
     w.append("  attribution of the traced step (median)")
     keys = ["floor_ms", "kernel_inefficiency_ms"] if floor else ["busy_ms"]
     for k in keys + ["launch_overhead_ms", "other_idle_ms"]:
-        row("  " + PART_LABELS[k], *(f"{a[k]:.3f} ms {100 * a[k] / a['step_ms']:5.1f}%" for a in (b, g)))
+        row("  " + PART_LABELS[k], *(f"{a[k]:.3f} ms {100 * a[k] / a['step_ms']:5.1f}%" for a in cols))
     if floor:
-        row("% of floor (bytes read)", *(f"{a['pct_floor']:.1f}%" for a in (b, g)))
+        row("% of floor (bytes read)", *(f"{a['pct_floor']:.1f}%" for a in cols))
     else:
         w.append("  floor unknown: pass --model and --ctx")
-    w.append("")
+    return w
+
+
+def _explain(c: dict) -> list[str]:
+    """The long form of the lines under the table (`stepscope --explain`)."""
+    b, g = c["arms"]
     what = "graph speedup" if g["mode"] == "graph" else f"{g['mode']} speedup"
     lo, hi = c["measured_ci95"]
     nb, ng = c["measured_steps"]
-    w.append(f"{what}, measured: {c['measured_speedup']:.3f}x, 95% CI {lo:.3f}-{hi:.3f} ({b['mode']} / {g['mode']} "
-             f"median step, {c['speedup_source']}; bootstrap over {nb} and {ng} steps of one session per arm: "
-             f"no session-to-session variation, which `stepscope ab` measures)")
+    w = [f"{what}, measured: {c['measured_speedup']:.3f}x, 95% CI {lo:.3f}-{hi:.3f} ({b['mode']} / {g['mode']} "
+         f"median step, {c['speedup_source']}; bootstrap over {nb} and {ng} steps of one session per arm: "
+         f"no session-to-session variation, which `stepscope ab` measures)"]
     if c["predicted_speedup"] is None:
-        w.append(f"{what}, predicted: none (the prediction models a CUDA-graph replay; {g['mode']} is not one)")
-        w.append(verdict(c))
-        return "\n".join(w)
+        return w + [f"{what}, predicted: none (the prediction models a CUDA-graph replay; {g['mode']} is not one)"]
     lo, hi = c["prediction_ci95"]
     w.append(f"graph speedup, predicted: {c['predicted_speedup']:.3f}x, 95% interval {lo:.3f}-{hi:.3f} "
              f"(predicted graph step {c['predicted_graph_step_ms']:.3f} ms = {b['mode']} busy + non-launch idle + "
@@ -88,10 +100,45 @@ def render(c: dict, source: str) -> str:
              + ("" if len(c["node_gap_estimates_ns"] or [0, 0]) == 1 else " and the node-gap estimate") + ")")
     w.append(f"node gap: {_node_gap(c)}")
     w.append(f"rule: {c['rule']}")
-    w.append(verdict(c))
-    w.append(sensitivity_line(c["sensitivity"]))
+    return w
+
+
+def render(c: dict, source: str, explain: bool = False) -> str:
+    """The answer first (header, verdict), then the table in the order the arms were
+    given, then the speedups, rule and sensitivity in lines of at most 100 characters;
+    ``explain`` adds each of those in full."""
+    b, g = c["arms"]
+    order = c.get("given_order", [0, 1])
+    w = [f"stepscope: {c['model']}  ctx {c['ctx']}  on {c['gpu']}", f"  ({source})", "", verdict(c), ""]
+    w += _table(c, [c["arms"][i] for i in order])
+    w.append("")
+    what = "graph speedup" if g["mode"] == "graph" else f"{g['mode']} speedup"
+    lo, hi = c["measured_ci95"]
+    nb, ng = c["measured_steps"]
+    src = "untraced" if c["speedup_source"] == "untraced / untraced" else c["speedup_source"]
+    w.append(f"{what}, measured:  {c['measured_speedup']:.3f}x (95% CI {lo:.3f}-{hi:.3f}), {src} median "
+             f"{b['mode']} / {g['mode']}")
+    if c["predicted_speedup"] is not None:
+        lo, hi = c["prediction_ci95"]
+        w.append(f"{what}, predicted: {c['predicted_speedup']:.3f}x (95% CI {lo:.3f}-{hi:.3f}), predicted graph step "
+                 f"{c['predicted_graph_step_ms']:.3f} ms")
+        w.append(f"  = {b['mode']} busy + non-launch idle + kernels x node gap")
+        w.append(f"node gap: {_short_node_gap(c)}")
+        w.append("rule: 'explained by launch overhead' when the two 95% intervals overlap (closed)")
+        drawn = f"{nb} + {ng} timed, {c['base_traced_steps']} traced" + \
+            ("" if len(c["node_gap_estimates_ns"] or [0, 0]) == 1 else ", the node gap")
+    else:
+        drawn = f"{nb} + {ng} timed"
+    w.append(f"intervals: bootstraps over the steps of one session per arm ({drawn})")
+    w.append("  no session-to-session variation: `stepscope ab` measures it")
+    if c["sensitivity"]:
+        w.append(sensitivity_line(c["sensitivity"]))
     if c.get("host_verdict"):
-        w.append(f"host side of the {b['mode']} step: {c['host_verdict']}")
+        w += [f"host side of the {b['mode']} step:"] + [f"  {line}" for line in c["host_verdict"].split("\n")]
+    if explain:
+        w += ["", "in full (--explain):"] + _explain(c)
+    else:
+        w.append("(--explain prints each line above in full)")
     return "\n".join(w)
 
 

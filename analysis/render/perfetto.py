@@ -6,6 +6,10 @@ correlation id), and a DRAM counter track (GB/s, read and write) from the PM sam
 Timestamps are microseconds from the trace's first event, written with three decimals,
 so nanoseconds survive; ``displayTimeUnit`` is "ns". The file is streamed: events are
 serialised a batch at a time as they are made, never held as one document.
+
+Names longer than ``MAX_NAME_CHARS`` are cut in the events (each record would repeat them:
+one 64 MB kernel name made a 77 GB export) and written whole once, under
+``otherData.long_names`` keyed by their index in the trace's string table.
 """
 from __future__ import annotations
 
@@ -19,6 +23,20 @@ from ..trace.atomic import atomic_open
 
 CPU_PID, GPU_PID = 1, 2
 STEPS_TID = 0
+#: Longest name written into an event; longer ones are cut (the whole name is in otherData).
+MAX_NAME_CHARS = 1024
+
+
+def _cut(s: str, i: int | None = None) -> str:
+    if len(s) <= MAX_NAME_CHARS:
+        return s
+    where = f"; whole in otherData.long_names[{i}]" if i is not None else ""
+    return f"{s[:MAX_NAME_CHARS - 80]}... [{len(s)} characters{where}]"
+
+
+def export_names(trace) -> list[str]:
+    """The string table as events show it: long names cut (``_cut``)."""
+    return [_cut(s, i) for i, s in enumerate(trace.strings)]
 
 
 def _us(ns: np.ndarray, t0: int) -> list:
@@ -40,7 +58,7 @@ def iter_events(trace):
     t0 = origin_ns(t)
     yield {"ph": "M", "name": "process_name", "pid": CPU_PID, "tid": 0, "args": {"name": "CPU"}}
     yield {"ph": "M", "name": "process_name", "pid": GPU_PID, "tid": 0,
-           "args": {"name": f"GPU {(t.meta.get('gpu') or {}).get('name', '')}".strip()}}
+           "args": {"name": _cut(f"GPU {(t.meta.get('gpu') or {}).get('name', '')}".strip())}}
     yield {"ph": "M", "name": "thread_name", "pid": CPU_PID, "tid": STEPS_TID, "args": {"name": "steps"}}
     for tid in np.unique(a["thread_id"]).tolist():
         yield {"ph": "M", "name": "thread_name", "pid": CPU_PID, "tid": tid + 1,
@@ -48,7 +66,7 @@ def iter_events(trace):
     streams = np.unique(np.concatenate([k["stream"], t["memcpy"]["stream"], t["memset"]["stream"]]))
     for s in streams.tolist():
         yield {"ph": "M", "name": "thread_name", "pid": GPU_PID, "tid": s, "args": {"name": f"stream {s}"}}
-    strings = t.strings
+    strings = export_names(t)
     for idx, mode, ts, dur in zip(st["index"].tolist(), st["mode"].tolist(), _us(st["start_ns"], t0),
                                   ((st["end_ns"] - st["start_ns"]) / 1000.0).tolist()):
         yield {"ph": "X", "cat": "step", "name": f"step {idx} ({strings[mode]})", "pid": CPU_PID,
@@ -110,8 +128,12 @@ def iter_events(trace):
 
 
 def _other(trace) -> dict:
-    return {"stepscope": "trace exported by stepscope", "origin_ns": origin_ns(trace),
-            "gpu": (trace.meta.get("gpu") or {}).get("name")}
+    out = {"stepscope": "trace exported by stepscope", "origin_ns": origin_ns(trace),
+           "gpu": (trace.meta.get("gpu") or {}).get("name")}
+    long = {str(i): s for i, s in enumerate(trace.strings) if len(s) > MAX_NAME_CHARS}
+    if long:
+        out["long_names"] = long
+    return out
 
 
 def to_chrome(trace) -> dict:

@@ -34,8 +34,9 @@ def sweep_markdown(cells) -> str:
     return "\n".join(rows)
 
 
-def quant_markdown(rows: list[dict], gpu: str) -> str:
-    out = [f"Qwen-style table on {gpu}: bf16 vs each arm (ms per decode step, median of 30 untraced steps)",
+def quant_markdown(rows: list[dict], gpu: str, model: str = "", ctx: int | None = None) -> str:
+    what = f"{model} ctx {ctx} " if model else ""
+    out = [f"Quantised weight paths vs bf16: {what}on {gpu} (ms per decode step, median of 30 untraced steps)",
            "",
            "Brackets: 95% percentile bootstrap intervals over the untraced steps of each arm's one session "
            "(step-to-step spread, not fresh sessions).",
@@ -75,8 +76,12 @@ def compare_text(res: dict, floors: list[dict]) -> str:
     if res["answer"]:
         ans = res["answer"]
         falls = ", ".join(f"{m}: {'yes' if v else 'no'}" for m, v in ans["pct_floor_falls_as_peak_rises"].items())
+        sps = ", ".join(f"{r['graph_speedup_median']:.2f}x on {r['gpu']}" for r in res["gpus"]
+                        if r["graph_speedup_median"] is not None)
         out.append(f"\n% of floor falls as peak bandwidth rises? {falls}. Graph speedup grows with peak "
-                   f"bandwidth? {'yes' if ans['graph_speedup_grows_with_peak'] else 'no'}.")
+                   f"bandwidth? {'yes' if ans['graph_speedup_grows_with_peak'] else 'no'} in these data ({sps}), "
+                   "which are not evidence either way: the speedup also depends on how fast each machine's host "
+                   "issues eager kernels, which the sweep does not calibrate.")
     out.append("\nAnalytic floor at ctx 2048, ms (all parameters + KV over datasheet peak; not measurements):")
     gpus = [k for k in floors[0] if k not in ("model", "ctx")] if floors else []
     out.append("| model | " + " | ".join(gpus) + " |")

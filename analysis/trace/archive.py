@@ -21,6 +21,8 @@ import numpy as np
 from .errors import TraceFileError
 
 DEFAULT_MAX_MB = 4096
+#: The largest limit accepted (1 TB): above it the byte counts stop meaning anything.
+MAX_LIMIT_MB = 1 << 20
 #: dtypes a trace member may have: int64 columns, uint8 JSON blobs.
 _DTYPES = (np.dtype(np.int64), np.dtype(np.uint8))
 
@@ -28,11 +30,22 @@ _DTYPES = (np.dtype(np.int64), np.dtype(np.uint8))
 def max_bytes() -> int:
     """Most bytes of arrays (or of inflated JSON) one trace may declare."""
     raw = os.environ.get("STEPSCOPE_MAX_TRACE_MB", "")
-    try:
-        mb = float(raw) if raw else DEFAULT_MAX_MB
-    except ValueError:
-        mb = DEFAULT_MAX_MB
+    if not raw:
+        return DEFAULT_MAX_MB * 2**20
+    mb = parse_limit_mb(raw)
+    if mb is None:
+        raise TraceFileError(f"STEPSCOPE_MAX_TRACE_MB={raw} is not a number of megabytes in 0..{MAX_LIMIT_MB} "
+                             "(unset it for the default, 4096).")
     return int(mb * 2**20)
+
+
+def parse_limit_mb(text) -> float | None:
+    """A size limit in MB: a finite number above 0 and at most ``MAX_LIMIT_MB``, else None."""
+    try:
+        mb = float(text)
+    except (TypeError, ValueError):
+        return None
+    return mb if 0 < mb <= MAX_LIMIT_MB else None
 
 
 def _too_big(path, what: str, n: int) -> TraceFileError:
@@ -65,6 +78,13 @@ def read_members(path: Path, wanted=None) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     try:
         with zipfile.ZipFile(path) as z:
+            seen: set[str] = set()
+            dup = next((i.filename for i in z.infolist() if i.filename in seen or seen.add(i.filename)), None)
+            if dup is not None:
+                raise TraceFileError(f"{path}: holds member {dup} twice (which one is the trace is ambiguous).")
+            enc = [i.filename for i in z.infolist() if i.flag_bits & 0x1]
+            if enc:
+                raise TraceFileError(f"{path}: member {enc[0]} is encrypted; stepscope traces are not.")
             infos = [i for i in z.infolist() if i.filename.endswith(".npy")]
             declared = sum(i.file_size for i in infos)
             if declared > limit:
@@ -95,6 +115,6 @@ def read_members(path: Path, wanted=None) -> dict[str, np.ndarray]:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
         raise TraceFileError(f"{path}: the file is corrupt or truncated ({type(e).__name__}: {e}).") from None
-    except (OSError, ValueError, NotImplementedError, zipfile.LargeZipFile) as e:
+    except (OSError, ValueError, RuntimeError, NotImplementedError, zipfile.LargeZipFile) as e:
         raise TraceFileError(f"{path}: the file cannot be read ({type(e).__name__}: {e}).") from None
     return out

@@ -16,10 +16,20 @@ import re
 _SEP = re.compile(rb"\}\s*,\s*\{")
 _OPEN = re.compile(rb"\s*:\s*\[")
 _KEY = b'"traceEvents"'
+_SPACE = re.compile(rb"\s*")
+#: The ``traceEvents`` list must open within this many bytes of the start (Kineto writes a
+#: few kB of metadata before it), and no run of text between two cuts may be longer: past
+#: either, the text is refused (``TooLong``) instead of being buffered whole.
+MAX_HEAD_BYTES = 64 << 20
+MAX_PIECE_BYTES = 128 << 20
 
 
 class NotSplittable(Exception):
     """The text cannot be cut cleanly; parse it whole."""
+
+
+class TooLong(Exception):
+    """The text holds a run this parser refuses to buffer (the message says which)."""
 
 
 def _loads(b):
@@ -36,17 +46,23 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20) -> tuple[dict, list
     it = iter(blocks)
     buf = bytearray()
     prefix = None
+    start = 0      # the key is looked for in new text only: linear, not quadratic
     for b in it:
         buf += b
-        k = buf.find(_KEY)
-        if k >= 0:
-            m = _OPEN.match(buf, k + len(_KEY))
-            if m:
-                prefix = bytes(buf[:m.end() - 1])
-                del buf[:m.end()]
-                break
-            if len(buf) - k > 256:
-                raise NotSplittable
+        k = buf.find(_KEY, start)
+        if k < 0:
+            if len(buf) > MAX_HEAD_BYTES:
+                raise TooLong(f"no traceEvents list in its first {MAX_HEAD_BYTES >> 20} MB")
+            start = max(0, len(buf) - len(_KEY))
+            continue
+        m = _OPEN.match(buf, k + len(_KEY))
+        if m:
+            prefix = bytes(buf[:m.end() - 1])
+            del buf[:m.end()]
+            break
+        if len(buf) - k > 256:
+            raise NotSplittable
+        start = k
     if prefix is None:
         raise NotSplittable
     kept: list = []
@@ -54,6 +70,7 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20) -> tuple[dict, list
     def feed(piece) -> None:
         kept.extend(select(_loads(b"[" + bytes(piece) + b"]")))
 
+    del buf[:_SPACE.match(buf).end()]     # whitespace after "[": never part of an event
     eof, want = False, chunk_bytes
     while not eof:
         while len(buf) < want:
@@ -83,12 +100,14 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20) -> tuple[dict, list
                 cut = True
                 break
             pos = j
-        want = chunk_bytes if cut else 2 * len(buf)   # no cut yet: read more first
-        if want > 64 * chunk_bytes + (1 << 26):
-            raise NotSplittable
+        if not cut:     # no cut yet: read more first (whitespace before the next event is dropped)
+            del buf[:_SPACE.match(buf).end()]
+        want = chunk_bytes if cut else max(2 * len(buf), chunk_bytes)
+        if want > MAX_PIECE_BYTES:
+            raise TooLong(f"more than {MAX_PIECE_BYTES >> 20} MB of text between two events")
     # The last events, then "]" and the rest of the document.
     pos = len(buf)
-    for _ in range(1000):
+    for _ in range(64):      # the list's "]" is among the last few of a real file
         j = buf.rfind(b"]", 0, pos)
         if j < 0:
             break

@@ -19,15 +19,16 @@ from __future__ import annotations
 import gc
 import gzip
 import json
+import re
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from . import validate
+from . import detect, validate
 from .archive import max_bytes
 from .errors import TraceFileError, require_regular_file
-from .json_stream import NotSplittable, parse_events
+from .json_stream import NotSplittable, TooLong, parse_events
 from .model import DOMAIN_DRIVER, DOMAIN_RUNTIME, HostSpanKind, Trace, table_from_rows
 from .steps import assign_steps
 
@@ -36,6 +37,11 @@ from .steps import assign_steps
 _EXACT_US = 2.0**43
 _CHUNK = 1 << 24
 _PIECE = 1 << 20
+#: Memory an imported event takes while the trace is built (its dict, args and columns),
+#: counted against the size limit as the events are kept; and memory per byte of text
+#: when a document has to be parsed whole.
+EVENT_BYTES = 1500
+WHOLE_PARSE_FACTOR = 8
 
 
 def _ns(v) -> int:
@@ -113,12 +119,30 @@ def _select(events: list) -> list:
     return out
 
 
+def _budgeted(path: Path):
+    """``_select`` that refuses once the events kept would take more memory than the limit."""
+    limit, kept = max_bytes(), [0]
+
+    def select(events: list) -> list:
+        out = _select(events)
+        kept[0] += len(out)
+        if kept[0] * EVENT_BYTES > limit:
+            raise TraceFileError(
+                f"{path}: holds more than {kept[0]} events to import, about {kept[0] * EVENT_BYTES / 2**20:.0f} MB "
+                f"in memory, over the {limit / 2**20:.0f} MB limit (raise it with --max-trace-mb or "
+                "STEPSCOPE_MAX_TRACE_MB if the machine has the memory).")
+        return out
+    return select
+
+
 def _parse_streaming(path: Path):
     """The document with only the events the importer reads; parsed a chunk at a time
     when the text can be cut between events, else whole."""
     try:
         # 1 MB pieces: each piece's parse stays in the CPU caches (16 MB pieces take 2x longer)
-        head, kept = parse_events(_blocks(path, _PIECE), _select, _PIECE)
+        head, kept = parse_events(_blocks(path, _PIECE), _budgeted(path), _PIECE)
+    except TooLong as e:
+        raise TraceFileError(f"{path}: not a readable torch.profiler trace ({e}).") from None
     except NotSplittable:
         return _parse(path)
     return {**head, "traceEvents": kept}
@@ -127,6 +151,11 @@ def _parse_streaming(path: Path):
 def _parse(path: Path, exact: bool = False):
     try:
         raw = _read_bytes(path)
+        if len(raw) * WHOLE_PARSE_FACTOR > max_bytes():
+            raise TraceFileError(
+                f"{path}: cannot be read event by event, and parsing its {len(raw) / 2**20:.0f} MB whole would take "
+                f"more than the {max_bytes() / 2**20:.0f} MB limit (raise it with --max-trace-mb or "
+                "STEPSCOPE_MAX_TRACE_MB if the file is trusted).")
         if exact:
             return json.loads(bytes(raw), parse_float=str)
         import orjson
@@ -290,25 +319,38 @@ def _build(path, doc, exact: bool) -> Trace | None:
         t.tables[table] = table_from_rows(table, cols)
     if got["host"]["ev"]:
         t.tables["host_spans"] = _host_spans(path, t, got["host"]["ev"], *times["host"])
+    for table in ("kernels", "api", "memcpy", "memset"):   # torch.profiler times are after its start
+        neg = int((t.tables[table]["start_ns"] < 0).sum())
+        if neg:
+            raise TraceFileError(f"{path}: {neg} {table} events have a negative ts (before the profiler started).")
     mode = t.intern("kineto")
     if got["steps"]["ev"]:
         try:
             idx = [int(x["name"].split("#", 1)[1]) for x in got["steps"]["ev"]]
         except ValueError:
             raise TraceFileError(f"{path}: a ProfilerStep annotation has no step number.") from None
+        if any(not 0 <= i < 2**62 for i in idx):
+            raise TraceFileError(f"{path}: a ProfilerStep annotation's step number is outside 0..2**62.")
         s, e = times["steps"]
         o = np.argsort(s, kind="stable")
         steps = {"index": np.asarray(idx, np.int64)[o], "start_ns": s[o], "end_ns": e[o]}
     else:
-        lo = min(int(times[x][0].min()) for x in ("kernels", "api") if len(got[x]["ev"]))
-        hi = max(int(times[x][1].max()) for x in ("kernels", "api") if len(got[x]["ev"]))
-        steps = {"index": [0], "start_ns": [lo], "end_ns": [hi]}
+        steps = {"index": [], "start_ns": [], "end_ns": []}
     steps["mode"] = np.full(len(steps["index"]), mode, np.int64)
     t.tables["steps"] = table_from_rows("steps", steps)
-    problem = validate.check_tables(t)
+    _mark_graph_replays(t)
+    problem = validate.check_tables(t, need_steps=bool(got["steps"]["ev"]))
     if problem:
         raise TraceFileError(f"{path}: the trace is invalid: {problem}.")
-    counts = assign_steps(t)
+    if got["steps"]["ev"]:
+        counts = assign_steps(t)
+        found = detect.Detection(detect.RULE_PROFILER_STEP, steps, [("decode", 0, 0, 0)] * len(steps["index"]))
+    else:   # no ProfilerStep markers: the steps are found from the records (trace/detect.py)
+        found = detect.detect(t)
+        if not found.steps:
+            raise TraceFileError(f"{path}: no decode steps found: {found.message}.")
+        detect.apply(t, found)
+        counts = {k: v for k, v in t.meta.pop("capture", {}).items()}
     props = doc.get("deviceProperties")
     dev = props[0] if isinstance(props, list) and props and isinstance(props[0], dict) else {}
     name = dev.get("name") if isinstance(dev.get("name"), str) else "unknown"
@@ -318,10 +360,29 @@ def _build(path, doc, exact: bool) -> Trace | None:
                           "dropped_records": None, "apis": "torch.profiler (the runtime/driver calls it recorded)",
                           "host_spans": "torch.profiler cpu_op and user_annotation events"
                           if t.n("host_spans") else "off", **counts},
+              "step_detection": {**found.summary(), **detect.graph_launch_calls(t)},
               "kineto": {k: doc.get(k) for k in ("schemaVersion", "cupti_version",
                                                  "cuda_runtime_version", "cuda_driver_version")}}
     t.validate()
     return t
+
+
+_GRAPH_LAUNCH = re.compile(r"^cu(da)?GraphLaunch")
+
+
+def _mark_graph_replays(t: Trace) -> None:
+    """Kernels launched by a CUDA-graph launch call (same correlation id) are graph nodes,
+    as in a native trace: gaps inside a replay are graph-internal, never launch overhead.
+    Kineto gives them no graph id, so they get graph id 1 (0: not a graph node)."""
+    api = t["api"]
+    ids = [i for i, name in enumerate(t.strings) if _GRAPH_LAUNCH.match(name)]
+    if not ids:
+        return
+    launch_corr = api["correlation"][np.isin(api["name"], ids)]
+    for table in ("kernels", "memcpy", "memset"):   # copies and sets can be graph nodes too
+        tab = t[table]
+        hit = np.isin(tab["correlation"], launch_corr) & (tab["graph_id"] <= 0)
+        tab["graph_id"] = np.where(hit, 1, tab["graph_id"])
 
 
 def load_kineto(path: str | Path) -> Trace:

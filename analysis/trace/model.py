@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import validate as _validate
-from .archive import read_members
+from .archive import max_bytes, read_members
 from .atomic import atomic_open
 from .errors import TraceFileError, require_regular_file
 
@@ -144,8 +144,11 @@ class Trace:
         contents after (``validate``)."""
         path = Path(path)
         require_regular_file(path)
-        with open(path, "rb") as f:
-            magic = f.read(4)
+        try:
+            with open(path, "rb") as f:
+                magic = f.read(4)
+        except OSError as e:
+            raise TraceFileError(f"{path}: cannot be read ({e.strerror}).") from None
         if magic != b"PK\x03\x04":
             raise TraceFileError(f"{path}: not a stepscope trace (not a zip archive).")
         members = read_members(path, lambda name: name in ("meta.json", "strings.json"))
@@ -160,6 +163,7 @@ class Trace:
             raise TraceFileError(
                 f"{path}: trace schema version {version} is not supported "
                 f"(this stepscope reads versions {', '.join(map(str, READABLE_VERSIONS))}).")
+        _check_string_count(path, members.get("strings.json"))
         strings = _json_member(path, members, "strings.json")
         keys = {f"{t}.{c}" for t, cols in TABLES.items() for c in cols
                 if not (version == 1 and t in V2_TABLES)}
@@ -189,6 +193,25 @@ class Trace:
         if problem:
             raise TraceFileError(f"{path}: the trace is invalid: {problem}.")
         return trace
+
+
+#: Bytes of the limit (``--max-trace-mb``) one string-table entry costs: a Python string
+#: takes ~60 bytes however short, so a table of tiny strings takes 20x its file bytes.
+STRING_ENTRY_BYTES = 4096
+
+
+def _check_string_count(path, blob) -> None:
+    """Refuse, before parsing it, a string table with more entries than the limit allows
+    (counted as quote pairs, which is at least the number of strings)."""
+    if blob is None:
+        return
+    n = int(np.count_nonzero(blob == ord('"'))) // 2
+    most = max_bytes() // STRING_ENTRY_BYTES
+    if n > most:
+        raise TraceFileError(
+            f"{path}: its string table holds about {n} entries, more than the {most} the "
+            f"{max_bytes() / 2**20:.0f} MB limit allows (one per {STRING_ENTRY_BYTES} bytes; raise it with "
+            "--max-trace-mb or STEPSCOPE_MAX_TRACE_MB if the file is trusted).")
 
 
 def _json_member(path, members: dict, name: str):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from stepscope.analysis.trace.atomic import write_json
 
-from .files import read_session
+from .files import read_session, require_one_workload
 from .runner import each, run_fresh
 
 ARMS = ("eager-static", "graph", "eager", "compile")
@@ -137,4 +137,7 @@ def summarise(out_dir: Path, arms: list[str], calibrations: list[dict] | None = 
 
 def load_sessions(out_dir: Path) -> list[dict]:
     """The session results in ``out_dir``, in session order."""
-    return [read_session(p) for p in sorted(Path(out_dir).glob("session-*.json"))]
+    paths = sorted(Path(out_dir).glob("session-*.json"))
+    sessions = [read_session(p) for p in paths]
+    require_one_workload(list(zip(paths, sessions)))
+    return sessions

@@ -49,10 +49,25 @@ def _ok(v, kind: str) -> bool:
         return isinstance(v, dict)
     if kind == "a list of numbers":
         return isinstance(v, list) and bool(v) and all(_ok(x, _POS) for x in v)
-    good = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+    good = isinstance(v, numbers.Real) and not isinstance(v, bool) and _finite(v)
     if kind == "an integer":
         return good and float(v).is_integer()
     return good and (v > 0 if kind == _POS else True)
+
+
+def _finite(v) -> bool:
+    """A finite number a float can hold (a 400-digit integer cannot: it is refused, not an
+    OverflowError)."""
+    try:
+        return math.isfinite(v) and abs(v) < 1e300
+    except OverflowError:
+        return False
+
+
+def _shown(v) -> str:
+    """A value for a message: long ones (a 400-digit integer) cut."""
+    r = repr(v)
+    return r if len(r) <= 40 else f"{r[:20]}... ({len(r)} characters)"
 
 
 def require(path, d: dict, fields: dict, where: str = "") -> None:
@@ -61,7 +76,7 @@ def require(path, d: dict, fields: dict, where: str = "") -> None:
         if k not in d:
             raise ResultFileError(f"{path}: {where}{k} is missing (not a complete result file).")
         if not _ok(d[k], kind):
-            raise ResultFileError(f"{path}: {where}{k} is {d[k]!r}, not {kind}.")
+            raise ResultFileError(f"{path}: {where}{k} is {_shown(d[k])}, not {kind}.")
 
 
 CELL = {"model": "a string", "ctx": "an integer", "mode": "a string"}
@@ -104,6 +119,10 @@ def read_arm(path, complete: bool = True) -> dict:
                 require(path, m, {"median_ms": _POS, "model_gb": _POS, "dram_gb": _NUM, "floor_ms": _NUM,
                                   "launch_overhead_ms": _NUM, "traced_ms": _POS, "kernels": _NUM,
                                   "classes": "an object", "matmul_kernels": "a list"}, f"modes.{mode}.")
+                for c, v in m["classes"].items():
+                    if not isinstance(v, dict):
+                        raise ResultFileError(f"{path}: modes.{mode}.classes.{c} is {_shown(v)}, not an object.")
+                    require(path, v, {"ms": _NUM}, f"modes.{mode}.classes.{c}.")
     return d
 
 
@@ -120,3 +139,18 @@ def read_calibration(path, need: str) -> dict:
         if d["launch"]["1000"]["graph_ns_per_node"] < 0:
             raise ResultFileError(f"{path}: launch.1000.graph_ns_per_node is negative.")
     return d
+
+
+def require_one_workload(records: list[tuple[Path, dict]], keys=("model", "ctx", "gpu")) -> None:
+    """Results summarised together hold one workload on one GPU: the first record that
+    differs from the first in any of ``keys`` is refused, naming both."""
+    if not records:
+        return
+    p0, d0 = records[0]
+    for p, d in records[1:]:
+        diff = [k for k in keys if d.get(k) != d0.get(k)]
+        if diff:
+            what = ", ".join(f"{k} {_shown(d.get(k))}" for k in diff)
+            was = ", ".join(f"{k} {_shown(d0.get(k))}" for k in diff)
+            raise ResultFileError(f"{p}: is of {what}, but {p0.name} is of {was}; one summary takes one workload "
+                                  "on one GPU (move the other results to their own folder).")

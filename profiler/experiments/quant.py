@@ -7,6 +7,7 @@ Load: ``load_arms``. Summarise: ``stepscope.analysis.results.quant``.
 """
 from __future__ import annotations
 
+import glob
 import statistics
 import time
 import traceback
@@ -109,6 +110,6 @@ def run_arm_result(**kw) -> dict:
 
 def load_arms(folder, model: str, ctx: int, complete: bool = True) -> list[dict]:
     """The arm results of ``model`` at ``ctx`` in ``folder``, baseline first."""
-    arms = [read_arm(p, complete) for p in sorted(Path(folder).glob(f"{model}-ctx{ctx}-*.json"))]
+    arms = [read_arm(p, complete) for p in sorted(Path(folder).glob(f"{glob.escape(model)}-ctx{ctx}-*.json"))]
     order = {a: i for i, a in enumerate(ARMS)}
     return sorted(arms, key=lambda a: order.get(a["arm"], len(order)))

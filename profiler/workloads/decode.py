@@ -52,15 +52,15 @@ def resolve_model(model: str) -> ModelSpec:
     """A registry name, a local checkpoint folder, or a hub id (needs the network)."""
     reg = registry()
     if model in reg:
-        return ModelSpec(model, json.loads(reg[model].read_text()))
+        return ModelSpec(model, read_config(reg[model]))
     path = Path(model)
     if path.is_dir():
         cfg = path / "config.json"
         if not cfg.is_file():
             raise WorkloadError(f"{path} has no config.json: it is not a Hugging Face checkpoint folder.")
-        return ModelSpec(path.name, json.loads(cfg.read_text()), path)
+        return ModelSpec(path.name, read_config(cfg), path)
     if path.suffix == ".json" and path.is_file():
-        return ModelSpec(path.stem, json.loads(path.read_text()))
+        return ModelSpec(path.stem, read_config(path))
     if "/" in model and not path.exists():
         return _hub_spec(model)
     raise WorkloadError(f"unknown model {model!r}: give one of {', '.join(reg)}, a checkpoint "
@@ -97,7 +97,30 @@ def resolve_config(model: str) -> ModelSpec:
         why = "the hub is offline (HF_HUB_OFFLINE) and it is not in the local cache" if offline else type(e).__name__
         raise WorkloadError(f"cannot fetch config.json of {model!r} ({why}); give a config .json file "
                             "or a checkpoint folder instead.") from None
-    return ModelSpec(model.split("/")[-1], json.loads(Path(cfg).read_text()))
+    return ModelSpec(model.split("/")[-1], read_config(Path(cfg)))
+
+
+#: Largest config.json read (real ones are a few kB).
+MAX_CONFIG_BYTES = 4 << 20
+
+
+def read_config(path: Path) -> dict:
+    """A model's config.json, checked where it enters: a JSON object of bounded size whose
+    integers the floor reads are positive and within any model's range
+    (``validate.check_config``); else WorkloadError, one sentence naming the file."""
+    from stepscope.analysis.trace.validate import check_config
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise WorkloadError(f"{path}: is over {MAX_CONFIG_BYTES >> 20} MB, not a model config.")
+        cfg = json.loads(path.read_bytes())
+    except OSError as e:
+        raise WorkloadError(f"{path}: cannot be read ({e.strerror}).") from None
+    except (ValueError, RecursionError) as e:
+        raise WorkloadError(f"{path}: is not valid JSON ({type(e).__name__}), not a model config.") from None
+    problem = check_config(cfg)
+    if problem:
+        raise WorkloadError(f"{path}: not a usable model config: {problem}.")
+    return cfg
 
 
 # -- sizes, for checks before allocating --------------------------------------

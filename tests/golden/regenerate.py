@@ -13,3 +13,11 @@ for p in sorted((ROOT / "traces").iterdir()):
                            capture_output=True, text=True, check=True, cwd=ROOT)
         (OUT / f"{p.name}.json.gz").write_bytes(gzip.compress(r.stdout.encode(), 9, mtime=0))
         print("wrote", OUT / f"{p.name}.json.gz")
+
+# The full text of `stepscope report` on one trace of each kind (tests/test_report_text.py).
+sys.path.insert(0, str(ROOT / "tests"))
+import test_report_text as T  # noqa: E402
+
+for name in T.KINDS.values():
+    (T.GOLDEN / f"{name}.txt").write_text(T.texts(name)[0] + "\n")
+    print("wrote", T.GOLDEN / f"{name}.txt")
