@@ -117,6 +117,8 @@ def test_ten_hotspots_unless_asked_and_a_one_ns_idle_share():
     assert len(host.report(t, a.attribution)["hotspots"]["name"]) == 10
     assert len(a.get_host(11)["hotspots"]["name"]) == 11 and len(a.get_host(20)["hotspots"]["name"]) == 14
     assert len(host.hotspots(t, a.attribution, host.split(t, a.attribution))["name"]) == 10
+    assert len(host.by_type(t, a.attribution, host.split(t, a.attribution))["name"]) == 10
+    assert len(a.get_host(11)["by_type"]["name"]) == 11 and len(host.report(t, a.attribution)["by_type"]["name"]) == 10
     t1 = one_step([(0, 100, "k1", 1)], [(-1, 0, "cudaLaunchKernel", 1, A)], step=(-1, 200))
     h = TraceAnalysis(t1).get_host()
     assert h["hotspots"]["share_of_launch_idle"] == [1.0] and h["hotspots"]["ns_per_step"] == [1.0]
@@ -150,7 +152,7 @@ def test_the_launching_thread_is_elected_from_found_launch_calls_only():
     assert (ps["launch_api_ns"][0], ps["other_api_ns"][0], ps["framework_ns"][0]) == (200, 0, 760)
     # the only launch call found is API row 0; the leading gap's is not found: "-"
     assert list(zip(h["hotspots"]["what"], h["hotspots"]["name"], h["hotspots"]["ns_per_step"])) == [
-        ("framework", host.NO_SPAN, 760.0), ("launch API", "cudaLaunchKernel", 200.0)]
+        ("framework", host.NO_SPAN, 760.0), ("API call", "cudaLaunchKernel", 200.0)]
     lg = h["longest_gaps"]
     assert lg["gap_ns"] == [900, 60] and lg["launch_api"] == ["cudaLaunchKernel", "-"] and lg["next_kernel"] == ["k2", "k1"]
 
@@ -182,16 +184,17 @@ def test_is_launch_names():
 
 def test_hotspots_kinds_order_shares_and_per_step_division():
     """Two copies of the constructed step: every hotspot is the sum over both steps over 2;
-    shares are of all launch-bound idle (1120 ns); kinds: launch API, API, module, and
-    framework for time in no span; sorted by time, ties in first-seen order; n cuts."""
+    shares are of all launch-bound idle (1120 ns); kinds: API call (a launch call and other
+    calls of one name are one row), operator, module, and framework for time in no span;
+    sorted by time, ties with API calls first; n cuts."""
     from stepscope.analysis.trace.merge import concat
     t = concat([constructed(0, 0), constructed(10_000, 1)])
     t["host_spans"]["kind"][1] = HostSpanKind.OPERATOR          # step 0's m.attn as an operator span
     a = TraceAnalysis(t)
     hot = host.hotspots(t, a.attribution, host.split(t, a.attribution))
     got = list(zip(hot["what"], hot["name"], hot["ns_per_step"], hot["share_of_launch_idle"]))
-    assert got == [("operator", "m.attn", 200.0, 400 / 1120), ("launch API", "cudaLaunchKernel", 140.0, 280 / 1120),
-                   ("API", "cuLibraryLoadData", 100.0, 200 / 1120), ("module", "m", 100.0, 200 / 1120),
+    assert got == [("operator", "m.attn", 200.0, 400 / 1120), ("API call", "cudaLaunchKernel", 140.0, 280 / 1120),
+                   ("API call", "cuLibraryLoadData", 100.0, 200 / 1120), ("module", "m", 100.0, 200 / 1120),
                    ("framework", host.NO_SPAN, 20.0, 40 / 1120)]
     assert host.hotspots(t, a.attribution, host.split(t, a.attribution), n=2)["name"] == ["m.attn", "cudaLaunchKernel"]
 
@@ -201,31 +204,59 @@ def test_hotspots_without_host_spans_are_framework_no_span():
     t.tables["host_spans"] = table_from_rows("host_spans", {"start_ns": []})
     hot = TraceAnalysis(t).get_host()["hotspots"]
     assert list(zip(hot["what"], hot["name"], hot["ns_per_step"])) == [
-        ("framework", host.NO_SPAN, 320.0), ("launch API", "cudaLaunchKernel", 140.0), ("API", "cuLibraryLoadData", 100.0)]
+        ("framework", host.NO_SPAN, 320.0), ("API call", "cudaLaunchKernel", 140.0),
+        ("API call", "cuLibraryLoadData", 100.0)]
+
+
+def layers_step():
+    """Before K2 [1000, 1100): model.layers.0.self_attn [100, 400), model.layers.1.self_attn
+    [400, 600), no span [600, 800), K2's launch call [800, 1000); the leading gap [-60, 0)
+    holds K1's launch call [-50, -10). Launch 240 ns, other API 0, framework 720 (300 +
+    200 in the two layers' spans, 220 in none) of 960."""
+    return one_step([(0, 100, "k1", 1), (1000, 1100, "k2", 2)],
+                    [(-50, -10, "cudaLaunchKernel", 1, A), (800, 1000, "cudaLaunchKernel", 2, A)],
+                    spans=[(100, 400, "model.layers.0.self_attn", HostSpanKind.MODULE, 0, -1, TID),
+                           (400, 600, "model.layers.1.self_attn", HostSpanKind.MODULE, 0, -1, TID)])
+
+
+def test_module_type_and_by_type_add_up_layers():
+    assert host.module_type("model.layers.12.self_attn") == "model.layers.*.self_attn"
+    assert host.module_type("model.layers.12") == "model.layers.*"
+    assert host.module_type("layer12.x") == "layer12.x" and host.module_type("a.1b.c") == "a.1b.c"
+    g = TraceAnalysis(layers_step()).get_host()["by_type"]
+    assert list(zip(g["what"], g["name"], g["ns_per_step"], g["share_of_launch_idle"], g["spans"])) == [
+        ("module", "model.layers.*.self_attn", 500.0, 500 / 960, 2), ("API call", "cudaLaunchKernel", 240.0, 240 / 960, 1),
+        ("framework", host.NO_SPAN, 220.0, 220 / 960, 1)]
 
 
 def test_verdict_text():
-    """Launch API 140, other API 100, framework 320 of 560 ns: the framework leads (57%),
-    led by its top hotspot; each part rounded to whole percent."""
-    h = TraceAnalysis(constructed()).get_host()
-    assert h["verdict"] == ("launch-bound idle (all steps) is 57% framework code outside any API call, led by "
-                            "module m.attn (the launch API 25%, other API calls 18%, framework code outside any API "
-                            "call 57%).")
-    ps = {"launch_api_ns": np.array([300]), "other_api_ns": np.array([100]), "framework_ns": np.array([100])}
-    hot = {"what": ["module", "API", "launch API"], "name": ["m", "cuX", "cuLaunchKernel"]}
-    assert host.verdict(ps, hot) == ("launch-bound idle (all steps) is 60% the launch API, led by launch API "
-                                     "cuLaunchKernel (the launch API 60%, other API calls 20%, framework code "
-                                     "outside any API call 20%).")
-    ps2 = {"launch_api_ns": np.array([100]), "other_api_ns": np.array([300]), "framework_ns": np.array([100])}
-    assert host.verdict(ps2, hot).startswith("launch-bound idle (all steps) is 60% other API calls, led by API cuX (")
-    assert host.verdict(ps2, {"what": [], "name": []}).startswith("launch-bound idle (all steps) is 60% other API "
-                                                                   "calls (the launch API 20%")
-    ps3 = {"launch_api_ns": np.array([100]), "other_api_ns": np.array([100]), "framework_ns": np.array([300])}
-    hot3 = {"what": ["launch API", "API", "operator"], "name": ["cuLaunchKernel", "cuX", "aten::mm"]}
-    assert host.verdict(ps3, hot3).startswith("launch-bound idle (all steps) is 60% framework code outside any API "
-                                              "call, led by operator aten::mm (")
+    """First line: the three parts, largest first, whole percent. Second: the largest host
+    cost over all layers (with its span count and its largest member), an API call, or the
+    framework code: unnamed without host spans, 'outside any host span' with them."""
+    assert TraceAnalysis(layers_step()).get_host()["verdict"] == (
+        "the GPU waited for framework code between API calls 75%, launch calls 25%, other API calls 0%\n"
+        "largest: module model.layers.*.self_attn, 52% (2 spans; the most, model.layers.0.self_attn, 31%)")
+    assert TraceAnalysis(constructed()).get_host()["verdict"] == (
+        "the GPU waited for framework code between API calls 57%, launch calls 25%, other API calls 18%\n"
+        "largest: module m.attn, 36%")
+    t = constructed()
+    t.tables["host_spans"] = table_from_rows("host_spans", {"start_ns": []})
+    assert TraceAnalysis(t).get_host()["verdict"].endswith(
+        "\nthe framework code is not named: trace with --host-spans to name the module")
+    t = constructed()
+    t["host_spans"]["thread_id"][:] = TID + 1           # spans recorded, none on the launching thread
+    assert TraceAnalysis(t).get_host()["verdict"].endswith("\nlargest: framework code outside any host span, 57%")
+    ps = {"launch_api_ns": np.array([100]), "other_api_ns": np.array([300]), "framework_ns": np.array([100])}
+    hot = {"what": ["API call"], "name": ["cuX"], "share_of_launch_idle": [0.6]}
+    groups = {"what": ["API call"], "name": ["cuX"], "share_of_launch_idle": [0.6], "spans": [1]}
+    assert host.verdict(ps, hot, groups, True) == ("the GPU waited for other API calls 60%, launch calls 20%, "
+                                                   "framework code between API calls 20%\nlargest: API call cuX, 60%")
+    groups = {"what": ["module"], "name": ["m.*"], "share_of_launch_idle": [0.7], "spans": [3]}
+    assert host.verdict(ps, hot, groups, True).endswith("\nlargest: module m.*, 70% (3 spans)")
+    assert host.verdict(ps, hot, {"name": []}, True) == ("the GPU waited for other API calls 60%, launch calls "
+                                                          "20%, framework code between API calls 20%")
     zero = {k: np.zeros(1, np.int64) for k in ps}
-    assert host.verdict(zero, hot) == "no launch-bound idle: the GPU never waited for the CPU."
+    assert host.verdict(zero, hot, groups, True) == "no launch-bound idle: the GPU never waited for the CPU."
 
 
 def test_longest_gaps_name_what_ended_them():
