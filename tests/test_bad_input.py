@@ -129,7 +129,7 @@ def test_decompression_bombs_stop_at_the_limit(capsys, monkeypatch, tmp_path, ki
     # A real trace over a (small) limit: refused before its arrays are read; the flag overrides.
     refuse(capsys, ["--max-trace-mb", "0.05", "report", trace_path("synthetic-h100")], [], "over the 0 MB limit")
     assert main(["--max-trace-mb", "64", "report", str(trace_path("synthetic-h100"))]) == 0
-    refuse(capsys, ["--max-trace-mb", "-1", "report", trace_path("synthetic-h100")], [], "positive")
+    refuse(capsys, ["--max-trace-mb", "-1", "report", trace_path("synthetic-h100")], [], "above 0")
 
 
 @pytest.mark.parametrize("case", ["compare-cell-missing-keys", "compare-cell-strings", "compare-half-written-cell",
@@ -173,7 +173,7 @@ def test_result_outputs_that_are_inputs_are_refused(capsys, tmp_path):
     shutil.copytree(corpus.RESULTS / "sweep-h200", tmp_path / "b")
     cell = sorted((tmp_path / "a" / "cells").glob("*.json"))[0]
     refuse(capsys, ["compare", tmp_path / "a", tmp_path / "b", "-o", cell], [tmp_path],
-           "is the input")
+           "is inside the input folder")   # issue 33 D6: refused before its 'is the input' check
     shutil.copytree(corpus.RESULTS / "ab-h100", tmp_path / "ab")
     (tmp_path / "ab" / "summary.json").unlink()
     (tmp_path / "ab" / "summary.json").symlink_to(tmp_path / "ab" / "session-00.json")
