@@ -189,6 +189,11 @@ EQUIVALENT = [
     (r"\+.*np\.bincount\(inv, (weights=np\.nan_to_num\(np\.asarray\(v, np\.float64\)\), )?\)",
      "inv is np.unique's inverse: every index below k occurs, so bincount is k long without minlength",
      "stepscope.analysis.dram_checks"),
+
+    (r"\+\s*np\.zeros\((None, |1, |)object\), NO_SPAN\) if trace\.n\(\"host_spans\"\) else",
+     "inside `if fw.any()`, srow is never empty: the empty-array branch is never taken", "stepscope.analysis.host"),
+    (r"\+\s*out = \{k: np\.bincount\(pos, sp\[k\], n\)\.astype\(np\.int64\) if \(len\(pos\)\) or True else",
+     "bincount of no positions with minlength n is n zeros, as the other branch gives", "stepscope.analysis.host"),
 ]
 
 

@@ -18,12 +18,12 @@ from stepscope.analysis.trace.steps import assign_steps
 T0 = 1_000_000
 
 
-def one_step(kernels, api, spans=(), step=(-60, 2000), copies=(), sets=()):
+def one_step(kernels, api, spans=(), step=(-60, 2000), copies=(), sets=(), index=0):
     """One eager step; times relative to T0. ``kernels``: (start, end, name, correlation);
     ``api``: (start, end, name, correlation, thread); ``spans``: (start, end, name, kind,
     depth, parent, thread); ``copies``/``sets``: (start, end, correlation)."""
     t = Trace()
-    t.tables["steps"] = table_from_rows("steps", {"index": [0], "mode": [t.intern("eager")],
+    t.tables["steps"] = table_from_rows("steps", {"index": [index], "mode": [t.intern("eager")],
                                                   "start_ns": [T0 + step[0]], "end_ns": [T0 + step[1]]})
     t.tables["kernels"] = table_from_rows("kernels", {
         "start_ns": [T0 + k[0] for k in kernels], "end_ns": [T0 + k[1] for k in kernels],
@@ -122,6 +122,7 @@ def test_ten_hotspots_unless_asked_and_a_one_ns_idle_share():
     t1 = one_step([(0, 100, "k1", 1)], [(-1, 0, "cudaLaunchKernel", 1, A)], step=(-1, 200))
     h = TraceAnalysis(t1).get_host()
     assert h["hotspots"]["share_of_launch_idle"] == [1.0] and h["hotspots"]["ns_per_step"] == [1.0]
+    assert h["by_type"]["share_of_launch_idle"] == [1.0]
     assert h["per_step"]["launch_api_ns_per_launch"].tolist() == [1.0]
     assert h["per_step"]["framework_ns_per_launch"].tolist() == [200.0]
 
@@ -135,6 +136,18 @@ def test_per_step_arrays_cover_steps_without_calls_on_the_thread():
     ps = TraceAnalysis(t).get_host()["per_step"]
     assert ps["launch_api_total_ns"].tolist() == [190, 0] and ps["api_total_ns"].tolist() == [290, 0]
     assert ps["framework_ns_per_launch"].tolist() == [385.0, 530.0]
+
+
+def test_steps_without_launch_bound_idle():
+    """A step whose kernel starts as it opens has no launch-bound gap: its split is 0 ns,
+    whether or not an earlier step had one, and the per-step arrays cover every step."""
+    from stepscope.analysis.trace.merge import concat
+    quiet = one_step([(10_000, 10_100, "k", 7)], [(10_000, 10_001, "cudaLaunchKernel", 7, A)],
+                     step=(10_000, 10_100), index=1)
+    ps = TraceAnalysis(quiet).get_host()["per_step"]
+    assert (ps["launch_api_ns"].tolist(), ps["other_api_ns"].tolist(), ps["framework_ns"].tolist()) == ([0], [0], [0])
+    ps = TraceAnalysis(concat([constructed(0, 0), quiet])).get_host()["per_step"]
+    assert ps["launch_api_ns"].tolist() == [140, 0] and ps["framework_ns"].tolist() == [320, 0]
 
 
 def test_the_launching_thread_is_elected_from_found_launch_calls_only():
@@ -209,24 +222,32 @@ def test_hotspots_without_host_spans_are_framework_no_span():
 
 
 def layers_step():
-    """Before K2 [1000, 1100): model.layers.0.self_attn [100, 400), model.layers.1.self_attn
-    [400, 600), no span [600, 800), K2's launch call [800, 1000); the leading gap [-60, 0)
-    holds K1's launch call [-50, -10). Launch 240 ns, other API 0, framework 720 (300 +
-    200 in the two layers' spans, 220 in none) of 960."""
+    """Before K2 [1000, 1100): model.layers.0.self_attn [100, 300), model.layers.1.self_attn
+    [300, 500), lm_head [500, 800), K2's launch call [800, 1000); the leading gap [-60, 0)
+    holds K1's launch call [-50, -10). Launch 240 ns, other API 0, framework 720 (200 + 200
+    in the two layers' spans, 300 in lm_head, 20 in none) of 960."""
     return one_step([(0, 100, "k1", 1), (1000, 1100, "k2", 2)],
                     [(-50, -10, "cudaLaunchKernel", 1, A), (800, 1000, "cudaLaunchKernel", 2, A)],
-                    spans=[(100, 400, "model.layers.0.self_attn", HostSpanKind.MODULE, 0, -1, TID),
-                           (400, 600, "model.layers.1.self_attn", HostSpanKind.MODULE, 0, -1, TID)])
+                    spans=[(100, 300, "model.layers.0.self_attn", HostSpanKind.MODULE, 0, -1, TID),
+                           (300, 500, "model.layers.1.self_attn", HostSpanKind.MODULE, 0, -1, TID),
+                           (500, 800, "lm_head", HostSpanKind.MODULE, 0, -1, TID)])
 
 
 def test_module_type_and_by_type_add_up_layers():
+    """Module spans of one type over layers add up; operators and API calls keep their
+    own names (an operator named like a layer path is not merged)."""
     assert host.module_type("model.layers.12.self_attn") == "model.layers.*.self_attn"
     assert host.module_type("model.layers.12") == "model.layers.*"
     assert host.module_type("layer12.x") == "layer12.x" and host.module_type("a.1b.c") == "a.1b.c"
     g = TraceAnalysis(layers_step()).get_host()["by_type"]
     assert list(zip(g["what"], g["name"], g["ns_per_step"], g["share_of_launch_idle"], g["spans"])) == [
-        ("module", "model.layers.*.self_attn", 500.0, 500 / 960, 2), ("API call", "cudaLaunchKernel", 240.0, 240 / 960, 1),
-        ("framework", host.NO_SPAN, 220.0, 220 / 960, 1)]
+        ("module", "model.layers.*.self_attn", 400.0, 400 / 960, 2), ("module", "lm_head", 300.0, 300 / 960, 1),
+        ("API call", "cudaLaunchKernel", 240.0, 240 / 960, 1), ("framework", host.NO_SPAN, 20.0, 20 / 960, 1)]
+    t = layers_step()
+    t["host_spans"]["kind"][:2] = HostSpanKind.OPERATOR
+    g = TraceAnalysis(t).get_host()["by_type"]
+    assert [n for w, n in zip(g["what"], g["name"]) if w == "operator"] == ["model.layers.0.self_attn",
+                                                                          "model.layers.1.self_attn"]
 
 
 def test_verdict_text():
@@ -235,7 +256,7 @@ def test_verdict_text():
     framework code: unnamed without host spans, 'outside any host span' with them."""
     assert TraceAnalysis(layers_step()).get_host()["verdict"] == (
         "the GPU waited for framework code between API calls 75%, launch calls 25%, other API calls 0%\n"
-        "largest: module model.layers.*.self_attn, 52% (2 spans; the most, model.layers.0.self_attn, 31%)")
+        "largest: module model.layers.*.self_attn, 42% (2 spans; the most, model.layers.0.self_attn, 21%)")
     assert TraceAnalysis(constructed()).get_host()["verdict"] == (
         "the GPU waited for framework code between API calls 57%, launch calls 25%, other API calls 18%\n"
         "largest: module m.attn, 36%")
@@ -266,7 +287,8 @@ def test_longest_gaps_name_what_ended_them():
     t = one_step([(0, 100, "void gemm_kernel<float>(float*)", 1)],
                  [(-50, -10, "cudaLaunchKernel", 1, A), (100, 600, "cudaMemcpyAsync", 2, A),
                   (700, 900, "cuMemsetD8Async", 3, A), (1000, 1300, "cudaLaunchKernel", 4, A),
-                  (1100, 1150, "cudaMalloc", 0, A)],
+                  (1100, 1150, "cudaMalloc", 0, A), (650, 700, "cuEndsAtGapStart", 0, A),
+                  (900, 950, "cuStartsAtGapEnd", 0, A)],
                  spans=[(50, 1400, "m", HostSpanKind.MODULE, 0, -1, TID),
                         (300, 600, "m.copy", HostSpanKind.MODULE, 1, 0, TID),       # holds 350, not 266
                         (600, 800, "m.tail", HostSpanKind.MODULE, 1, 0, TID),       # ends at the middle 800
