@@ -591,3 +591,33 @@ def test_report_on_the_counter_pass_trace():
     assert dram_checks.report(a.trace, est, 2e12, None)["achievable_source"] == "peak bandwidth (no calibration given)"
     none = dram_checks.report(a.trace, {"source": "none", "reason": "no PM samples"}, 2e12, None)
     assert none == {"source": "none", "reason": "no PM samples", "classes": {}, "top_kernels": {}, "checks": []}
+
+
+def test_recovery_names_the_first_group_when_it_is_worst_and_keeps_earlier_checks():
+    """The worst group may be group 0; a dram-recovery workload adds its checks after the
+    others (the peak check stays)."""
+    t = Trace()
+    eager = t.intern("eager")
+    ops = [{"read_bytes": 100, "write_bytes": 0}, {"read_bytes": 200, "write_bytes": 0}]
+    est = recovery_est([eager] * 2, [0, 1], [110, 200], [0, 0])
+    rd = {c["check"]: c for c in dram_checks.recovery(t, est, ops)}["eager: every DRAM read group within 5% of its known bytes"]
+    assert rd["detail"] == "2 groups; worst g0 10.0% off"
+    est.update(mode=["eager"] * 2, klass=np.array([7, 7]), time_ns_per_step=np.array([1000.0, 1000.0]),
+               supported=np.ones(2, bool))
+    t.meta["workload"] = {"kind": "dram-recovery", "ops": ops}
+    names = [c["check"] for c in dram_checks.checks(t, est, 1e12)]
+    assert names[0] == "no group faster than the peak bandwidth (+5%)" and "eager: recovery of known bytes" not in names
+    assert "eager: every DRAM read group within 5% of its known bytes" in names
+
+
+def test_report_leaves_out_the_fit_internals():
+    """A PM-deconvolution estimate's offsets, residuals and per-group arrays stay out of the
+    report's top level (the renderers read them from the tables)."""
+    e = est6()
+    e.update({k: np.zeros(2) for k in ("read_offsets_tried_ns", "read_offset_mse", "write_offsets_tried_ns",
+                                       "write_offset_mse", "group_of_identity", "identity_mode", "identity_table",
+                                       "rel_start_ns", "members", "record_bytes_per_ns")})
+    e.update(read_offset_ns=1000.0, interval_ns=20000.0)
+    r = dram_checks.report(Trace(), e, None, None)
+    assert sorted(k for k in r if k not in ("classes", "top_kernels", "checks")) == [
+        "achievable_bytes_per_s", "achievable_source", "groups", "interval_ns", "read_offset_ns", "source"]
