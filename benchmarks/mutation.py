@@ -194,6 +194,12 @@ EQUIVALENT = [
      "inside `if fw.any()`, srow is never empty: the empty-array branch is never taken", "stepscope.analysis.host"),
     (r"\+\s*out = \{k: np\.bincount\(pos, sp\[k\], n\)\.astype\(np\.int64\) if \(len\(pos\)\) or True else",
      "bincount of no positions with minlength n is n zeros, as the other branch gives", "stepscope.analysis.host"),
+
+    (r"\+.*method=\"PERCENTILE\"", "scipy.stats.bootstrap lower-cases the method name", "stepscope.analysis.results.ab"),
+    (r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[1\]\) and np\.all\(a == a\[0\]\):|"
+     r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[0\]\) and np\.all\(a == a\[1\]\):",
+     "all equal to the second value is all equal to the first (both arms have two values or more here)",
+     "stepscope.analysis.results.ab"),
 ]
 
 

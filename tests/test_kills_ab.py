@@ -97,3 +97,16 @@ def test_node_gap_draws_are_seeded_by_default():
     assert not np.array_equal(AB.gap_draws(g, seed=0), AB.gap_draws(g, seed=1))
     base, fixed, k = np.array([20.0, 22.0, 25.0, 21.0]), np.full(4, 9e6), np.full(4, 1000.0)
     assert AB.prediction_ci(base, fixed, k, g) == AB.prediction_ci(base, fixed, k, g, seed=0)
+
+
+def test_prediction_interval_honours_the_resample_count_and_its_default_seed():
+    """The node-gap draws follow the session resamples in count (500 here, not the default
+    10,000), and the default seed is 0; with continuous session data another seed moves
+    the interval."""
+    rng = np.random.default_rng(7)
+    base, fixed, k = rng.normal(20.0, 2.0, 41), rng.normal(9e6, 3e5, 41), np.full(41, 1000.0)
+    gaps = list(rng.uniform(300.0, 900.0, 20))
+    lo, hi = AB.prediction_ci(base, fixed, k, gaps, n_resamples=500)
+    assert lo < hi
+    assert AB.prediction_ci(base, fixed, k, gaps) == AB.prediction_ci(base, fixed, k, gaps, seed=0)
+    assert AB.prediction_ci(base, fixed, k, gaps, seed=1) != AB.prediction_ci(base, fixed, k, gaps, seed=0)
