@@ -349,6 +349,9 @@ def collect(dest: Path) -> dict:
 
 def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, resume: bool) -> dict:
     """Stage ``mod``, run mutmut on it until done or ``deadline`` (time.monotonic()), collect."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
     if not resume:
         stage(dest, mod)
     funcs = MODULES[mod].get("functions")
@@ -371,8 +374,8 @@ def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: f
     m = collect(dest).get(mod, {"counts": {}, "total": 0, "equivalent": 0, "score_non_equivalent": 0.0,
                                 "survivors": []})
     unchecked = m["counts"].get("not checked", 0)
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"module": mod, "file": module_file(mod), "source_sha256": source_sha(mod), "commit": head,
+    return {"module": mod, "file": module_file(mod), "source_sha256": source_sha(mod),
+            "commit": head + ("+changes" if dirty else ""),
             "date": datetime.date.today().isoformat(), "functions": funcs or "all",
             "tests": MODULES[mod]["tests"] or "pyproject.toml [tool.mutmut] selection",
             "complete": not cut and code == 0 and unchecked == 0, "mutmut_exit": code, "seconds": round(seconds),
