@@ -132,3 +132,16 @@ def same_text(got: str, want: str, rel: float = 1e-3) -> str | None:
         if abs(a - b) > max(rel * max(abs(a), abs(b)), unit):
             return f"{g.group()} != {w.group()}"
     return None
+
+
+@pytest.fixture(autouse=True)
+def _trace_limit_restored(monkeypatch):
+    """The CLI's --max-trace-mb sets STEPSCOPE_MAX_TRACE_MB in its own process
+    (stepscope/inputs.py); in-process CLI tests (tests/test_bad_input.py) would leave a
+    small limit behind for every later test (Kineto imports refused, DRAM estimates cut
+    short). monkeypatch puts the variable back as it was after each test."""
+    import os
+    was = os.environ.get("STEPSCOPE_MAX_TRACE_MB")
+    monkeypatch.setenv("STEPSCOPE_MAX_TRACE_MB", was or "")      # records the value to put back (or none)
+    if was is None:
+        monkeypatch.delenv("STEPSCOPE_MAX_TRACE_MB")
