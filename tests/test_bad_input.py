@@ -301,8 +301,11 @@ ROUND2_KINETO = {
 
 @pytest.fixture(autouse=True)
 def _default_limit(monkeypatch):
-    """Every test starts from the default size limit (--max-trace-mb sets the variable)."""
-    monkeypatch.delenv("STEPSCOPE_MAX_TRACE_MB", raising=False)
+    """Every test starts and ends with the default size limit (--max-trace-mb sets the
+    variable in-process). setenv first, so the variable's absence is restored afterwards
+    (delenv of an absent variable records nothing to restore)."""
+    monkeypatch.setenv("STEPSCOPE_MAX_TRACE_MB", "4096")
+    monkeypatch.delenv("STEPSCOPE_MAX_TRACE_MB")
 
 
 @pytest.mark.parametrize("cmd", READERS)
