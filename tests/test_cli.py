@@ -199,7 +199,8 @@ def test_a_hub_id_fetches_config_json_only(monkeypatch, tmp_path):
     from stepscope.profiler.workloads import decode
     calls = []
     cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({"hidden_size": 8}))
+    good = json.loads((ROOT / "profiler" / "workloads" / "models" / "tiny-llama.json").read_text())
+    cfg.write_text(json.dumps(good))   # a usable config: issue 33 refuses one without layers
 
     def fake(repo_id, filename, **kw):
         calls.append((repo_id, filename))
@@ -211,7 +212,7 @@ def test_a_hub_id_fetches_config_json_only(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub, "snapshot_download", no_snapshot)
     spec = decode.resolve_config("org/name")
     assert calls == [("org/name", "config.json")]
-    assert spec.config == {"hidden_size": 8} and spec.checkpoint is None
+    assert spec.config == good and spec.checkpoint is None
 
 
 def test_main_job_gpu_branch_runs_the_arms_once_and_compares_their_traces(tmp_path, monkeypatch, capsys):
