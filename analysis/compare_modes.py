@@ -123,6 +123,8 @@ def compare(base: TraceAnalysis, graph: TraceAnalysis, node_gaps_ns: list[float]
     replay (of two non-graph arms, the slower one by timed median), so swapping them gives
     the same numbers and verdict; ``arms`` is in that order and ``given_order`` says which
     of the two traces came first ([0, 1] as given, [1, 0] swapped)."""
+    if node_gaps_ns is not None and not all(0 <= x <= 1e6 for x in node_gaps_ns):     # refuses nan and inf too
+        raise ValueError(f"a node gap must be 0..1000000 ns, not {[float(x) for x in node_gaps_ns]}.")
     b, g = arm(base), arm(graph)
     swap = (b["mode"] == "graph" and g["mode"] != "graph") or \
         (g["mode"] != "graph" and b["mode"] != "graph" and g["timed_step_ms"] > b["timed_step_ms"])

@@ -459,8 +459,9 @@ def round2_results(d: Path) -> dict[str, list]:
     cases["compare-cell-400-digits"] = ["compare", s, RESULTS / "sweep-h200"]
     cases["sweep-report-only-cell-400-digits"] = ["sweep", "--report-only", "--force", "-o", s]
     # D6: compare writing into an input sweep's cells/.
-    cases["compare-output-inside-input"] = ["compare", RESULTS / "sweep-h100", RESULTS / "sweep-h200", "-o",
-                                            RESULTS / "sweep-h100" / "cells" / "merged"]
+    s = d / "sweep-written-into"     # a copy: a reader that fails the case writes into it
+    shutil.copytree(RESULTS / "sweep-h100", s)
+    cases["compare-output-inside-input"] = ["compare", s, RESULTS / "sweep-h200", "-o", s / "cells" / "merged"]
     # D13: compare -o . (no file name).
     cases["compare-output-dot"] = ["compare", RESULTS / "sweep-h100", RESULTS / "sweep-h200", "-o", "."]
     # D17: report.txt a folder: nothing may be written.

@@ -301,8 +301,11 @@ ROUND2_KINETO = {
 
 @pytest.fixture(autouse=True)
 def _default_limit(monkeypatch):
-    """Every test starts from the default size limit (--max-trace-mb sets the variable)."""
-    monkeypatch.delenv("STEPSCOPE_MAX_TRACE_MB", raising=False)
+    """Every test starts and ends with the default size limit (--max-trace-mb sets the
+    variable in-process). setenv first, so the variable's absence is restored afterwards
+    (delenv of an absent variable records nothing to restore)."""
+    monkeypatch.setenv("STEPSCOPE_MAX_TRACE_MB", "4096")
+    monkeypatch.delenv("STEPSCOPE_MAX_TRACE_MB")
 
 
 @pytest.mark.parametrize("cmd", READERS)
@@ -490,3 +493,15 @@ def test_unreadable_trace_as_another_user(tmp_path):
     r = subprocess.run([sys.executable, "-m", "stepscope", "report", str(p)], cwd=ROOT, capture_output=True,
                        text=True, timeout=120, preexec_fn=lambda: os.setuid(65534))
     assert r.returncode == 2 and r.stderr == f"stepscope: {p}: cannot be read (Permission denied).\n", r.stderr
+
+
+def test_compare_refuses_node_gaps_that_are_not_gaps():
+    """D20 from Python: the comparison itself refuses nan, negative and infinite node gaps
+    (nan made 'predicted nanx' and flipped the verdict)."""
+    from stepscope.analysis.compare_modes import compare
+    from stepscope.analysis.facade import TraceAnalysis
+    base, graph = (TraceAnalysis(trace_path(f"qwen2.5-7b-ctx2048-{m}-h100")) for m in ("eager-static", "graph"))
+    for gap in (float("nan"), -5.0, float("inf")):
+        with pytest.raises(ValueError, match="node gap must be"):
+            compare(base, graph, [gap], "given")
+    assert compare(base, graph, [96.0], "given")["predicted_speedup"] > 1
