@@ -98,7 +98,10 @@ def test_a_hub_id_without_the_hub_fails_in_one_sentence_at_once(tmp_path, monkey
 
     from stepscope import cli
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time.sleep(30))   # a black hole
+    def black_hole(*a, **k):
+        time.sleep(3)
+        raise OSError("timed out")
+    monkeypatch.setattr(socket, "create_connection", black_hole)
     t0 = time.perf_counter()
     with pytest.raises(cli.UsageError, match=r"^cannot fetch config.json of 'Qwen/Qwen2.5-7B': .* does not answer"):
         cli._check_hub_reachable("Qwen/Qwen2.5-7B")
