@@ -102,10 +102,44 @@ def load_trace(path, model: str | None = None, ctx: int | None = None, step_mark
         if not is_kineto(path):
             raise UsageError("--model/--ctx apply to torch.profiler traces only; a stepscope "
                              "trace records its workload.")
-        from stepscope.profiler.workloads.decode import resolve_config
+        from stepscope.profiler.workloads.decode import registry, resolve_config
+        if "/" in model and not Path(model).exists() and model not in registry():
+            _check_hub_reachable(model)
         spec = resolve_config(model)   # config.json only: never a checkpoint download
         t.meta["workload"] = workload.decode(spec.name, spec.config, ctx)
     return t
+
+
+def _check_hub_reachable(model: str, timeout_s: float = 1.0) -> None:
+    """Before fetching a hub id's config.json: when it is not in the local cache and the
+    hub does not answer within ``timeout_s``, one sentence now rather than the download's
+    retries (about 25 s of them without a network)."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return                      # resolve_config says so
+    if constants.HF_HUB_OFFLINE or isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return
+    url = urlparse(constants.ENDPOINT)
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    ok = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout_s)
+    if not ok:
+        raise UsageError(f"cannot fetch config.json of {model!r}: {host} does not answer and it is not in the "
+                         "local cache; give a config .json file or a checkpoint folder instead.")
 
 
 def _print_report(path, as_json: bool, model=None, ctx=None, calibration=None, step_marker=None,
@@ -326,11 +360,27 @@ def cmd_compare(a) -> int:
 SHIPPED_GPU = "h100"
 def _shipped_traces(model: str, ctx: int, modes: list[str]) -> list[Path]:
     paths = [ROOT / "traces" / f"{model}-ctx{ctx}-{m}-{SHIPPED_GPU}.stepscope" for m in modes]
-    missing = [p.name for p in paths if not p.is_file()]
-    if missing:
-        have = sorted(p.name for p in (ROOT / "traces").glob(f"*-{SHIPPED_GPU}.stepscope"))
-        raise UsageError(f"no GPU here and no shipped trace {missing[0]} (shipped: {', '.join(have)}).")
-    return paths
+    if all(p.is_file() for p in paths):
+        return paths
+    nearest = _nearest_shipped(model, ctx, modes)
+    if nearest is None:
+        raise UsageError(f"no GPU here, and no shipped traces of {', '.join(modes)} in {ROOT / 'traces'} "
+                         "(they come with a clone of the repository, not with a pip install of it).")
+    raise UsageError(f"no GPU here, and the shipped traces do not cover {model} at ctx {ctx} in {', '.join(modes)}; "
+                     f"the nearest shipped: --model {nearest[0]} --ctx {nearest[1]}.")
+
+
+def _nearest_shipped(model: str, ctx: int, modes: list[str]) -> tuple[str, int] | None:
+    """The shipped (model, ctx) with traces of every mode asked: the same model first,
+    then the nearest ctx."""
+    import re
+    have: dict[tuple[str, int], set[str]] = {}
+    for p in (ROOT / "traces").glob(f"*-ctx*-{SHIPPED_GPU}.stepscope"):
+        m = re.fullmatch(rf"(.+)-ctx(\d+)-(eager|eager-static|graph)-{SHIPPED_GPU}\.stepscope", p.name)
+        if m and not m.group(1).startswith("quant-"):
+            have.setdefault((m.group(1), int(m.group(2))), set()).add(m.group(3))
+    ok = [k for k, v in have.items() if set(modes) <= v]
+    return min(ok, key=lambda k: (k[0] != model, abs(k[1] - ctx), k)) if ok else None
 
 
 def _gpu_here() -> bool:

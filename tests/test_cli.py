@@ -82,7 +82,37 @@ def test_main_job_bad_modes_and_missing_shipped_trace(tmp_path):
     r = run("--shipped", "-o", tmp_path / "afile")
     assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
     r = run("--shipped", "--ctx", "4096", "-o", tmp_path)
-    assert r.returncode == 2 and "no shipped trace qwen2.5-7b-ctx4096-eager-static-h100.stepscope" in r.stderr
+    assert r.returncode == 2 and r.stderr == (
+        "stepscope: no GPU here, and the shipped traces do not cover qwen2.5-7b at ctx 4096 in eager-static, graph; "
+        "the nearest shipped: --model qwen2.5-7b --ctx 2048.\n")
+    r = run("--shipped", "--model", "mistral-7b-v0.3", "--ctx", "8192", "--modes", "eager,graph", "-o", tmp_path)
+    assert r.returncode == 2 and r.stderr.endswith("the nearest shipped: --model mistral-7b-v0.3 --ctx 2048.\n")
+
+
+def test_a_hub_id_without_the_hub_fails_in_one_sentence_at_once(tmp_path, monkeypatch, capsys):
+    """No network (the hub does not answer) and nothing cached: one sentence within about
+    a second, not the download's retries (24 s of them were seen)."""
+    import os
+    import socket
+    import time
+
+    from stepscope import cli
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    def black_hole(*a, **k):
+        time.sleep(3)
+        raise OSError("timed out")
+    monkeypatch.setattr(socket, "create_connection", black_hole)
+    t0 = time.perf_counter()
+    with pytest.raises(cli.UsageError, match=r"^cannot fetch config.json of 'Qwen/Qwen2.5-7B': .* does not answer"):
+        cli._check_hub_reachable("Qwen/Qwen2.5-7B")
+    assert time.perf_counter() - t0 < 1.5
+    # the whole command, with a hub address that refuses: one line, no retries
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0"}
+    t0 = time.perf_counter()
+    r = run("report", TRACES_KINETO, "--model", "Qwen/Qwen2.5-7B", "--ctx", "2048", env=env)
+    assert time.perf_counter() - t0 < 10     # start-up (imports) plus the probe
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Retry" not in r.stderr
+    assert r.stderr.startswith("stepscope: cannot fetch config.json of 'Qwen/Qwen2.5-7B': 127.0.0.1 does not answer")
 
 
 def test_version():
@@ -263,3 +293,26 @@ def test_readme_shows_the_main_job_output_as_printed(tmp_path):
     r = run("--shipped", "-o", tmp_path, "--quiet")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == block.replace("wrote stepscope-run/", f"wrote {tmp_path}/").strip()
+
+
+def test_reading_traces_needs_no_gpu_stack_and_capture_names_the_extra(monkeypatch):
+    """The light install: the core dependencies are numpy, scipy, matplotlib and small
+    libraries; torch, transformers, CUPTI and NVML come with the `gpu` extra (which the
+    README's main-job command installs) and with `test`; without torch a capture command
+    says in one sentence which extra to install."""
+    tomllib = pytest.importorskip("tomllib")
+    proj = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    name = lambda req: req.split(">")[0].split("=")[0].split("[")[0].strip()  # noqa: E731
+    gpu = {"torch", "transformers", "nvidia-ml-py", "cupti-python", "nvidia-cuda-nvrtc"}
+    assert not gpu & {name(r) for r in proj["dependencies"]}
+    assert {name(r) for r in proj["optional-dependencies"]["gpu"]} == gpu
+    assert gpu <= {name(r) for r in proj["optional-dependencies"]["test"]}
+    readme = (ROOT / "README.md").read_text()
+    assert "python3 -m pip install -e '.[gpu]' && stepscope" in readme
+    test_cmd = "python3 -m pip install -e '.[test]' && python3 -m ruff check . && python3 -m pytest"
+    assert test_cmd in readme and f"\n{test_cmd}\n" in (ROOT / ".ci" / "run").read_text()
+    from stepscope.profiler.errors import CaptureError
+    from stepscope.profiler.experiments.protocol import require_gpu
+    monkeypatch.setitem(sys.modules, "torch", None)      # import torch -> ImportError
+    with pytest.raises(CaptureError, match=r"^capture needs the gpu extra .*pip install 'stepscope\[gpu\]'\.$"):
+        require_gpu()

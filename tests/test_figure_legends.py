@@ -108,3 +108,20 @@ def test_compare_axes_start_at_zero(tmp_path):
     finally:
         plt.Figure.savefig = real_savefig
     assert seen and all(lim == (0, 0) for lim in seen)
+
+
+def test_timeline_title_names_the_mode_drawn_and_the_peak_its_source(tmp_path):
+    """A trace of two modes draws one step: the title names that step's mode, not both
+    (synthetic-h100 was titled 'eager vs graph' over one eager panel); the peak line's
+    legend says where the peak came from (a Kineto trace's is the datasheet's, not NVML's)."""
+    out = tmp_path / "syn.svg"
+    timeline([TraceAnalysis(TRACES / "synthetic-h100.stepscope")], out)
+    t = svg_texts(out)
+    assert any(x.endswith("eager: one decode step") for x in t) and not any(" vs " in x for x in t)
+    assert "peak DRAM bandwidth (NVML)" in t
+    from stepscope.cli import load_trace
+    out = tmp_path / "kineto.svg"
+    timeline([TraceAnalysis(load_trace(TRACES / "kineto-qwen2.5-7b-ctx2048-eager-h100.json.gz"))], out,
+             window_ms=(0, 3))
+    t = svg_texts(out)
+    assert "peak DRAM bandwidth (datasheet)" in t and "peak DRAM bandwidth (NVML)" not in t

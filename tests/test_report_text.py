@@ -208,3 +208,13 @@ def test_the_number_check_catches_unit_slips():
     assert unmatched(wrong, d)
     row = next(x for x in text.splitlines() if x.startswith("    (c) framework"))
     assert unmatched(text.replace(row, row[:-7] + " 2838.9%"), d)
+
+
+def test_readme_shows_the_report_as_printed():
+    """README's `stepscope report` block of the graph trace: every line shown is printed so."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("```\nstepscope report: qwen2.5-7b") + 4:]
+    block = block[:block.index("\n```")].splitlines()
+    text = texts(KINDS["native graph"])[0].splitlines()
+    assert block[0] == text[0] and block[-1] == "  ..."
+    assert all(line in text for line in block[:-1] if line), [x for x in block[:-1] if x and x not in text]

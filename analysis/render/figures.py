@@ -125,15 +125,16 @@ def _title(a: TraceAnalysis, pos: int) -> str:
     return t
 
 
-def _suptitle(items) -> str:
-    """GPU, model, ctx and modes of the traces drawn, common parts once."""
+def _suptitle(items, modes_drawn: list[str] | None = None) -> str:
+    """GPU, model, ctx and modes of the traces drawn (``modes_drawn``: the mode of each
+    step drawn, else every mode of the traces), common parts once."""
     d = [describe(a) for a in items]
     parts = []
     for key, fmt in (("model", "{}"), ("ctx", "ctx {}"), ("gpu", "on {}")):
         vals = list(dict.fromkeys(str(x[key]) for x in d if x[key] is not None))
         if vals:
             parts.append(fmt.format(" / ".join(vals)))
-    modes = list(dict.fromkeys(m for x in d for m in x["modes"]))
+    modes = list(dict.fromkeys(modes_drawn or [m for x in d for m in x["modes"]]))
     return " ".join(parts) + ", " + " vs ".join(modes) + ": one decode step"
 
 
@@ -166,7 +167,8 @@ def timeline(paths_or_analyses, out, step: int | None = None, window_ms=None,
         _panel(a, pick_step(a, step), axes[2 * j], axes[2 * j + 1], px_ns, x0, x1, drawn)
     axes[-1].set_xlabel("time from step start (ms)")
     handles, labels = legend_entries(plt, drawn)
-    fig.suptitle(_suptitle(items) + ("" if window_ms is None else f", {x0:g}-{x1:g} ms of it"), fontsize=11)
+    drawn_modes = [a.trace.strings[a.get_steps()["mode"][pick_step(a, step)]] for a in items]
+    fig.suptitle(_suptitle(items, drawn_modes) + ("" if window_ms is None else f", {x0:g}-{x1:g} ms of it"), fontsize=11)
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), fontsize=8, frameon=False)
     rows = -(-len(labels) // 8)
     fig.tight_layout(rect=(0, 0.03 + 0.035 * rows * 600 / height_px, 1, 1))
@@ -193,6 +195,8 @@ def legend_entries(plt, drawn: dict):
              "dram_model": (Line2D([], [], color=DRAM_MODEL_COLOR, lw=1.2), "DRAM per kernel (model)"),
              "dram_counted": (Line2D([], [], color=DRAM_MODEL_COLOR, lw=1.2), "DRAM per kernel (counter pass)"),
              "peak": (Line2D([], [], color=PEAK_COLOR, lw=1, ls="--"), "peak DRAM bandwidth (NVML)")}
+    if drawn.get("peak_sources"):
+        marks["peak"] = (marks["peak"][0], f"peak DRAM bandwidth ({' / '.join(sorted(drawn['peak_sources']))})")
     for k, (h, lab) in marks.items():
         if k in drawn["marks"]:
             handles.append(h)
@@ -249,7 +253,7 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1, drawn: dict):
     ax.set_xlim(x0, x1)
     ax.set_title(_title(a, pos), fontsize=9, loc="left")
     pm = t["pm"]
-    pk, _ = a.get_peak()
+    pk, pk_source = a.get_peak()
     sel = valid(pm) & (pm["end_ns"] > s["start_ns"][pos]) & (pm["start_ns"] < s["end_ns"][pos])
     if sel.any():
         mid = (pm["start_ns"][sel] + pm["end_ns"][sel]) / 2
@@ -271,6 +275,7 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1, drawn: dict):
     if pk:
         axd.axhline(pk / 1e9, color=PEAK_COLOR, lw=1, ls="--")
         drawn["marks"].add("peak")
+        drawn.setdefault("peak_sources", set()).add("NVML" if str(pk_source).startswith("nvml") else "datasheet")
         axd.set_ylim(0, pk / 1e9 * 1.15)
     else:
         axd.set_ylim(bottom=0)

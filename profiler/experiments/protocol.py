@@ -20,7 +20,8 @@ def require_gpu() -> None:
     try:
         import torch
     except ImportError:
-        raise CaptureError("PyTorch is not installed; `stepscope trace` needs it.") from None
+        raise CaptureError("capture needs the gpu extra (PyTorch, transformers, CUPTI, NVML): "
+                           "python3 -m pip install 'stepscope[gpu]'.") from None
     if not torch.cuda.is_available():
         raise CaptureError("no CUDA GPU is visible (no device, or no NVIDIA driver); "
                            "`stepscope report` reads traces without one.")
