@@ -79,8 +79,10 @@ def test_windows_keep_the_steps_inside():
     from stepscope.analysis.trace.detect import Detection
     found = Detection("r", {"index": np.arange(4), "start_ns": np.array([10, 20, 30, 40]),
                             "end_ns": np.array([19, 29, 39, 49]), "mode": np.zeros(4, np.int64)})
+    found.segments = [("prefill", 0, 9, 99), *[("decode", i, 1, 1) for i in range(1, 5)]]
     out = R._keep_in_windows(found, [[15, 35]])
     assert out.steps["start_ns"].tolist() == [20, 30] and out.steps["index"].tolist() == [0, 1]
+    assert out.summary()["decode_steps"] == 2 and out.summary()["prefill"] == 1
     o = R.Outcome(start_ns=1_000_000_000, end_ns=9_000_000_000)
     assert R._windows(o, [], 2.0, 1.5) == [[3_000_000_000, 4_500_000_000]]
     assert R._windows(o, [[5, -1]], None, None) == [[5, 9_000_000_000]]

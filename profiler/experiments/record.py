@@ -217,6 +217,8 @@ def _keep_in_windows(found, windows):
     for s, e in windows:
         keep |= (start >= s) & (start < e)
     found.steps = {k: np.asarray(v)[keep] for k, v in st.items()}
+    kept = iter(keep.tolist())   # segments of steps, in step order: the summary counts the kept ones
+    found.segments = [s for s in found.segments if s[0] not in ("decode", "warm-up") or next(kept)]
     found.steps["index"] = np.arange(int(keep.sum()))
     if not keep.any():
         found.message = "no decode step starts inside the recording window"
