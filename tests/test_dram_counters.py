@@ -15,7 +15,7 @@ from stepscope.analysis import dram_ncu
 from stepscope.analysis.facade import TraceAnalysis
 from stepscope.analysis.trace import load
 from stepscope.analysis.trace.kernel_dram import align, attach
-from stepscope.analysis.trace.model import Trace, table_from_rows
+from stepscope.analysis.trace.model import Trace
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT / "traces"
@@ -104,20 +104,9 @@ def test_recovery_counters(tag):
 
 
 def steps_trace(names_per_step: list[list[str]]) -> Trace:
-    t = Trace()
-    rows = {"start_ns": [], "end_ns": [], "name": [], "step": [], "correlation": []}
-    for s, names in enumerate(names_per_step):
-        for i, n in enumerate(names):
-            rows["start_ns"].append(s * 10_000 + i * 100)
-            rows["end_ns"].append(s * 10_000 + i * 100 + 50)
-            rows["name"].append(t.intern(n))
-            rows["step"].append(s)
-            rows["correlation"].append(s * 100 + i)
-    t.tables["kernels"] = table_from_rows("kernels", rows)
-    n = len(names_per_step)
-    t.tables["steps"] = table_from_rows("steps", {"index": list(range(n)), "start_ns": [s * 10_000 for s in range(n)],
-                                                  "end_ns": [s * 10_000 + 9_000 for s in range(n)]})
-    return t
+    """Kernels of the given names, one step each (the builder of tests/test_kills_dram.py)."""
+    from test_kills_dram import steps_trace as build
+    return build(names_per_step)
 
 
 def a_pass(names, reads):

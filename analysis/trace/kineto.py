@@ -350,7 +350,7 @@ def _build(path, doc, exact: bool) -> Trace | None:
         if not found.steps:
             raise TraceFileError(f"{path}: no decode steps found: {found.message}.")
         detect.apply(t, found)
-        counts = {k: v for k, v in t.meta.pop("capture", {}).items()}
+        counts = t.meta.pop("capture", {})
     props = doc.get("deviceProperties")
     dev = props[0] if isinstance(props, list) and props and isinstance(props[0], dict) else {}
     name = dev.get("name") if isinstance(dev.get("name"), str) else "unknown"
