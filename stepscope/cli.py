@@ -53,9 +53,14 @@ def cmd_trace(a) -> int:
                                  dtype=a.dtype, progress=p, rounds=a.rounds, sdpa_backend=a.sdpa,
                                  host_spans=a.host_spans, host_ops=a.host_ops, apis=a.apis, stage=p.stage,
                                  stack_period_ns=int(a.stack_sample_us * 1000),
-                                 kernel_records=a.kernel_records, dram_counters=a.dram_counters)
+                                 kernel_records=a.kernel_records, dram_counters=a.dram_counters,
+                                 graph_level=a.mode == "graph" and a.kernel_records == "concurrent")
         p.stage(f"writing {out}")
         trace.save(out)
+        if info.get("graph_level_trace") is not None:   # issue 28: the graph arm's launch and idle figures
+            from stepscope.profiler.experiments.main_job import graph_level_path
+            info["graph_level_trace"].save(graph_level_path(out))
+            p(f"wrote {graph_level_path(out)} (the graph-level block)")
     finally:
         p.close()
     p(f"wrote {out}")
@@ -439,7 +444,7 @@ def cmd_default(a) -> int:
     try:
         if gpu:
             from stepscope.profiler.experiments.main_job import run_arms, stage_count
-            p.start(stage_count(modes, a.steps) + 2)
+            p.start(stage_count(modes, a.steps, a.trace_steps) + 2)
             paths = run_arms(a.model, a.ctx, modes, out_dir, a.warmup, a.steps, a.trace_steps,
                              progress=p, stage=p.stage)
             source = "traced now"

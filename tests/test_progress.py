@@ -204,3 +204,24 @@ def test_calibrate_announces_the_stages_it_counts(monkeypatch, tmp_path):
         assert len(stages) == calibrate.stage_count(chain=chain is not None)
         assert stages[0] == "launch costs: 10 null kernels" and "bandwidth: read kernel" in stages
         assert set(res["launch"]) == {str(n) for n in wcal.LAUNCH_SIZES}
+
+
+def test_measure_with_a_graph_level_block_traces_it_each_round_against_the_same_untraced_steps(no_gpu_calls):
+    """Issue 28: ``graph_level`` adds one traced block per round (a second tracer), in
+    alternating order, and its trace carries a perturbation against the same untraced
+    blocks as the per-kernel trace's."""
+    made = []
+
+    class Recording(FakeTracer):
+        def __init__(self, **kw):
+            made.append(kw.get("kernel_records", "concurrent"))
+
+    no_gpu_calls.Tracer = Recording
+    gl = []
+    untraced, trace = no_gpu_calls.measure(lambda: None, "graph", 1, 6, 1, rounds=3, graph_level=gl,
+                                           kernel_records="concurrent")
+    assert made == ["concurrent", "graph", "graph", "concurrent", "concurrent", "graph"]
+    assert len(gl) == 1 and len(untraced) == 6
+    for t in (trace, gl[0]):
+        p = t.meta["perturbation"]
+        assert p["rounds"] == 3 and p["untraced_median_ns"] == trace.meta["perturbation"]["untraced_median_ns"]

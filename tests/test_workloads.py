@@ -122,9 +122,11 @@ def test_main_job_builds_one_model_and_traces_each_mode_with_it(tmp_path, monkey
         built.append(device)
         return build_model(spec, device="meta" if device == "meta" else "cpu", dtype="float32")
 
-    def fake_run_decode(model, ctx, mode, warmup, steps, trace_steps, dram_interval_ns, built, progress, stage):
+    def fake_run_decode(model, ctx, mode, warmup, steps, trace_steps, dram_interval_ns, built, progress, stage,
+                        rounds=1, graph_level=False):
         runs.append((model, ctx, mode, warmup, steps, trace_steps, id(built[1])))
-        for i in range(decode_stage_count(steps, rounds=1, build=False)):   # tests/test_progress.py: run_decode's
+        assert graph_level == (mode == "graph")
+        for i in range(decode_stage_count(steps, rounds=rounds, build=False)):   # tests/test_progress.py: run_decode's
             stage(f"{mode}: {i}")
         return Trace.load(trace_path(f"qwen2.5-7b-ctx2048-{mode}-h100")), {}
     monkeypatch.setattr(decode, "build_model", fake_build)
@@ -141,4 +143,4 @@ def test_main_job_builds_one_model_and_traces_each_mode_with_it(tmp_path, monkey
     assert paths == [tmp_path / "tiny-qwen2-ctx64-eager-static.stepscope", tmp_path / "tiny-qwen2-ctx64-graph.stepscope"]
     assert all(p.is_file() for p in paths)
     assert stages[0] == "building the model" and stages[1] == "eager-static: 0" and stages[-1].startswith("graph: ")
-    assert len(stages) == main_job.stage_count(["eager-static", "graph"], 3)
+    assert len(stages) == main_job.stage_count(["eager-static", "graph"], 3, 1)

@@ -7,6 +7,8 @@ import random
 import statistics
 import time
 
+import numpy as np
+
 from stepscope.analysis.trace import workload
 
 from ..capture import Tracer
@@ -38,58 +40,29 @@ def timed_steps(fn, n: int, sync) -> list[int]:
     return out
 
 
-def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: int = 1,
-            position=None, phase_jitter_ns: int = 0, seed: int = 0, stage=None, dram_counters: int = 0,
-            counter_steps=None, **tracer_kw):
-    """The protocol: ``warmup`` steps, then ``rounds`` rounds of [a block of untraced timed
-    steps, then under a fresh tracer one untimed step (CUPTI's first-launch costs per
-    kernel, ~2x the first eager step on an H100, stay out of the trace) and
-    ``trace_steps`` traced steps]. The untraced steps (``steps`` in all) and the traced
-    steps interleave, so drift hits both alike, and the trace carries its own
-    perturbation (``meta["perturbation"]``, from ``perturbation``). ``position``: a callable
-    giving the decoder's KV position before a step; the traced steps' positions go to
-    ``meta["traced_positions"]`` (the floor needs them: the rounds leave gaps).
-    ``phase_jitter_ns``: before each traced step (outside its window) the host spins a
-    uniform random 0..phase_jitter_ns, so the steps meet the PM sampling grid at different
-    phases (what lets ``analysis/dram_fit.py`` separate kernels shorter than a sample);
-    the spins are recorded in ``meta.capture.phase_delays_ns``. ``stage(name)`` is
-    called as the warm-up and as each round begins (``measure_stage_count`` calls).
-    ``dram_counters``: after the rounds, that many untimed steps under CUPTI's range
-    profiler fill the ``kernel_dram`` table (exact DRAM bytes per kernel,
-    ``capture.counters.collect``); ``counter_steps``: ``(label, fn)`` candidates for those
-    steps (default: ``step`` itself).
-    Returns (untraced step times in ns, trace)."""
-
+def _traced_block(step, mode, trace_steps, r, position, rng, phase_jitter_ns, **tracer_kw):
+    """One traced block: a fresh tracer, one untimed step, then ``trace_steps`` traced
+    steps. Returns (trace, positions, phase delays, per-step call times in ns)."""
     import torch
-
-    from stepscope.analysis.trace.merge import concat
-    rng = random.Random(seed)
-    begin = stage or (lambda name: None)
-    delays = []
-    begin("warm-up")
-    for _ in range(warmup):
+    positions, delays, outside = [], [], []
+    with Tracer(**tracer_kw) as tracer:
         step()
-    torch.cuda.synchronize()
-    rounds = max(1, min(rounds, steps))
-    untraced, blocks, traces, outside, positions = [], [], [], [], []
-    for r in range(rounds):
-        begin(f"round {r + 1}/{rounds}: untraced then traced steps")
-        block = timed_steps(step, steps // rounds + (r < steps % rounds), torch.cuda.synchronize)
-        untraced += block
-        blocks.append(block)
-        with Tracer(**tracer_kw) as tracer:
-            step()
-            torch.cuda.synchronize()
-            for i in range(trace_steps):
-                if position is not None:
-                    positions.append(int(position()))
-                if phase_jitter_ns:
-                    delays.append(spin_ns(rng.randrange(phase_jitter_ns + 1)))
-                t0 = time.perf_counter_ns()
-                with tracer.step(r * trace_steps + i, mode=mode):
-                    step()
-                outside.append(time.perf_counter_ns() - t0)
-        traces.append(tracer.trace)
+        torch.cuda.synchronize()
+        for i in range(trace_steps):
+            if position is not None:
+                positions.append(int(position()))
+            if phase_jitter_ns:
+                delays.append(spin_ns(rng.randrange(phase_jitter_ns + 1)))
+            t0 = time.perf_counter_ns()
+            with tracer.step(r * trace_steps + i, mode=mode):
+                step()
+            outside.append(time.perf_counter_ns() - t0)
+    return tracer.trace, positions, delays, outside
+
+
+def _finish(traces, blocks, positions, delays, outside, trace_steps, position, phase_jitter_ns):
+    """Concatenate one kind of traced block and attach what the protocol measured."""
+    from stepscope.analysis.trace.merge import concat
     trace = concat(traces)
     if position is not None:
         trace.meta["traced_positions"] = positions
@@ -100,6 +73,77 @@ def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: 
     trace.meta["perturbation"] = perturbation(blocks, windows, trace_steps)
     trace.meta["perturbation"]["step_call_outside_window_ns"] = int(statistics.median(
         [w - (e - s) for w, s, e in zip(outside, st["start_ns"].tolist(), st["end_ns"].tolist())]))
+    return trace
+
+
+def measure(step, mode: str, warmup: int, steps: int, trace_steps: int, rounds: int = 1,
+            position=None, phase_jitter_ns: int = 0, seed: int = 0, stage=None, dram_counters: int = 0,
+            counter_steps=None, graph_level: list | None = None, **tracer_kw):
+    """The protocol: ``warmup`` steps, then ``rounds`` rounds of [one untimed step and a
+    block of untraced timed steps, then under a fresh tracer one untimed step (CUPTI's
+    first-launch costs per kernel, ~2x the first eager step on an H100, stay out of the
+    trace) and ``trace_steps`` traced steps]. Both blocks start with the same untimed
+    step because the first step after the GPU idled (a tracer's start or stop) is slower:
+    on an H200, graph replay, 9.05 ms vs 8.83 ms for the second
+    (benchmarks/results/perturbation-ab-h200, arms ``untraced-cold`` and ``untraced``);
+    timing it in one arm only biased the perturbation negative. The untraced steps
+    (``steps`` in all) and the traced steps interleave, so drift hits both alike, and the
+    trace carries its own perturbation (``meta["perturbation"]``, from ``perturbation``).
+    ``position``: a callable giving the decoder's KV position before a step; the traced
+    steps' positions go to ``meta["traced_positions"]`` (the floor needs them: the rounds
+    leave gaps).
+    ``phase_jitter_ns``: before each traced step (outside its window) the host spins a
+    uniform random 0..phase_jitter_ns, so the steps meet the PM sampling grid at different
+    phases (what lets ``analysis/dram_fit.py`` separate kernels shorter than a sample);
+    the spins are recorded in ``meta.capture.phase_delays_ns``. ``stage(name)`` is
+    called as the warm-up and as each round begins (``measure_stage_count`` calls).
+    ``dram_counters``: after the rounds, that many untimed steps under CUPTI's range
+    profiler fill the ``kernel_dram`` table (exact DRAM bytes per kernel,
+    ``capture.counters.collect``); ``counter_steps``: ``(label, fn)`` candidates for those
+    steps (default: ``step`` itself).
+    ``graph_level``: a list, for a CUDA-graph replay whose graph was instantiated under
+    ``capture.activity.graph_trace_instantiation``: each round then also runs a second
+    traced block with graph-level records (``kernel_records="graph"``: one record per
+    replay, no per-node cost), the two traced blocks in alternating order, and that
+    block's trace (with its own perturbation against the same untraced blocks) is
+    appended to the list.
+    Returns (untraced step times in ns, trace)."""
+
+    import torch
+
+    rng = random.Random(seed)
+    begin = stage or (lambda name: None)
+    begin("warm-up")
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    rounds = max(1, min(rounds, steps))
+    untraced, blocks = [], []
+    kinds = {"kernel": {"traces": [], "positions": [], "delays": [], "outside": []}}
+    if graph_level is not None:
+        kinds["graph"] = {"traces": [], "positions": [], "delays": [], "outside": []}
+    for r in range(rounds):
+        begin(f"round {r + 1}/{rounds}: untraced then traced steps")
+        step()                                  # untimed, as the traced block's first step
+        torch.cuda.synchronize()
+        block = timed_steps(step, steps // rounds + (r < steps % rounds), torch.cuda.synchronize)
+        untraced += block
+        blocks.append(block)
+        order = list(kinds) if r % 2 == 0 else list(kinds)[::-1]
+        for kind in order:
+            kw = tracer_kw if kind == "kernel" else {**tracer_kw, "kernel_records": "graph"}
+            tr, pos, dl, out = _traced_block(step, mode, trace_steps, r, position, rng, phase_jitter_ns, **kw)
+            k = kinds[kind]
+            k["traces"].append(tr)
+            k["positions"] += pos
+            k["delays"] += dl
+            k["outside"] += out
+    trace = _finish(kinds["kernel"]["traces"], blocks, kinds["kernel"]["positions"], kinds["kernel"]["delays"],
+                    kinds["kernel"]["outside"], trace_steps, position, phase_jitter_ns)
+    if graph_level is not None:
+        g = kinds["graph"]
+        graph_level.append(_finish(g["traces"], blocks, g["positions"], g["delays"], g["outside"], trace_steps,
+                                   position, phase_jitter_ns))
     if dram_counters:
         from stepscope.profiler.capture.counters import collect
         begin("exact DRAM counter passes")
@@ -155,8 +199,12 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
                built=None, progress=None, rounds: int = 1, sdpa_backend: str = "default",
                host_ops: bool = False, apis: str = "host", phase_jitter_ns: int = 0,
                host_spans: bool = False, kernel_records: str = "concurrent", stack_period_ns: int = 0,
-               stage=None, dram_counters: int = 0):
+               stage=None, dram_counters: int = 0, graph_level: bool = False):
     """Returns (trace, info). ``built`` reuses a (spec, model) pair across modes.
+    ``graph_level`` (graph mode with per-kernel records): each round also traces a block
+    with graph-level records (``measure``), whose trace is ``info["graph_level_trace"]``
+    and whose per-step attribution is ``trace.meta["graph_level_block"]``
+    (``graph_level_block``).
     ``progress(msg)`` gets messages; ``stage(name)`` is called as each stage begins
     (``decode_stage_count`` of them), each name led by the mode. ``dram_counters``: counter
     passes after the traced steps (``measure``); in graph mode on the eager static step
@@ -181,13 +229,14 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     else:
         (spec, net), build_s = built, 0.0
     rounds = max(1, rounds)
-    dec = Decoder(net, ctx, mode, warmup + steps + rounds * (trace_steps + 1) + 4 + dram_counters,
-                  sdpa_backend=sdpa_backend)
+    graph_level = graph_level and mode == "graph" and kernel_records != "graph"
+    dec = Decoder(net, ctx, mode, warmup + steps + rounds * (1 + (1 + graph_level) * (trace_steps + 1)) + 4
+                  + dram_counters, sdpa_backend=sdpa_backend)
     if begin:
         begin(f"prefill {ctx} tokens")
     say(f"prefill {ctx} tokens, mode {mode}")
     dec.prefill()
-    if kernel_records == "graph" and mode == "graph":
+    if (kernel_records == "graph" or graph_level) and mode == "graph":
         from stepscope.profiler.capture.activity import graph_trace_instantiation
         with graph_trace_instantiation():   # CUPTI's graph-level records need it at instantiation
             dec.capture()
@@ -197,21 +246,45 @@ def run_decode(model: str = "qwen2.5-7b", ctx: int = 2048, mode: str = "eager",
     # INVALID_PARAMETER on an H100, and the context could not be profiled again): graph mode
     # profiles the eager static step, the graph's kernels launched one by one.
     counter_steps = [("eager static step" if mode == "graph" else mode, dec.eager_static_step)]
+    gl = [] if graph_level else None
     untraced, trace = measure(dec.step, mode, warmup, steps, trace_steps, rounds=rounds,
                               dram_counters=dram_counters, counter_steps=counter_steps,
                               position=lambda: dec.position, phase_jitter_ns=phase_jitter_ns, stage=begin,
                               dram_interval_ns=dram_interval_ns, modules=net, host_spans=host_spans or host_ops,
                               host_ops=host_ops, apis=apis, kernel_records=kernel_records,
-                              stack_period_ns=stack_period_ns)
-    trace.meta["workload"] = decode_workload(
-        spec, dec, trace_steps, param_bytes(net), positions=trace.meta.pop("traced_positions"),
-        sdpa_backend=sdpa_backend,
-        weights="checkpoint" if spec.checkpoint else "random", dtype=dtype, attn=attn, batch=1,
-        warmup_steps=warmup, static_cache_len=dec.max_cache_len if mode != "eager" else None,
-        untraced_step_ns=untraced, build_s=round(build_s, 2))
+                              stack_period_ns=stack_period_ns, graph_level=gl)
+    gl = gl or []
+    sizes = param_bytes(net)
+    for t in [trace] + gl:
+        t.meta["workload"] = decode_workload(
+            spec, dec, trace_steps, sizes, positions=t.meta.pop("traced_positions"),
+            sdpa_backend=sdpa_backend,
+            weights="checkpoint" if spec.checkpoint else "random", dtype=dtype, attn=attn, batch=1,
+            warmup_steps=warmup, static_cache_len=dec.max_cache_len if mode != "eager" else None,
+            untraced_step_ns=untraced, build_s=round(build_s, 2))
     info = {"untraced_median_ms": statistics.median(untraced) / 1e6, "trace": trace,
-            "spec": spec, "model": net}
+            "spec": spec, "model": net, "graph_level_trace": gl[0] if gl else None}
+    if gl:
+        trace.meta["graph_level_block"] = graph_level_block(gl[0])
     return trace, info
+
+
+#: Per-step columns of a graph-level block kept in the per-kernel trace's meta.
+GRAPH_LEVEL_COLUMNS = ("step_ns", "busy_ns", "idle_ns", "floor_ns", "launch_overhead_ns", "other_idle_ns",
+                       "kernels", "launch_calls")
+
+
+def graph_level_block(glt) -> dict:
+    """What the per-kernel trace of a graph arm keeps of its graph-level block: the
+    block's per-step attribution (``GRAPH_LEVEL_COLUMNS``, capture order) and its
+    perturbation against the same untraced blocks; `stepscope report` and the main job
+    take the graph arm's launch and idle figures from it."""
+    from stepscope.analysis.facade import TraceAnalysis
+    st = TraceAnalysis(glt).get_steps()
+    order = np.argsort(st["start_ns"], kind="stable")
+    return {"kernel_records": "graph", "steps": {c: [int(x) for x in st[c][order]] for c in GRAPH_LEVEL_COLUMNS},
+            "perturbation": glt.meta["perturbation"],
+            "capture": {k: glt.meta.get("capture", {}).get(k) for k in ("dropped_records", "untimed_graph_records")}}
 
 
 __all__ = ["run_decode", "require_gpu", "timed_steps", "measure", "spin_ns", "decode_workload",
