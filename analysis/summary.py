@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .throttle import throttle_names
+from .untraced import equivalent
 
 
 def achievable(calibration: dict | None, meta: dict, model_bytes: float, step_ns: float) -> dict:
@@ -86,4 +87,29 @@ def _mode(t, s: dict, m: np.ndarray, wl: dict, calibration) -> dict:
         "busy_below_floor_steps": int(s["busy_below_floor"][m].sum()),
         "sm_clock_mhz": med(s["sm_clock_mhz"]), "mem_clock_mhz": med(s["mem_clock_mhz"]),
         "throttle_reasons": throttle_names(thr),
+        "untraced_equivalent": equivalent(s["busy_ns"][m], s["floor_ns"][m], s["launch_overhead_ns"][m],
+                                          s["other_idle_ns"][m], untraced,
+                                          rounds=int((t.meta.get("perturbation") or {}).get("rounds", 1))),
+        "graph_level": graph_level(t.meta.get("graph_level_block"), untraced) if mode == "graph" else None,
     }
+
+
+def graph_level(block: dict | None, untraced) -> dict | None:
+    """Medians of a graph arm's graph-level block (``meta["graph_level_block"]``: the same
+    process's interleaved rounds traced with one record per replay, which leaves the
+    replay's length alone where per-kernel records lengthen it), its perturbation and its
+    untraced-equivalent attribution; None without one."""
+    if not block:
+        return None
+    st = {k: np.asarray(v, float) for k, v in block["steps"].items()}
+    if not len(st["step_ns"]):
+        return None
+    med = {k: float(np.median(v)) / 1e6 for k, v in st.items() if k.endswith("_ns")}
+    p = block.get("perturbation") or {}
+    return {"steps": len(st["step_ns"]), "step_ms": med["step_ns"], "busy_ms": med["busy_ns"],
+            "idle_ms": med["idle_ns"], "floor_ms": med["floor_ns"],
+            "kernel_inefficiency_ms": float(np.median(st["busy_ns"] - st["floor_ns"])) / 1e6,
+            "launch_overhead_ms": med["launch_overhead_ns"], "other_idle_ms": med["other_idle_ns"],
+            "perturbation_pct": p.get("pct"), "perturbation_ci95_pct": p.get("ci95_pct"),
+            "untraced_equivalent": equivalent(st["busy_ns"], st["floor_ns"], st["launch_overhead_ns"],
+                                              st["other_idle_ns"], untraced, rounds=int(p.get("rounds", 1)))}
