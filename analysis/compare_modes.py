@@ -104,10 +104,22 @@ def arm(a: TraceAnalysis) -> dict:
     mode, m = _one_mode(a)
     s = a.get_summary()
     step_ms = m["untraced_step_ms"] or m["step_ms"]
-    share = {k: (m[k] / m["step_ms"] if m["step_ms"] else 0.0) for k in PARTS}
-    return {"mode": mode, **m, "gpu": s["gpu"], "model": s["model"], "ctx": s["ctx"],
+    gl = m.get("graph_level")
+    traced = {"attribution_source": "per-kernel records", "step_ms_per_kernel": m["step_ms"]}
+    if gl:   # a graph arm's launch and idle figures: its graph-level block (issue 28)
+        traced = {**{k: gl[k] for k in ("step_ms", "busy_ms", "idle_ms", "kernel_inefficiency_ms",
+                                        "launch_overhead_ms", "other_idle_ms")},
+                  "attribution_source": "graph-level block", "step_ms_per_kernel": m["step_ms"],
+                  "pct_floor": 100 * gl["floor_ms"] / gl["step_ms"] if gl["step_ms"] else 0.0}
+    eq = (gl or {}).get("untraced_equivalent") or m.get("untraced_equivalent")
+    head = {**m, **traced}
+    if eq:
+        head = {k: eq[k] for k in PARTS} | {"step_ms": eq["untraced_step_ms"]}
+    share = {k: (head[k] / head["step_ms"] if head["step_ms"] else 0.0) for k in PARTS}
+    return {"mode": mode, **m, **traced, "gpu": s["gpu"], "model": s["model"], "ctx": s["ctx"],
             "floor_known": not str(s["floor_source"]).startswith("none"),
             "timed_step_ms": step_ms, "timed_step_source": "untraced" if m["untraced_step_ms"] else "traced",
+            "untraced_equivalent": eq, "share_source": "untraced-equivalent" if eq else "traced",
             "share": share}
 
 
@@ -166,9 +178,10 @@ def compare(base: TraceAnalysis, graph: TraceAnalysis, node_gaps_ns: list[float]
                    base_traced_steps=len(fixed), node_gap_steps=gap_steps)
         out["explained"] = out["verdict"] == AB.EXPLAINED
     launch_share = b["share"]["launch_overhead_ms"]
-    after = max(PARTS if g["floor_known"] else PARTS[2:] + ("busy_ms",),
-                key=lambda k: g[k])
+    gshare = dict(g["share"])
+    gshare["busy_ms"] = gshare["floor_ms"] + gshare["kernel_inefficiency_ms"]
+    after = max(PARTS if g["floor_known"] else PARTS[2:] + ("busy_ms",), key=lambda k: gshare[k])
     out.update(launch_bound=bool(launch_share >= LAUNCH_BOUND_SHARE), base_launch_share=launch_share,
-               graph_largest_part=after, graph_largest_share=g[after] / g["step_ms"] if g["step_ms"] else 0.0,
+               graph_largest_part=after, graph_largest_share=gshare[after], share_source=b["share_source"],
                host_verdict=base.get_host()["verdict"])
     return out

@@ -143,7 +143,9 @@ def test_render_shows_both_arms_the_intervals_the_rule_and_the_verdict():
     assert header.split() == ["eager-static", "graph"]
     assert "16.199 ms  62.3%" in text and "0.214 ms   2.2%" in text
     # the answer first: the verdict right under the header, in three short lines
-    assert lines[3:6] == ["verdict: launch-bound: the GPU waits for the CPU 62% of the eager-static step;",
+    # (issue 28: the share of the untraced-equivalent attribution, 12.140 of 21.845 ms)
+    assert "12.140 ms  55.6%" in text and "0.204 ms   2.1%" in text
+    assert lines[3:6] == ["verdict: launch-bound: the GPU waits for the CPU 56% of the untraced eager-static step;",
                           "  CUDA graphs make it 2.25x faster, predicted 2.19x: explained by launch overhead;",
                           "  what is left is mostly kernel inefficiency (51% of the graph step)."]
     lo, hi = c["measured_ci95"]

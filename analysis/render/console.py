@@ -43,20 +43,39 @@ SHORT = {"floor_ms": "the memory floor", "kernel_inefficiency_ms": "kernel ineff
          "launch_overhead_ms": "launch overhead", "other_idle_ms": "other idle", "busy_ms": "GPU busy time"}
 
 
+def headline(m: dict) -> tuple[dict, str]:
+    """The attribution a verdict reads: the untraced-equivalent one when the trace timed
+    untraced steps (of a graph arm with a graph-level block, that block's), else the
+    traced one; and what it is ("untraced-equivalent" or "traced")."""
+    gl = m.get("graph_level")
+    eq = (gl or {}).get("untraced_equivalent") or m.get("untraced_equivalent")
+    if eq:
+        return {**eq, "step_ms": eq["untraced_step_ms"], "busy_ms": eq["floor_ms"] + eq["kernel_inefficiency_ms"]}, \
+            "untraced-equivalent"
+    return m, "traced"
+
+
 def answer(mode: str, m: dict) -> str:
     """One line per mode: launch-bound or not (the launch-overhead share that decides it,
-    against ``compare_modes.LAUNCH_BOUND_SHARE``), and the step's largest part."""
-    step = m["step_ms"] or 1.0
-    launch = m["launch_overhead_ms"] / step
+    against ``compare_modes.LAUNCH_BOUND_SHARE``, of the untraced-equivalent attribution
+    when there is one: ``headline``), and the step's largest part."""
+    h, what = headline(m)
+    step = h["step_ms"] or 1.0
+    launch = h["launch_overhead_ms"] / step
     keys = [k for _, k in (ATTRIBUTION_ROWS if m["floor_known"] else (BUSY_ROW,) + ATTRIBUTION_ROWS[2:])]
-    top = max(keys, key=lambda k: m[k])
+    top = max(keys, key=lambda k: h[k])
+    m = {**m, **{k: h[k] for k in keys + ["floor_ms"]}, "step_ms": step}
     head = "launch-bound" if launch >= LAUNCH_BOUND_SHARE else "not launch-bound"
-    out = f"verdict, {mode}: {head}: the GPU waits for the CPU {100 * launch:.1f}% of the step"
+    step_word = "untraced step" if what == "untraced-equivalent" else "step"
+    out = f"verdict, {mode}: {head}: the GPU waits for the CPU {100 * launch:.1f}% of the {step_word}"
+    tail = ""
     if top != "launch_overhead_ms":
-        out += f"; the largest part is {SHORT[top]} ({100 * m[top] / step:.1f}%)"
+        tail = f"the largest part is {SHORT[top]} ({100 * m[top] / step:.1f}%)"
     elif m["floor_known"]:
-        out += f"; the memory floor is {100 * m['floor_ms'] / step:.1f}%"
-    return out
+        tail = f"the memory floor is {100 * m['floor_ms'] / step:.1f}%"
+    if not tail:
+        return out
+    return f"{out}; {tail}" if len(out) + len(tail) + 2 <= 100 else f"{out};\n  {tail}"
 
 
 class ConsoleRenderer:
@@ -132,6 +151,8 @@ class ConsoleRenderer:
         for label, key in rows:
             w.append(f"    {label:<42} {m[key]:9.3f}  {100 * m[key] / m['step_ms']:6.1f}%")
         w.append(f"  closure: parts sum to the step within {m['closure_max_abs_ns']} ns (max over steps)")
+        w += self.graph_level(m)
+        w += self.untraced_equivalent(m)
         if m["busy_below_floor_steps"]:
             w.append(f"  FLAG: busy below the floor in {m['busy_below_floor_steps']} steps "
                      "(wrong peak, or bytes served from cache)")
@@ -149,6 +170,41 @@ class ConsoleRenderer:
             w.append(f"  clocks: SM {m['sm_clock_mhz']:.0f} MHz, memory {m['mem_clock_mhz']:.0f} MHz; throttle: {thr}")
         else:
             w.append("  clocks: n/a (no NVML readings in this trace)")
+        return w
+
+    def graph_level(self, m: dict) -> list[str]:
+        """A graph arm's graph-level block: its traced step and the parts it measures."""
+        g = m.get("graph_level")
+        if not g:
+            return []
+        ci = g["perturbation_ci95_pct"]
+        ci = f" (95% CI {ci[0]:+.1f}% to {ci[1]:+.1f}%)" if ci else ""
+        w = [f"  graph-level block (one record per replay, same rounds): {g['steps']} traced steps, "
+             f"median {g['step_ms']:.3f} ms,", f"    {g['perturbation_pct']:+.1f}% vs untraced{ci}; per-kernel "
+             "records lengthen a replay,", "    so the launch and idle figures are read here:"]
+        for label, key in (BUSY_ROW,) + ATTRIBUTION_ROWS[2:]:
+            w.append(f"    {label:<42} {g[key]:9.3f}  {100 * g[key] / g['step_ms']:6.1f}%")
+        return w
+
+    def untraced_equivalent(self, m: dict) -> list[str]:
+        """The attribution scaled to the untraced median (``analysis/untraced.py``)."""
+        g = m.get("graph_level")
+        eq = (g or {}).get("untraced_equivalent") or m.get("untraced_equivalent")
+        if not eq:
+            return []
+        src = "the graph-level block's" if g and g.get("untraced_equivalent") else "the traced"
+        w = [f"  untraced-equivalent attribution (step = untraced median {eq['untraced_step_ms']:.3f} ms)",
+             f"    from {src} medians: busy as traced, idle scaled to fill the untraced step"]
+        rows = ATTRIBUTION_ROWS if m["floor_known"] else ATTRIBUTION_ROWS[2:]
+        if not m["floor_known"]:
+            busy = eq["floor_ms"] + eq["kernel_inefficiency_ms"]
+            w.append(f"    {BUSY_ROW[0]:<42} {busy:9.3f}  {100 * busy / eq['untraced_step_ms']:6.1f}%")
+        for label, key in rows:
+            w.append(f"    {label:<42} {eq[key]:9.3f}  {100 * eq[key] / eq['untraced_step_ms']:6.1f}%")
+        lo, hi = eq["launch_overhead_ci95_ms"]
+        w.append(f"    launch overhead 95% CI {lo:.3f}-{hi:.3f} ms ({eq['interval']})")
+        if eq["method"].startswith("traced busy median >"):
+            w.append("    NOTE: the traced busy time exceeds the untraced step: the tracer lengthened the kernels")
         return w
 
     def perturbation(self, p: dict | None) -> list[str]:

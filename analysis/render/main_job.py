@@ -24,8 +24,10 @@ def verdict(c: dict) -> str:
     predicted, and what is left. The same text whichever order the arms were given in."""
     b, g = c["arms"]
     share = f"{100 * c['base_launch_share']:.0f}%"
-    what = (f"launch-bound: the GPU waits for the CPU {share} of the {b['mode']} step" if c["launch_bound"] else
-            f"not launch-bound: the GPU waits for the CPU {share} of the {b['mode']} step")
+    of = (f"of the untraced {b['mode']} step" if c.get("share_source") == "untraced-equivalent"
+          else f"of the traced {b['mode']} step")
+    what = (f"launch-bound: the GPU waits for the CPU {share} {of}" if c["launch_bound"] else
+            f"not launch-bound: the GPU waits for the CPU {share} {of}")
     if c["predicted_speedup"] is None:
         buys = (f"{g['mode']} is {c['measured_speedup']:.2f}x faster (measured; nothing predicted: "
                 f"neither arm is a graph replay)")
@@ -68,17 +70,36 @@ def _table(c: dict, cols: list[dict]) -> list[str]:
 
     row("step, untraced median", *(f"{a['untraced_step_ms']:.3f} ms" if a["untraced_step_ms"] else "n/a"
                                    for a in cols))
-    row("step, traced median", *(f"{a['step_ms']:.3f} ms" for a in cols))
+    row("step, traced median (per-kernel records)", *(f"{a['step_ms_per_kernel']:.3f} ms" for a in cols))
+    gl = [a for a in cols if a["attribution_source"] == "graph-level block"]
+    if gl:
+        row("step, traced median (graph-level block)",
+            *(f"{a['step_ms']:.3f} ms" if a in gl else "-" for a in cols))
     row("kernels / launch calls per step", *(f"{a['kernels']:.0f} / {a['launch_calls']:.0f}" for a in cols))
-    w.append("  attribution of the traced step (median)")
     keys = ["floor_ms", "kernel_inefficiency_ms"] if floor else ["busy_ms"]
+    eqs = [a for a in cols if a.get("untraced_equivalent")]
+    if eqs:
+        w.append("  attribution scaled to the untraced step (busy as traced, idle scaled)")
+        for k in keys + ["launch_overhead_ms", "other_idle_ms"]:
+            row("  " + PART_LABELS[k], *(_eq_cell(a, k) for a in cols))
+    src = "; graph-level block for " + ", ".join(a["mode"] for a in gl) if gl else ""
+    w.append(f"  attribution of the traced step (median; per-kernel records{src})")
     for k in keys + ["launch_overhead_ms", "other_idle_ms"]:
         row("  " + PART_LABELS[k], *(f"{a[k]:.3f} ms {100 * a[k] / a['step_ms']:5.1f}%" for a in cols))
     if floor:
-        row("% of floor (bytes read)", *(f"{a['pct_floor']:.1f}%" for a in cols))
+        row("% of floor (bytes read), traced", *(f"{a['pct_floor']:.1f}%" for a in cols))
     else:
         w.append("  floor unknown: pass --model and --ctx")
     return w
+
+
+def _eq_cell(a: dict, k: str) -> str:
+    """One untraced-equivalent cell: ms and share of the untraced median."""
+    eq = a.get("untraced_equivalent")
+    if not eq:
+        return "n/a"
+    v = eq["floor_ms"] + eq["kernel_inefficiency_ms"] if k == "busy_ms" else eq[k]
+    return f"{v:.3f} ms {100 * v / eq['untraced_step_ms']:5.1f}%"
 
 
 def _explain(c: dict) -> list[str]:
