@@ -52,6 +52,9 @@ def summarize(trace, attr: dict, calibration: dict | None = None) -> dict:
            | {"kernel_records": t.meta.get("capture", {}).get("kernel_records", "concurrent")},
            "perturbation": perturbation(t.meta),
            "modes": {}}
+    cost = t.meta.get("record", {}).get("tracer_cost")
+    if cost:    # `record --repeat` (analysis/record_cost.py)
+        out["record_cost"] = cost
     modes = s["mode"]
     for mid in np.unique(modes):
         out["modes"][t.strings[mid]] = _mode(t, s, modes == mid, wl, calibration)

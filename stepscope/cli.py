@@ -69,20 +69,40 @@ def cmd_trace(a) -> int:
 
 def cmd_record(a) -> int:
     out = check_writable(a.output)
-    check_not_overwriting([out], a.force)
-    from stepscope.profiler.experiments.record import parse_command, record
+    if a.repeat < 0:
+        raise UsageError(f"--repeat must be 0 or more, not {a.repeat}.")
+    repeats = [out.with_name(f"{out.stem}-repeat-{i + 1}{out.suffix}") for i in range(a.repeat)]
+    check_not_overwriting([out, *repeats], a.force)
+    from stepscope.profiler.experiments.record import parse_command, record, repeat_runs
     target = parse_command(a.command)
     kw = {"dram": a.dram, "dram_interval_ns": int(a.dram_interval_us * 1000), "apis": a.apis,
           "host_spans": a.host_spans or bool(a.step_module), "stack_period_ns": int(a.stack_sample_us * 1000)}
     say = (lambda m: None) if a.quiet else (lambda m: print(f"stepscope: {m}", file=sys.stderr))
     say(f"recording {' '.join(target.describe())}")
     trace, outcome, why = record(target, kw, a.start_after, a.duration, a.step_marker, a.step_module,
-                                 warn=lambda m: print(f"stepscope: warning: {m}", file=sys.stderr))
+                                 warn=lambda m: print(f"stepscope: warning: {m}", file=sys.stderr),
+                                 timing_only=a.timing_only)
     if trace is None:
         print(f"stepscope: the program {outcome.how}; {why}, so no trace was written.", file=sys.stderr)
         return outcome.exit_code or 2
     trace.save(out)
     say(f"the program {outcome.how}; wrote {out}")
+    if a.timing_only:
+        return outcome.exit_code
+    if repeats:
+        from stepscope.analysis.record_cost import tracer_cost
+        try:
+            runs = repeat_runs(target, repeats, say)
+        except KeyboardInterrupt:
+            print(f"stepscope: the repeat runs were interrupted; {out} holds the trace without the tracer's "
+                  "cost.", file=sys.stderr)
+            return 130
+        graph = "CUDA-graph" in trace.meta.get("step_detection", {}).get("rule", "")
+        trace.meta["record"]["tracer_cost"] = tracer_cost(trace, runs, graph=graph)
+        trace.meta["record"]["tracer_cost"]["files"] = [p.name for p in repeats if p.is_file()]
+        trace.save(out)
+        say(f"wrote {out} again with the tracer's cost against {len(runs)} timing-only run(s): "
+            f"{', '.join(p.name for p in repeats if p.is_file())}")
     if not a.quiet:
         from stepscope.analysis.facade import TraceAnalysis
         from stepscope.analysis.render.console import ConsoleRenderer
@@ -586,6 +606,11 @@ def _add_record(sub) -> None:
                    help="keep the steps that start within S seconds of the window's start (seconds)")
     r.add_argument("--step-marker", default=None, metavar="NAME", help=STEP_MARKER_HELP)
     r.add_argument("--step-module", default=None, metavar="NAME", help=STEP_MODULE_HELP)
+    r.add_argument("--repeat", type=int, default=0, metavar="N",
+                   help="then run the program N more times, each in a fresh process under a timing-only tracer "
+                        "(memory copies only), and report what the tracer cost per decode step and end to end; "
+                        "their traces are written beside the output as NAME-repeat-K.stepscope (default 0)")
+    r.add_argument("--timing-only", action="store_true", help=argparse.SUPPRESS)
     r.add_argument("--quiet", action="store_true", help="no messages and no report (the trace is still written)")
     r.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     r.set_defaults(fn=cmd_record)

@@ -106,3 +106,22 @@ def test_decode_loop_example_runs_on_the_cpu(mode, tmp_path):
                        cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout == f"decoded 4 tokens ({mode}; 3 decode steps)\n"
+
+
+def test_a_negative_repeat_is_one_sentence(tmp_path):
+    r = cli("record", "--repeat", "-1", "-o", str(tmp_path / "x.stepscope"), "--", "python", "app.py")
+    assert r.returncode == 2 and r.stderr == "stepscope: --repeat must be 0 or more, not -1.\n"
+
+
+def test_repeat_refuses_to_overwrite_an_earlier_timing_run(tmp_path):
+    (tmp_path / "x-repeat-2.stepscope").write_bytes(b"keep")
+    r = cli("record", "--repeat", "2", "-o", str(tmp_path / "x.stepscope"), "--", "python", "app.py")
+    assert r.returncode == 2 and "x-repeat-2.stepscope exists; pass --force to overwrite it." in r.stderr
+    assert (tmp_path / "x-repeat-2.stepscope").read_bytes() == b"keep"
+
+
+def test_a_timing_only_tracer_records_copies_only():
+    from stepscope.profiler.capture.activity import KERNEL_RECORDS
+    assert R.TIMING_ONLY == {"dram": False, "nvml": False, "apis": "none", "kernel_records": "none",
+                             "host_spans": False, "stack_period_ns": 0}
+    assert "none" in KERNEL_RECORDS

@@ -78,6 +78,10 @@ def answer(mode: str, m: dict) -> str:
     return f"{out}; {tail}" if len(out) + len(tail) + 2 <= 100 else f"{out};\n  {tail}"
 
 
+def _median_ms(ns: list) -> float:
+    return float(np.median(ns)) / 1e6
+
+
 class ConsoleRenderer:
     def render(self, a: TraceAnalysis) -> str:
         s = a.get_summary()
@@ -86,6 +90,7 @@ class ConsoleRenderer:
         for mode, m in s["modes"].items():
             out += [""] + self.mode(mode, {**m, "floor_known": floor_known(s)})
             out += self.perturbation(s["perturbation"])
+        out += self.record_cost(s.get("record_cost"))
         for section in (self.host, self.kernel_classes, self.unmodelled_bytes, self.dram_kernels, self.top_kernels,
                         self.gap_histogram, self.hta):
             lines = section(a)
@@ -217,6 +222,34 @@ class ConsoleRenderer:
         out = [line]
         if p["over_target"]:
             out.append("  WARNING: the tracer's perturbation exceeds its target: compare traced figures with care")
+        return out
+
+    def record_cost(self, c: dict | None) -> list[str]:
+        """What the tracer cost the recorded program (`record --repeat`, analysis/record_cost)."""
+        if not c:
+            return []
+        n = c["repeat_runs"]
+        out = ["", f"tracer cost (record --repeat: {n} untraced run{'s' if n != 1 else ''} of the program, "
+                   "timing copies only):"]
+        p = c.get("per_step")
+        if p:
+            lo, hi = p["ci95_pct"]
+            out.append(f"  per decode step {p['pct']:+.1f}% (95% CI {lo:+.1f}% to {hi:+.1f}%, {p['interval']}): "
+                       f"{p['traced_median_ns'] / 1e6:.3f} ms traced vs {p['untraced_median_ns'] / 1e6:.3f} ms")
+            out.append(f"    (token read-back to read-back, {c['runs_compared']} of {n} runs compared); "
+                       f"target <= {p['target_pct']:.0f}%")
+            if p["over_target"]:
+                out.append("  WARNING: the tracer's cost exceeds its target: compare traced figures with care")
+        else:
+            out.append(f"  per decode step: not measured: {c.get('why_not_per_step', 'no timing run')}")
+        span = c.get("decode_span")
+        if span:
+            out.append(f"  decode steps in all {span['pct']:+.1f}%: {span['traced_ns'] / 1e6:.1f} ms traced vs "
+                       f"{_median_ms(span['untraced_ns']):.1f} ms")
+        e2e = c.get("end_to_end")
+        if e2e:
+            out.append(f"  the whole program {e2e['pct']:+.1f}%: {e2e['traced_ns'] / 1e9:.2f} s traced vs "
+                       f"{_median_ms(e2e['untraced_ns']) / 1e3:.2f} s")
         return out
 
     def host(self, a: TraceAnalysis) -> list[str]:

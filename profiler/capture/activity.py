@@ -55,7 +55,7 @@ BUFFER_BYTES = 32 << 20
 #: H200). The "graph_level" arm of benchmarks/results/capture_parts-*.json enabled
 #: KIND_GRAPH_TRACE for a graph instantiated before, which gives no record at all: its cost is
 #: that of recording nothing (withdrawn; graph-level records measured: results/graph-level-*).
-KERNEL_RECORDS = ("concurrent", "serial", "hw", "graph")
+KERNEL_RECORDS = ("concurrent", "serial", "hw", "graph", "none")
 #: The name of a graph-level record (``kernel_records="graph"``) in the kernels table.
 GRAPH_RECORD_NAME = "CUDA graph replay (graph-level record; nodes not traced)"
 
@@ -114,13 +114,14 @@ class ActivitySession:
         self.buffers_completed = 0
         self.cbid_names = launch_cbids(cupti, apis)
         K = cupti.ActivityKind
-        first = {"concurrent": [K.CONCURRENT_KERNEL], "hw": [K.CONCURRENT_KERNEL], "serial": [K.KERNEL],
+        first = {"concurrent": [K.CONCURRENT_KERNEL], "hw": [K.CONCURRENT_KERNEL], "serial": [K.KERNEL], "none": [],
                  # graph-level records replace the per-node records of the replays of graphs
                  # instantiated under GRAPH_TRACE; kernels launched outside a graph keep theirs
                  # (benchmarks/results/graph-trace-probe-*.json)
                  "graph": [K.CONCURRENT_KERNEL, K.GRAPH_TRACE]}[kernel_records]
         self.kernel_records = kernel_records
-        self.kinds = [*first, K.MEMCPY, K.MEMSET]
+        # "none": a timing-only session (`record --repeat`): memory copies only, no kernels
+        self.kinds = [K.MEMCPY] if kernel_records == "none" else [*first, K.MEMCPY, K.MEMSET]
         self.hw_trace_status = None
         self.untimed_graph_records = 0
         self.enabled = False

@@ -152,10 +152,20 @@ def run_program(target: Target) -> Outcome:
     return out
 
 
+#: The timing-only tracer of `record --repeat`'s runs (analysis/record_cost.py): memory
+#: copies only, no kernel, API, DRAM, NVML, host-span or stack records.
+TIMING_ONLY = {"dram": False, "nvml": False, "apis": "none", "kernel_records": "none", "host_spans": False,
+               "stack_period_ns": 0}
+
+
 def record(target: Target, tracer_kwargs: dict, start_after_s: float | None = None,
            duration_s: float | None = None, step_marker: str | None = None, step_module: str | None = None,
-           warn=None):
-    """Run ``target`` under a Tracer; return (trace or None, Outcome, detection message)."""
+           warn=None, timing_only: bool = False):
+    """Run ``target`` under a Tracer; return (trace or None, Outcome, detection message).
+    ``timing_only``: the tracer of a `--repeat` run (``TIMING_ONLY``), and the trace is
+    returned without finding steps (its copies are compared with the traced run's)."""
+    if timing_only:
+        tracer_kwargs = {**tracer_kwargs, **TIMING_ONLY}
     try:
         import torch
     except ImportError:
@@ -187,6 +197,8 @@ def record(target: Target, tracer_kwargs: dict, start_after_s: float | None = No
     trace.meta["record"] = {"argv": target.describe(), "exit_code": outcome.exit_code, "how": outcome.how,
                             "start_ns": outcome.start_ns, "end_ns": outcome.end_ns,
                             "windows_ns": outcome.windows_ns, "cwd": os.getcwd()}
+    if failure is None and timing_only:
+        return trace, outcome, ""
     found = detect.detect(trace, marker=step_marker, module=step_module)
     if found.steps and outcome.windows_ns:
         found = _keep_in_windows(found, outcome.windows_ns)
@@ -196,6 +208,32 @@ def record(target: Target, tracer_kwargs: dict, start_after_s: float | None = No
         return None, outcome, found.message or "no decode steps found"
     detect.apply(trace, found)
     return trace, outcome, ""
+
+
+def repeat_runs(target: Target, paths: list, say=None) -> list:
+    """Run ``target`` once more per path, each in a fresh process under the timing-only
+    tracer (`stepscope record --timing-only`) writing that path, the program's output
+    discarded; returns their traces (a run that wrote none is said and left out)."""
+    import subprocess
+
+    from stepscope.analysis.trace import load
+    say = say or (lambda m: None)
+    out = []
+    n = len(paths)
+    for i, path in enumerate(paths):
+        path = Path(path)
+        path.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "stepscope", "record", "--timing-only", "--quiet", "--force",
+               "-o", str(path), "--", *target.describe()]
+        say(f"repeat run {i + 1} of {n} (timing only, the program's output not shown)")
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True)
+        if not path.is_file():
+            tail = (r.stderr or "").strip().splitlines()[-1:] or ["no message"]
+            say(f"repeat run {i + 1} wrote no trace (exit code {r.returncode}: {tail[0]})")
+            continue
+        out.append(load(path))
+    return out
 
 
 def _windows(outcome: Outcome, ranges: list, start_after_s, duration_s) -> list:
@@ -225,4 +263,4 @@ def _keep_in_windows(found, windows):
     return found
 
 
-__all__ = ["RecordError", "Target", "parse_command", "run_program", "record"]
+__all__ = ["RecordError", "Target", "parse_command", "run_program", "record", "repeat_runs", "TIMING_ONLY"]

@@ -1,0 +1,125 @@
+"""What the tracer cost a recorded program (analysis/record_cost.py, `record --repeat`):
+the read-back copies that bound each decode step in the recorded traces, and the
+comparison against timing-only runs, checked on timing runs built from the recorded trace
+with known per-step changes (the arithmetic is the point; the GPU's own timing runs are in
+traces/record-*-repeat-*.stepscope once recorded)."""
+import copy
+import glob
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from stepscope.analysis import record_cost as rc
+from stepscope.analysis.render.console import ConsoleRenderer
+from stepscope.analysis.trace import load
+
+RECORDED = sorted(glob.glob(str(ROOT / "traces" / "record-qwen2.5-7b-*-h200.stepscope")))
+RECORDED = [p for p in RECORDED if "-repeat-" not in p]
+
+
+def timing_run(traced, scale=1.0, wall_ns=None, drop_last_readback=False, extra=0):
+    """A timing run of the same program: its memcpy table only, read-back ends moved so
+    that every interval between consecutive read-backs is ``scale`` times the traced one."""
+    t = copy.deepcopy(traced)
+    m = t.tables["memcpy"]
+    d2h = np.flatnonzero((m["copy_kind"] == 2) & (m["graph_id"] <= 0))
+    d2h = d2h[np.argsort(m["start_ns"][d2h], kind="stable")]
+    ends = m["end_ns"][d2h].astype(np.int64)
+    new = ends[0] + np.concatenate([[0], np.cumsum(np.round(np.diff(ends) * scale).astype(np.int64))])
+    m["end_ns"][d2h] = new + extra
+    m["start_ns"][d2h] = new + extra - 1000
+    if drop_last_readback:
+        keep = np.ones(len(m["start_ns"]), bool)
+        keep[d2h[-1]] = False
+        t.tables["memcpy"] = {k: v[keep] for k, v in m.items()}
+    rec = dict(t.meta["record"])
+    if wall_ns is not None:
+        rec["end_ns"] = rec["start_ns"] + wall_ns
+    t.meta = {**t.meta, "record": rec}
+    return t
+
+
+@pytest.fixture(scope="module", params=RECORDED, ids=lambda p: p.split("/")[-1])
+def traced(request):
+    return load(request.param)
+
+
+def test_each_comparable_step_is_bounded_by_read_backs_one_step_apart(traced):
+    prev, cur = rc.step_anchors(traced)
+    ends = rc.readback_ends(traced)
+    st = traced["steps"]
+    decode = np.array([traced.strings[m] == "decode" for m in st["mode"]])
+    assert len(cur) >= 25                       # 31 decode steps recorded, at most a few left out
+    assert len(np.unique(cur - prev)) == 1      # the same count of read-backs per step
+    # each anchor lies inside a decode step, and the interval is about a step's length
+    s, e = np.sort(st["start_ns"][decode]), np.sort(st["end_ns"][decode])
+    inside = [np.any((s <= x) & (x < e)) for x in ends[cur] - 1]
+    assert np.mean(inside) > 0.9
+    step_med = np.median(e - s)
+    assert 0.8 < np.median(ends[cur] - ends[prev]) / step_med < 1.25
+
+
+def test_a_tracer_that_costs_ten_percent_is_measured_as_ten_percent(traced):
+    runs = [timing_run(traced, 1 / 1.1), timing_run(traced, 1 / 1.1, extra=5_000_000)]
+    c = rc.tracer_cost(traced, runs)
+    p = c["per_step"]
+    assert p["pct"] == pytest.approx(10.0, abs=0.01)
+    assert p["ci95_pct"][0] <= p["pct"] <= p["ci95_pct"][1] and p["ci95_pct"][1] - p["ci95_pct"][0] < 0.05
+    assert p["over_target"] and c["runs_compared"] == 2
+    assert c["decode_span"]["pct"] == pytest.approx(10.0, abs=0.01)
+    prev, cur = rc.step_anchors(traced)
+    ends = rc.readback_ends(traced)
+    assert p["traced_median_ns"] == int(round(float(np.median(ends[cur] - ends[prev]))))
+    assert p["steps"] == len(cur)
+
+
+def test_a_free_tracer_is_zero_and_within_target(traced):
+    c = rc.tracer_cost(traced, [timing_run(traced)])
+    assert c["per_step"]["pct"] == 0.0 and not c["per_step"]["over_target"]
+
+
+def test_end_to_end_is_the_program_wall_time_ratio(traced):
+    wall = traced.meta["record"]["end_ns"] - traced.meta["record"]["start_ns"]
+    runs = [timing_run(traced, wall_ns=w) for w in (wall // 2, wall // 4, wall // 2 + 10)]
+    c = rc.tracer_cost(traced, runs)
+    assert c["end_to_end"]["untraced_ns"] == [wall // 2, wall // 4, wall // 2 + 10]
+    assert c["end_to_end"]["pct"] == pytest.approx(100.0 * (wall / (wall // 2) - 1), rel=1e-9)
+
+
+def test_a_run_with_another_count_of_read_backs_is_left_out_and_said():
+    traced = load(RECORDED[0])
+    c = rc.tracer_cost(traced, [timing_run(traced, drop_last_readback=True), timing_run(traced, 1 / 1.05)])
+    assert c["runs_compared"] == 1 and c["per_step"]["pct"] == pytest.approx(5.0, abs=0.01)
+    c = rc.tracer_cost(traced, [timing_run(traced, drop_last_readback=True)])
+    assert c["per_step"] is None and "as many tokens" in c["why_not_per_step"]
+
+
+def test_graph_replays_get_the_graph_target():
+    traced = load(RECORDED[0])
+    assert rc.tracer_cost(traced, [timing_run(traced)], graph=True)["per_step"]["target_pct"] == 3.0
+    assert rc.tracer_cost(traced, [timing_run(traced)])["per_step"]["target_pct"] == 2.0
+
+
+def test_the_report_prints_the_cost_with_its_numbers():
+    from stepscope.analysis.facade import TraceAnalysis
+    traced = load(RECORDED[-1])
+    cost = rc.tracer_cost(traced, [timing_run(traced, 1 / 1.1)])
+    traced.meta["record"]["tracer_cost"] = cost
+    text = ConsoleRenderer().render(TraceAnalysis(traced))
+    p = cost["per_step"]
+    lo, hi = p["ci95_pct"]
+    assert (f"  per decode step +10.0% (95% CI {lo:+.1f}% to {hi:+.1f}%, bootstrap over {p['steps']} steps): "
+            f"{p['traced_median_ns'] / 1e6:.3f} ms traced vs {p['untraced_median_ns'] / 1e6:.3f} ms") in text
+    assert "WARNING: the tracer's cost exceeds its target" in text
+    assert "tracer cost (record --repeat: 1 untraced run of the program" in text
+
+
+def test_no_read_back_per_step_says_why():
+    traced = load(RECORDED[0])
+    t = copy.deepcopy(traced)
+    t.tables["memcpy"]["copy_kind"][:] = 1     # no device-to-host copies at all
+    c = rc.tracer_cost(t, [timing_run(traced)])
+    assert c["per_step"] is None and "device-to-host" in c["why_not_per_step"]
+    text = ConsoleRenderer().record_cost(c)
+    assert any(line.startswith("  per decode step: not measured: no two consecutive") for line in text)
