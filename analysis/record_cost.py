@@ -8,9 +8,10 @@ run and the timing runs are then compared on the same clock points:
 
 - **per decode step**: a decode step ends when the host reads its token back, a
   device-to-host copy outside any CUDA graph (the copy that detection cuts the steps at).
-  The n-th such copy of the traced run is the n-th of each timing run (the program is the
-  same; runs with a different count of these copies are left out of the per-step figure and
-  said so). Step i's time is the interval from the end of the copy that ended step i-1 to
+  The n-th such copy from the end of the traced run is the n-th from the end of each timing
+  run (the program is the same and its decode steps come last; a run may read back more or
+  less before them, e.g. torch.compile's autotuning in a first process; a run without all
+  the read-backs of the decode steps is left out of the per-step figure and said so). Step i's time is the interval from the end of the copy that ended step i-1 to
   the end of the copy that ended step i, in both runs, so it holds everything the user
   waits for between two tokens (host and GPU). Figure: median traced interval over median
   untraced interval - 1 (untraced: per step, the median over the timing runs), with a
@@ -91,21 +92,32 @@ def tracer_cost(traced: Trace, timing: list[Trace], graph: bool = False, seed: i
         return out
     ref = readback_ends(traced)
     runs = [readback_ends(t) for t in timing]
-    same = [r for r in runs if len(r) == len(ref)]
+    prev, cur = pairs
+    # Read-backs are matched from the end of the run: the decode steps come last, and a run
+    # may read back more or less before them (torch.compile's first run autotunes, a later
+    # process finds its cache). A run is compared when it holds every read-back the decode
+    # steps use, counted from the end.
+    need = len(ref) - int(prev.min())
+    same = [r if len(r) == len(ref) else
+            r[len(r) - len(ref):] if len(r) > len(ref) else np.concatenate([np.zeros(len(ref) - len(r), np.int64), r])
+            for r in runs if len(r) >= need]
+    out["matched"] = "in order" if all(len(r) == len(ref) for r in runs) else "from the end"
     out["runs_compared"] = len(same)
     out["readbacks_per_run"] = [int(len(r)) for r in runs]
     out["readbacks_traced"] = int(len(ref))
+    out["readbacks_matched_from_end"] = int(need)
     if not same:
         out["per_step"] = None
-        out["why_not_per_step"] = (f"no timing run read back as many tokens as the traced run ({len(ref)} "
-                                   f"device-to-host copies; runs: {', '.join(str(len(r)) for r in runs) or 'none'})")
+        out["why_not_per_step"] = (f"no timing run read back the {need} tokens of the traced run's decode steps "
+                                   f"({len(ref)} device-to-host copies in the traced run; in the timing runs "
+                                   f"{', '.join(str(len(r)) for r in runs) or 'none'})")
         return out
-    prev, cur = pairs
     out["steps_left_out"] = int((traced["steps"]["mode"] == traced.strings.index("decode")).sum() - 1 - len(cur))
     t_int = ref[cur] - ref[prev]
     u_all = np.stack([r[cur] - r[prev] for r in same])
     u_int = np.median(u_all, axis=0)
     out["per_step"] = per_step(t_int, u_int, target, seed, n_resamples)
+    out["per_step"]["untraced_run_medians_ns"] = [int(round(float(x))) for x in np.median(u_all, axis=1)]
     span_u = float(np.median(u_all.sum(axis=1)))
     out["decode_span"] = {"traced_ns": int(t_int.sum()), "untraced_ns": [int(x) for x in u_all.sum(axis=1)],
                           "pct": _pct(float(t_int.sum()), span_u)}

@@ -610,7 +610,8 @@ def _add_record(sub) -> None:
                    help="then run the program N more times, each in a fresh process under a timing-only tracer "
                         "(memory copies only), and report what the tracer cost per decode step and end to end; "
                         "their traces are written beside the output as NAME-repeat-K.stepscope (default 0)")
-    r.add_argument("--timing-only", action="store_true", help=argparse.SUPPRESS)
+    r.add_argument("--timing-only", action="store_true",
+                   help="what --repeat's runs use: trace memory copies only, find no steps (the tracer's cost)")
     r.add_argument("--quiet", action="store_true", help="no messages and no report (the trace is still written)")
     r.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     r.set_defaults(fn=cmd_record)

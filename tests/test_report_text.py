@@ -154,6 +154,10 @@ def derived(d: dict) -> list[float]:
                                                    "other_idle_ms", "busy_ms")]
         if m["dram_gb"]:
             out.append(m["dram_gb"] / max(m["busy_ms"] / 1e3, 1e-12))
+        for eq in (m.get("untraced_equivalent"), (m.get("graph_level") or {}).get("untraced_equivalent")):
+            if eq:      # the attribution scaled to the untraced step: shares of that step
+                out += [100 * eq[k] / (eq["untraced_step_ms"] or 1.0)
+                        for k in ("floor_ms", "kernel_inefficiency_ms", "launch_overhead_ms", "other_idle_ms")]
     h = d["host"]
     med = {k: float(np.median(v)) for k, v in h["per_step"].items()}
     total = max(float(np.median(d["steps"]["launch_overhead_ns"])), 1.0)

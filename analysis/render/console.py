@@ -236,8 +236,9 @@ class ConsoleRenderer:
             lo, hi = p["ci95_pct"]
             out.append(f"  per decode step {p['pct']:+.1f}% (95% CI {lo:+.1f}% to {hi:+.1f}%, {p['interval']}): "
                        f"{p['traced_median_ns'] / 1e6:.3f} ms traced vs {p['untraced_median_ns'] / 1e6:.3f} ms")
-            out.append(f"    (token read-back to read-back, {c['runs_compared']} of {n} runs compared); "
-                       f"target <= {p['target_pct']:.0f}%")
+            runs = ", ".join(f"{x / 1e6:.3f}" for x in p.get("untraced_run_medians_ns", []))
+            out.append(f"    (token read-back to read-back; untraced medians per run {runs} ms, {c['runs_compared']} "
+                       f"of {n} compared); target <= {p['target_pct']:.0f}%")
             if p["over_target"]:
                 out.append("  WARNING: the tracer's cost exceeds its target: compare traced figures with care")
         else:

@@ -198,6 +198,10 @@ def record(target: Target, tracer_kwargs: dict, start_after_s: float | None = No
                             "start_ns": outcome.start_ns, "end_ns": outcome.end_ns,
                             "windows_ns": outcome.windows_ns, "cwd": os.getcwd()}
     if failure is None and timing_only:
+        # one step, the program's run: a trace holds steps; the copies are what is compared
+        from stepscope.analysis.trace.model import TABLES, table_from_rows
+        row = {"index": 0, "mode": trace.intern("program"), "start_ns": outcome.start_ns, "end_ns": outcome.end_ns}
+        trace.tables["steps"] = table_from_rows("steps", {c: [row.get(c, -1)] for c in TABLES["steps"]})
         return trace, outcome, ""
     found = detect.detect(trace, marker=step_marker, module=step_module)
     if found.steps and outcome.windows_ns:
