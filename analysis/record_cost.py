@@ -11,8 +11,9 @@ run and the timing runs are then compared on the same clock points:
   The n-th such copy from the end of the traced run is the n-th from the end of each timing
   run (the program is the same and its decode steps come last; a run may read back more or
   less before them, e.g. torch.compile's autotuning in a first process; a run without all
-  the read-backs of the decode steps is left out of the per-step figure and said so). Step i's time is the interval from the end of the copy that ended step i-1 to
-  the end of the copy that ended step i, in both runs, so it holds everything the user
+  the read-backs of the decode steps is left out of the per-step figure and said so; runs
+  with equal counts are matched in order). Step i's time is the interval from the end of
+  the copy that ended step i-1 to the end of the copy that ended step i, in both runs, so it holds everything the user
   waits for between two tokens (host and GPU). Figure: median traced interval over median
   untraced interval - 1 (untraced: per step, the median over the timing runs), with a
   bootstrap over steps (pairs of traced and untraced intervals of the same step).
