@@ -132,3 +132,58 @@ def test_no_read_back_per_step_says_why():
     assert c["per_step"] is None and "device-to-host" in c["why_not_per_step"]
     text = ConsoleRenderer().record_cost(c)
     assert any(line.startswith("  per decode step: not measured: no two consecutive") for line in text)
+
+
+# -- the H200 run of record --repeat (benchmarks/record_repeat_gpu.sh, 2026-12-05) ----------
+REPEAT = sorted(p for p in glob.glob(str(ROOT / "traces" / "record-repeat-qwen2.5-7b-*-h200.stepscope"))
+                if "-repeat-1" not in p)
+
+
+def test_the_committed_results_are_what_the_recorded_runs_give():
+    """benchmarks/results/record-repeat-h200/tracer_cost.json, recomputed from the traces
+    (and the cost each traced run carries, as record --repeat wrote it)."""
+    import json
+    want = json.loads((ROOT / "benchmarks/results/record-repeat-h200/tracer_cost.json").read_text())
+    assert len(REPEAT) == 4 and set(want) == {p.split("/")[-1][:-len(".stepscope")] for p in REPEAT}
+    for p in REPEAT:
+        traced = load(p)
+        reps = [load(p.replace(".stepscope", "-repeat-1.stepscope"))]
+        got = rc.tracer_cost(traced, reps, graph="CUDA-graph" in traced.meta["step_detection"]["rule"])
+        name = p.split("/")[-1][:-len(".stepscope")]
+        assert got["per_step"] == want[name]["per_step"] == traced.meta["record"]["tracer_cost"]["per_step"]
+        assert got["end_to_end"] == want[name]["end_to_end"]
+
+
+def test_the_h200_timing_runs_read_back_what_the_traced_runs_did():
+    """Same program, same tokens: each timing run reads back as many tokens as its traced
+    run, except torch.compile's, whose first (traced) process autotuned (92 read-backs
+    against 36): matched from the end, all 27 comparable steps kept."""
+    import json
+    want = json.loads((ROOT / "benchmarks/results/record-repeat-h200/tracer_cost.json").read_text())
+    for name, c in want.items():
+        compiled = "compiled" in name
+        assert c["runs_compared"] == 1 and c["per_step"]["steps"] >= 27
+        assert c["matched"] == ("from the end" if compiled else "in order")
+        assert (c["readbacks_traced"], c["readbacks_per_run"]) == ((92, [36]) if compiled else
+                                                                   (c["readbacks_traced"], [c["readbacks_traced"]]))
+        assert c["per_step"]["target_pct"] == (3.0 if compiled else 2.0)
+
+
+def test_a_timing_run_says_what_it_is():
+    text = ConsoleRenderer().render(__import__("stepscope.analysis.facade", fromlist=["x"]).TraceAnalysis(
+        load(REPEAT[0].replace(".stepscope", "-repeat-1.stepscope"))))
+    assert "note: a timing-only run of record --repeat: memory copies only" in text
+
+
+def test_readme_table_is_the_committed_result():
+    import json
+    want = json.loads((ROOT / "benchmarks/results/record-repeat-h200/tracer_cost.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    for key, row in (("hf-eager", "HF generate, dynamic cache"), ("hf-static", "HF generate, static cache"),
+                     ("hf-compiled", "HF generate, compiled (CUDA graphs)"), ("loop-eager-static",
+                                                                               "hand-written loop, eager-static")):
+        c = want[f"record-repeat-qwen2.5-7b-ctx2048-{key}-h200"]
+        p, e = c["per_step"], c["end_to_end"]
+        line = (f"| {row} | {p['traced_median_ns'] / 1e6:.3f} ms | {p['untraced_median_ns'] / 1e6:.3f} ms | "
+                f"{p['pct']:+.1f}% ({p['ci95_pct'][0]:+.1f} to {p['ci95_pct'][1]:+.1f}) | {e['pct']:+.1f}% |")
+        assert line in readme, line

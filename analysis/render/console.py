@@ -128,6 +128,9 @@ class ConsoleRenderer:
             w.append("note: graph-level kernel records: one record per CUDA-graph replay, none per node, so "
                      "'kernels/step' counts replays, busy time includes each replay's internal gaps (in kernel "
                      "inefficiency), and there is no per-kernel breakdown")
+        elif kr == "none":
+            w.append("note: a timing-only run of record --repeat: memory copies only, no kernels, so the attribution "
+                     "below is empty; the traced run's report gives the tracer's cost against it")
         elif kr != "concurrent":
             w.append(f"WARNING: kernel records '{kr}' are a cost probe: kernels of CUDA-graph replays were not "
                      "recorded, so this attribution is not meaningful")
