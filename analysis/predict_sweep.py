@@ -14,7 +14,9 @@ ctx, with rho = ctx / ctx0, a KV-proportional record does rho times its work on 
 its DRAM bytes and its inefficiency both scale by rho (b' = rho b, r' = rho r, so its source
 time is rho d); every other record, gap and the host timeline are unchanged. The target
 kernel time and the stream are then the ordinary model (``predict_model``). The floor is the
-workload's modelled bytes at position ctx (``floor.step_bytes``), both conventions.
+workload's modelled bytes at position ctx (``floor.step_bytes``), both conventions. Before
+scaling, each attention record's bytes are raised to at least its share of the cache's K and V
+at ctx0 (``attention_bytes_floor``).
 numpy only; no per-record Python loops.
 """
 from __future__ import annotations
@@ -22,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import gpu_table
-from .floor import head_dim, step_bytes
+from . import predict_model as pm
+from .floor import head_dim, kv_bytes_per_token, step_bytes
 from .kernel_classes import KernelClass
 from .predict import _modes, _on_target, source_model
 
@@ -39,6 +42,20 @@ def kv_records(src: dict, workload: dict, achievable_bytes_per_s: float) -> np.n
     expand_ns = (heads // kv_heads) * k_layer_bytes / achievable_bytes_per_s * 1e9
     cls = src["class"]
     return (cls == KernelClass.ATTENTION) | ((cls == KernelClass.COPY) & (src["dur_ns"] >= expand_ns))
+
+
+def attention_bytes_floor(src: dict, workload: dict) -> np.ndarray:
+    """The records' DRAM bytes with each attention record raised to at least its share of the
+    whole cache's K and V at ctx0 (``kv_bytes_per_token x ctx0`` over the step's attention
+    records): the PM-sample deconvolution gives short attention kernels next to no bytes (0 in
+    the dynamic-cache eager traces), and beyond the L2 the cache must come from DRAM."""
+    att = src["class"] == KernelClass.ATTENTION
+    n_steps = max(len(np.unique(src["step_pos"])), 1)
+    per_step = att.sum() / n_steps
+    if not per_step:
+        return src["bytes"]
+    floor = kv_bytes_per_token(workload["config"]) * workload["ctx"] / per_step
+    return np.where(att, np.maximum(src["bytes"], floor), src["bytes"])
 
 
 def at_ctx(src: dict, split: dict, kv: np.ndarray, rho: float) -> tuple[dict, dict]:
@@ -66,6 +83,9 @@ def predict_sweep(analyses: list, targets: list[str], ctxs=SWEEP_CTX, host_scale
         wl = a.trace.meta["workload"]
         for mode in _modes(a):
             sm = source_model(a, mode, entries, frac)
+            sm["src"] = dict(sm["src"], bytes=attention_bytes_floor(sm["src"], wl))
+            sm["split"] = pm.inefficiency_split(sm["src"], sm["spec"]["achievable_bytes_per_s"],
+                                                sm["spec"]["bf16_dense_flops_per_s"], sm["phi"])
             kv = kv_records(sm["src"], wl, sm["spec"]["achievable_bytes_per_s"])
             n_steps = max(len(np.unique(sm["src"]["step_pos"])), 1)
             row = {"trace": str(getattr(a.trace, "path", "") or ""), "model": wl.get("model"), "ctx0": wl["ctx"],
