@@ -236,7 +236,8 @@ MODULES: dict[str, dict] = {
                                     "functions": ["_exact", "_groups"]},
     "stepscope.analysis.dram_checks": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
     "stepscope.analysis.trace.kernel_dram": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
-    "stepscope.analysis.trace.detect": {"tests": ["tests/test_detect.py"]},
+    "stepscope.analysis.trace.detect": {"tests": ["tests/test_kills_detect.py", "tests/test_detect.py"]},
+    "stepscope.analysis.predict_sweep": {"tests": ["tests/test_predict_sweep.py"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
 

