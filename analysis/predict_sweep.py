@@ -58,18 +58,23 @@ def attention_bytes_floor(src: dict, workload: dict) -> np.ndarray:
     return np.where(att, np.maximum(src["bytes"], floor), src["bytes"])
 
 
-def at_ctx(src: dict, split: dict, kv: np.ndarray, rho: float) -> tuple[dict, dict]:
+def at_ctx(src: dict, split: dict, kv: np.ndarray, rho: float, bytes_only: bool = False) -> tuple[dict, dict]:
     """The source's records and inefficiency split as they would be at rho x the KV length:
-    KV-proportional records do rho times the work (bytes and inefficiency); beta unchanged."""
+    KV-proportional records do rho times the work (bytes and inefficiency); beta unchanged.
+    ``bytes_only``: the other bound, where only the bytes and the per-byte inefficiency
+    (beta b) grow and the fixed cost per kernel stays (docs/predict.md)."""
     scale = np.where(kv, rho, 1.0)
     s2 = dict(src, bytes=src["bytes"] * scale, dur_ns=src["dur_ns"] * scale)
+    if bytes_only:
+        per_byte = split["beta_ns_per_byte"][src["class"]] * src["bytes"]
+        return s2, dict(split, r_ns=split["r_ns"] + per_byte * (scale - 1.0))
     return s2, dict(split, r_ns=split["r_ns"] * scale)
 
 
 def predict_sweep(analyses: list, targets: list[str], ctxs=SWEEP_CTX, host_scale: float = 1.0,
-                  table: list[dict] | None = None, extra: list[dict] | None = None) -> dict:
+                  table: list[dict] | None = None, extra: list[dict] | None = None, bytes_only: bool = False) -> dict:
     """Per source trace (and mode), per ctx, per target GPU: the predicted step, its range and
-    attribution, % of floor at that ctx. ``ctxs`` must be positive."""
+    attribution, % of floor at that ctx. ``ctxs`` must be positive; ``bytes_only``: see at_ctx."""
     if host_scale <= 0:
         raise ValueError("--host-scale must be positive.")
     if not ctxs or min(ctxs) <= 0:
@@ -94,7 +99,7 @@ def predict_sweep(analyses: list, targets: list[str], ctxs=SWEEP_CTX, host_scale
                    "kv_ms_per_step": float(sm["src"]["dur_ns"][kv].sum() / n_steps / 1e6), "cells": []}
             for ctx in ctxs:
                 rho = ctx / wl["ctx"]
-                src, split = at_ctx(sm["src"], sm["split"], kv, rho)
+                src, split = at_ctx(sm["src"], sm["split"], kv, rho, bytes_only)
                 sb = step_bytes(wl, int(ctx))
                 out = {"model_read_bytes": float(sb["read_bytes"]), "model_all_bytes": float(sb["all_bytes"])}
                 for tg in tgt:

@@ -93,8 +93,20 @@ def run() -> dict:
         summary.append({"mode": key[0], "model": key[1], "source": key[2], "target": key[3], "cells": len(sel),
                         "within_target": int(sum(r["within_target"] for r in sel)), "max_abs_err_pct": float(np.abs(e).max()),
                         "err_pct_by_ctx": {r["ctx"]: r["err_pct"] for r in sel}})
+    bound = []      # the other bound of the KV scaling: bytes and per-byte inefficiency only
+    for model, mode, g in SOURCES:
+        if mode != "graph":
+            continue
+        a = TraceAnalysis(TR / f"{model}-ctx2048-{mode}-{g}.stepscope")
+        s = predict_sweep([a], ["H100 SXM", "H200"], SWEEP_CTX, bytes_only=True)["sources"][0]
+        for c in s["cells"]:
+            r = next(x for x in rows if (x["model"], x["mode"], x["source"], x["target"], x["ctx"]) ==
+                     (model, mode, s["gpu"], c["gpu"], c["ctx"]))
+            bound.append({"model": model, "source": s["gpu"], "target": c["gpu"], "ctx": c["ctx"],
+                          "predicted_ms": c["step_ns"] / 1e6, "err_pct": _err(c["step_ns"] / 1e6, r["measured_ms"]),
+                          "linear_err_pct": r["err_pct"]})
     return {"targets": targets, "ctxs": list(SWEEP_CTX), "predictions": preds, "rows": rows, "summary": summary,
-            "paper": PAPER, "target_pct": TARGET_PCT}
+            "bytes_only_bound": bound, "paper": PAPER, "target_pct": TARGET_PCT}
 
 
 def figure(r: dict, out: Path) -> Path:
@@ -131,6 +143,14 @@ def markdown(r: dict) -> str:
                  f"{x['measured_pct_floor_all']:.1f} | {x['predicted_busy_ms']:.2f} / {x['measured_busy_ms']:.2f} | "
                  f"{x['busy_err_ms']:+.2f} | {x['idle_err_ms']:+.2f} | {x['term']} | {x['predicted_dram_gb']:.1f} / "
                  f"{x['measured_dram_gb']:.1f} |")
+    L += ["", "## Graph: the two bounds of the KV scaling (time linear in ctx, as above; bytes and per-byte "
+          "inefficiency only, fixed cost per kernel held)", "",
+          "| model | source -> target | err at ctx 2048 / 4096 / 8192 / 16384, linear | bytes only |", "|---|---|---|---|"]
+    for key in sorted({(b["model"], b["source"], b["target"]) for b in r["bytes_only_bound"]}):
+        sel = sorted((b for b in r["bytes_only_bound"] if (b["model"], b["source"], b["target"]) == key),
+                     key=lambda b: b["ctx"])
+        L.append(f"| {key[0]} | {key[1]} -> {key[2]} | " + " / ".join(f"{b['linear_err_pct']:+.1f}%" for b in sel)
+                 + " | " + " / ".join(f"{b['err_pct']:+.1f}%" for b in sel) + " |")
     L += ["", "## Predicted on every GPU of the table (graph, from the H100 traces): ms per step and % of floor", "",
           "| model | ctx | " + " | ".join(r["targets"]) + " |", "|---|---|" + "---|" * len(r["targets"])]
     for p in r["predictions"]:

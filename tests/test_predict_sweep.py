@@ -62,6 +62,11 @@ def test_at_ctx_scales_only_the_kv_records():
     assert s2["bytes"].tolist() == [40.0, 20.0] and s2["dur_ns"].tolist() == [400.0, 200.0]
     assert sp2["r_ns"].tolist() == [20.0, 7.0]
     assert src["bytes"].tolist() == [10.0, 20.0]          # the source is not modified
+    beta = np.zeros(12)
+    beta[K.ATTENTION], beta[K.GEMM] = 0.5, 2.0
+    s3, sp3 = ps.at_ctx(src, dict(split, beta_ns_per_byte=beta), np.array([True, False]), 4.0, bytes_only=True)
+    assert s3["bytes"].tolist() == [40.0, 20.0]
+    assert sp3["r_ns"].tolist() == [5.0 + 0.5 * 10.0 * 3.0, 7.0]   # fixed part held, per-byte part x4
 
 
 # -- on committed traces -----------------------------------------------------------
