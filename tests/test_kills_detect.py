@@ -340,3 +340,94 @@ def test_cuts_go_where_the_host_waited_longest():
     assert detect._cuts(chosen, gap).tolist() == [2, 6, 10, 14]
     gap0 = np.array([9, 0, 0, 0, 9, 0, 0, 0, 9, 0, 0, 0, 9, 0, 0, 0], float)
     assert detect._cuts(_prop(4, [0, 4, 8, 12]), gap0).tolist() == [0, 4, 8, 12]
+
+
+# -- labels: head, other, tail -----------------------------------------------------------
+def _nd(extra=(), wait=50_000):
+    """A decode step without a token copy (the anchor is its first kernel, ``fill``)."""
+    return decode_step(dtoh=False, extra=extra, wait=wait)
+
+
+def test_a_head_that_is_not_a_prefill_is_head_and_takes_the_irregular_steps_before_the_first():
+    """One set-up launch before the first step is the head; an irregular first step (3 more
+    kernels) with no prefill before it is head too (merged), never warm-up."""
+    setup = [("setup", 1_000, 0)]
+    t, out = build(setup + _nd() * 6)
+    det = detect.detect(t)
+    assert det.segments[0] == ("head", 0, 1, 1_000) and [s[0] for s in det.segments[1:]] == ["decode"] * 6
+    t, out = build(setup + _nd() + [("compile_a", 1_000, 100)] * 3 + _nd() * 6)
+    det = detect.detect(t)
+    assert det.segments[0] == ("head", 0, 11, 1_000 + 1_000 + 2_000 + 40_000 + 3_000 + 3_000)
+    assert [s[0] for s in det.segments[1:]] == ["decode"] * 6 and det.summary()["warmup_steps"] == 0
+
+
+def test_an_irregular_step_between_steps_is_other_and_one_after_them_is_tail():
+    odd = _nd(extra=[("compile_a", 1_000, 100)] * 3)             # 10 launches, not a step's kinds
+    t, out = build(_nd() * 3 + odd + _nd() * 3)
+    det = detect.detect(t)
+    assert [s[:3] for s in det.segments] == [("decode", 0, 7), ("decode", 7, 7), ("decode", 14, 7), ("other", 21, 10),
+                                             ("decode", 31, 7), ("decode", 38, 7), ("decode", 45, 7)]
+    assert len(det.steps["index"]) == 6 and det.summary()["left_out"][0]["label"] == "other"
+    tail = [("fill", 1_000, 50_000), ("c", 1_000, 100), ("c", 1_000, 100), ("fill", 1_000, 50_000), ("c", 1_000, 100),
+            ("c", 1_000, 100), ("attn_decode", 3_000, 100)]
+    t, out = build(_nd() * 6 + tail)
+    det = detect.detect(t)
+    assert det.segments[-1] == ("tail", 42, 7, 9_000) and [s[0] for s in det.segments[:-1]] == ["decode"] * 6
+
+
+@pytest.mark.parametrize("where", ["last", "first"])
+def test_once_only_work_inside_the_steps_does_not_make_one_forward(where):
+    """A kernel seen once inside the last (first) step is inside the steps: with one
+    once-only launch after them (before them: none), the trace is still steps."""
+    special = [("rmsnorm", 2_000, 100)] + [("gemv", 10_000, 100)] * 3 + [("special", 10_000, 100)]
+    odd = [("fill", 1_000, 50_000)] + special + [("attn_decode", 3_000, 100)]
+    if where == "last":
+        seq = [("embed", 3_000, 0)] + _nd() * 5 + odd + [("out0", 3_000, 100)]
+    else:
+        seq = odd + _nd() * 5 + [("out0", 3_000, 100), ("out1", 3_000, 100)]
+    det = detect.detect(build(seq)[0])
+    assert det.rule == detect.RULE_PERIOD and len(det.steps["index"]) == 6
+
+
+def test_cuts_start_where_the_host_waited_at_the_first_anchor():
+    gap = np.zeros(16)
+    gap[[0, 3, 7, 11]] = 10.0          # waits before 0 (the trace's start) and 3, 7, 11: offset 0 only
+    assert detect._cuts(_prop(4, [0, 4, 8, 12]), gap).tolist() == [0, 4, 8, 12]
+
+
+def _gap_at(pos, offset, n):
+    gap = np.zeros(n)
+    gap[np.asarray(pos) + offset] = 9.0
+    return gap
+
+
+def test_cuts_tie_to_the_anchor_before_a_long_irregular_stretch_only_past_half_a_step():
+    pos = [10, 18, 26, 45, 53, 61]                               # a 19-launch stretch after 2 steps
+    half = detect._cuts(_prop(8, pos, [True, True, False, True, True]), _gap_at(pos, -4, 70))
+    assert half.tolist() == [6, 14, 22, 41, 49, 57]              # offset -4 is half a step: not tied
+    late = detect._cuts(_prop(8, pos, [True, True, False, True, True]), _gap_at(pos, -6, 70))
+    assert late.tolist() == [4, 12, 20, 28, 47, 55]              # tied: 26 + 8 - 6
+    first = [0, 20, 28, 36]                                      # the stretch first: nothing to tie to
+    assert detect._cuts(_prop(8, first, [False, True, True]), _gap_at(first, -6, 40)).tolist() == [0, 14, 22, 30]
+    nine = [8, 16, 25, 33, 41]                                   # a regular 9 among 8s is not tied
+    assert detect._cuts(_prop(8, nine), _gap_at(nine, -6, 45)).tolist() == [2, 10, 19, 27, 35]
+
+
+def test_crossings_regular_at_the_last_fine_segment():
+    assert detect._crossings_regular(_prop(4, [0, 4, 8]), _prop(8, [5]))
+
+
+def test_module_rule_counts_only_that_module():
+    spans = [(1_100_000, 1_110_000, "lm_head", HostSpanKind.MODULE), (1_150_000, 1_160_000, "mlp", HostSpanKind.MODULE),
+             (1_300_000, 1_310_000, "lm_head", HostSpanKind.MODULE)]
+    t, out = _with_spans(spans)
+    assert steps_of(detect.detect(t, module="lm_head"))["end_ns"] == [1_110_000, 1_310_000]
+
+
+def test_driver_api_graph_launches_count():
+    t, out = build([(("GRAPH", 3, 4), 2_000, 0)])
+    t["api"]["name"][:] = t.intern("cuGraphLaunch")
+    det = detect.Detection("x", {"index": [0], "start_ns": [out[0][0]], "end_ns": [out[0][2]],
+                                 "mode": [t.intern("decode")]}, [("decode", 0, 1, 8_000)])
+    detect.apply(t, det)
+    assert t.meta["step_detection"]["graph_launch_calls"] == 1
