@@ -161,3 +161,61 @@ def test_cli_predict_sweep(tmp_path):
         b = _cli("predict", t, "--sweep", "--ctx", bad)
         assert b.returncode != 0 and "Traceback" not in b.stderr and len(b.stderr.strip().splitlines()) == 1
 
+
+
+# -- kill tests (benchmarks/mutation.py survivors) ---------------------------------------
+def test_sweep_row_says_where_it_came_from(graph_h100):
+    """Each source row names its trace, ctx0, the bytes' source, sigma and the KV records'
+    count and time per step (recomputed here from the records)."""
+    res = ps.predict_sweep([graph_h100], ["H200"], (2048,))
+    s = res["sources"][0]
+    assert s["trace"] == "traces/qwen2.5-7b-ctx2048-graph-h100.stepscope" and s["ctx0"] == 2048
+    assert s["bytes_source"] == "PM-sample deconvolution (estimate)"
+    assert s["host_sigma"] == predict([graph_h100], ["H200"])["sources"][0]["host_sigma"]
+    src = pm.source_records(graph_h100, "graph")
+    kv = ps.kv_records(src, graph_h100.trace.meta["workload"], 3.037e12)
+    n = len(np.unique(src["step_pos"]))
+    assert s["kv_ms_per_step"] == pytest.approx(src["dur_ns"][kv].sum() / n / 1e6, rel=1e-3)
+    assert 1.2 < s["kv_ms_per_step"] < 1.4
+    bo = ps.predict_sweep([graph_h100], ["H200"], (16384,), bytes_only=True)["sources"][0]["cells"][0]
+    lin = ps.predict_sweep([graph_h100], ["H200"], (16384,))["sources"][0]["cells"][0]
+    assert bo["step_ns"] < 0.85 * lin["step_ns"]                  # the fixed cost held: a lower bound
+    assert ps.predict_sweep([graph_h100], ["H200"], (1,))["ctxs"] == [1]
+
+
+def test_sweep_errors_are_one_sentence(graph_h100):
+    with pytest.raises(ValueError) as e:
+        ps.predict_sweep([graph_h100], ["H200"], ())
+    assert str(e.value) == "--ctx takes positive context lengths."
+    with pytest.raises(ValueError) as e:
+        ps.predict_sweep([graph_h100], ["H200"], host_scale=-1)
+    assert str(e.value) == "--host-scale must be positive."
+
+
+def test_kv_rule_without_kv_heads_and_with_a_fractional_group():
+    mha = {"ctx": 1000, "config": {"num_attention_heads": 8, "hidden_size": 1024, "num_hidden_layers": 2}}
+    # no num_key_value_heads: MHA, group 1; K of a layer 1000 x 8 x 128 x 2 = 2,048,000 B -> 1024 ns at 2e12
+    src = _src([K.COPY, K.COPY], [1024.0, 1023.0], [0, 0], [0, 0])
+    assert ps.kv_records(src, mha, 2.0e12).tolist() == [True, False]
+    odd = {"ctx": 1000, "config": {"num_attention_heads": 28, "num_key_value_heads": 8, "hidden_size": 3584,
+                                   "num_hidden_layers": 2}}
+    # group 28 // 8 = 3 whole copies: 3 x 1000 x 8 x 128 x 2 = 6,144,000 B -> 3072 ns
+    assert ps.kv_records(_src([K.COPY], [3100.0], [0], [0]), odd, 2.0e12).tolist() == [True]
+
+
+def test_one_step_floors_and_split_keys():
+    src = _src([K.ATTENTION, K.GEMM], [1, 1], [0.0, 5.0], [0, 0])
+    assert ps.attention_bytes_floor(src, QWEN).tolist() == [117440512.0, 5.0]     # one step, one attention record
+    split = {"r_ns": np.array([5.0, 7.0]), "beta_ns_per_byte": np.zeros(12)}
+    for bo in (False, True):
+        assert set(ps.at_ctx(src, split, np.array([True, False]), 2.0, bo)[1]) == {"r_ns", "beta_ns_per_byte"}
+
+
+def test_sweep_uses_the_table_it_is_given(graph_h100):
+    from stepscope.analysis import gpu_table
+    table = gpu_table.load_table()
+    slow = [dict(e, peak_bytes_per_s=dict(e["peak_bytes_per_s"], value=e["peak_bytes_per_s"]["value"] / 2))
+            if e["name"] == "L4" else e for e in table]
+    a = ps.predict_sweep([graph_h100], ["L4"], (2048,), table=slow)["sources"][0]["cells"][0]
+    b = ps.predict_sweep([graph_h100], ["L4"], (2048,))["sources"][0]["cells"][0]
+    assert a["floor_ns"] == pytest.approx(2 * b["floor_ns"], abs=1)
