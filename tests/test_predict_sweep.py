@@ -219,3 +219,32 @@ def test_sweep_uses_the_table_it_is_given(graph_h100):
     a = ps.predict_sweep([graph_h100], ["L4"], (2048,), table=slow)["sources"][0]["cells"][0]
     b = ps.predict_sweep([graph_h100], ["L4"], (2048,))["sources"][0]["cells"][0]
     assert a["floor_ns"] == pytest.approx(2 * b["floor_ns"], abs=1)
+
+
+def test_sweep_text_and_cells_in_process(graph_h100):
+    """The text renderer (in this process, where mutants are seen): a row per ctx, a column
+    per GPU, the cell's ms and % of floor; each cell's DRAM bytes are the scaled records'."""
+    from stepscope.analysis.render.predict import PredictSweepText
+    res = ps.predict_sweep([graph_h100], ["L4", "H200"], (2048, 16384))
+    text = PredictSweepText().render(res)
+    lines = text.splitlines()
+    assert "host scale 1: the host is assumed unchanged" in text and lines[2].split() == ["ctx", "L4", "H200"]
+    c = {(x["ctx"], x["gpu"]): x for x in res["sources"][0]["cells"]}
+    assert lines[4].split() == ["16384", f"{c[16384, 'L4']['step_ns'] / 1e6:.3f}", "ms",
+                                f"{c[16384, 'L4']['pct_floor_all']:.0f}%", f"{c[16384, 'H200']['step_ns'] / 1e6:.3f}", "ms",
+                                f"{c[16384, 'H200']['pct_floor_all']:.0f}%"]
+    assert res["host_scale"] == 1.0 and res["targets"] == ["L4", "H200"] and res["ctxs"] == [2048, 16384]
+    src = pm.source_records(graph_h100, "graph")
+    wl = graph_h100.trace.meta["workload"]
+    b = ps.attention_bytes_floor(src, wl)
+    kv = ps.kv_records(src, wl, 3.037e12)
+    n = len(np.unique(src["step_pos"]))
+    assert c[2048, "L4"]["dram_bytes"] == pytest.approx(b.sum() / n)
+    assert c[16384, "L4"]["dram_bytes"] == pytest.approx((b.sum() + 7 * b[kv].sum()) / n)
+
+
+def test_host_scale_slows_a_host_bound_step():
+    a = TraceAnalysis(trace_path("qwen2.5-7b-ctx2048-eager-h100"))
+    one = ps.predict_sweep([a], ["H200"], (2048,))["sources"][0]["cells"][0]["step_ns"]
+    two = ps.predict_sweep([a], ["H200"], (2048,), host_scale=2.0)["sources"][0]["cells"][0]["step_ns"]
+    assert two > 1.6 * one                                        # eager is launch-bound: the host sets the step
