@@ -45,16 +45,16 @@ def _modes(a) -> list[str]:
     return sorted({a.trace.strings[m] for m in st["mode"]})
 
 
-def _one_source(a, mode: str, targets: list[dict], host_scale: float, entries, frac) -> dict:
+def source_model(a, mode: str, entries, frac) -> dict:
+    """The parts of the model taken from one source trace and mode: its records, the GPU's
+    spec, phi, the inefficiency split, trailing gaps, the back-to-back gap and sigma."""
     t = a.trace
     wl = t.meta["workload"]
     src_spec = gpu_table.spec(gpu_table.find(entries, t.meta.get("gpu", {}).get("name", "?")), frac)
     src = pm.source_records(a, mode)
     phi = pm.flops_per_byte(wl)
     split = pm.inefficiency_split(src, src_spec["achievable_bytes_per_s"], src_spec["bf16_dense_flops_per_s"], phi)
-    st = a.get_steps()
-    sel = src["steps"]
-    trail = st["trailing_gap_ns"][sel].astype(np.float64)
+    trail = a.get_steps()["trailing_gap_ns"][src["steps"]].astype(np.float64)
     untraced = wl.get("untraced_step_ns") if wl.get("mode") == mode else None
     untraced_ns = float(np.median(untraced)) if untraced else None
     gaps = a.get_gaps()
@@ -62,6 +62,18 @@ def _one_source(a, mode: str, targets: list[dict], host_scale: float, entries, f
     graph_gaps = gaps["gap_ns"][gaps["cause"] == GapCause.GRAPH]
     queued_gap_ns = float(np.median(queued)) if len(queued) else float(np.median(graph_gaps)) if len(graph_gaps) else 0.0
     sigma = _fit_sigma(src, src["dur_ns"], trail, queued_gap_ns, untraced_ns)
+    return {"spec": src_spec, "src": src, "phi": phi, "split": split, "trail": trail, "untraced_ns": untraced_ns,
+            "queued_gap_ns": queued_gap_ns, "sigma": sigma}
+
+
+def _one_source(a, mode: str, targets: list[dict], host_scale: float, entries, frac) -> dict:
+    t = a.trace
+    wl = t.meta["workload"]
+    sm = source_model(a, mode, entries, frac)
+    src_spec, src, phi, split, trail = sm["spec"], sm["src"], sm["phi"], sm["split"], sm["trail"]
+    untraced_ns, queued_gap_ns, sigma = sm["untraced_ns"], sm["queued_gap_ns"], sm["sigma"]
+    st = a.get_steps()
+    sel = src["steps"]
     measured = a.get_summary()["modes"][mode]
     out = {"trace": str(getattr(t, "path", "") or ""), "model": wl.get("model"), "ctx": wl.get("ctx"), "mode": mode,
            "gpu": src_spec["name"], "gpu_nvml_name": t.meta.get("gpu", {}).get("name"),

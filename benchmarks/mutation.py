@@ -200,6 +200,18 @@ EQUIVALENT = [
      r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[0\]\) and np\.all\(a == a\[1\]\):",
      "all equal to the second value is all equal to the first (both arms have two values or more here)",
      "stepscope.analysis.results.ab"),
+    (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
+     "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",
+     "stepscope.analysis.trace.detect"),
+    (r"\+\s*if ratio <= 1\.5 or", "at ratio 1.5 exactly, |1.5 - round(1.5)| = 0.5 > 0.075: False either way",
+     "stepscope.analysis.trace.detect"),
+    (r"\+\s*score = np\.median\(gap\[np\.clip\(idx, (None, len\(gap\) - 1|0, None|0, len\(gap\) \+ 1)\)\]",
+     "idx = an anchor's position minus 0..span-1 with span <= the first regular anchor + 1: 0 <= idx <= the "
+     "last launch, so the clip's bounds never bite", "stepscope.analysis.trace.detect"),
+    (r"\(np\.diff\(pos\) >= chosen\.length\)", "an irregular segment is more than 1 launch from the "
+     "median length, so it never equals it", "stepscope.analysis.trace.detect"),
+    (r"if i <= first_dec|if i >= last_dec", "labels[first_dec] and labels[last_dec] are 'decode', never "
+     "'irregular'", "stepscope.analysis.trace.detect"),
 ]
 
 
@@ -236,7 +248,8 @@ MODULES: dict[str, dict] = {
                                     "functions": ["_exact", "_groups"]},
     "stepscope.analysis.dram_checks": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
     "stepscope.analysis.trace.kernel_dram": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
-    "stepscope.analysis.trace.detect": {"tests": ["tests/test_detect.py"]},
+    "stepscope.analysis.trace.detect": {"tests": ["tests/test_kills_detect.py", "tests/test_detect.py"]},
+    "stepscope.analysis.predict_sweep": {"tests": ["tests/test_predict_sweep.py"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
 
@@ -348,15 +361,35 @@ def collect(dest: Path) -> dict:
     return modules
 
 
-def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, resume: bool) -> dict:
-    """Stage ``mod``, run mutmut on it until done or ``deadline`` (time.monotonic()), collect."""
+def rerun_merge(old: dict, new: dict) -> dict:
+    """``--rerun-survivors``: ``new`` ran only ``old``'s survivors (same source), the rest of
+    its mutants "not checked"; the merged counts keep ``old``'s other verdicts."""
+    counts = dict(old["counts"])
+    for x in old["survivors"]:
+        counts[x["status"]] -= 1
+    skipped = new["total"] - len(old["survivors"])
+    for k, v in new["counts"].items():
+        counts[k] = counts.get(k, 0) + v - (skipped if k == "not checked" else 0)
+    counts = {k: v for k, v in counts.items() if v}
+    eq = sum(1 for x in new["survivors"] if x["equivalent"])
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    return {**new, "counts": counts, "total": sum(counts.values()), "equivalent": eq,
+            "score_non_equivalent": killed / max(sum(counts.values()) - eq, 1),
+            "complete": new["mutmut_exit"] == 0 and not counts.get("not checked"),
+            "seconds": old["seconds"] + new["seconds"], "rerun_of": old["commit"]}
+
+
+def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, resume: bool,
+               only: list[str] | None = None) -> dict:
+    """Stage ``mod``, run mutmut on it until done or ``deadline`` (time.monotonic()), collect;
+    ``only``: these mutant names alone."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     if not resume:
         stage(dest, mod)
     funcs = MODULES[mod].get("functions")
-    names = [f"{mod}.x_{f}__mutmut_*" for f in funcs] if funcs else []
+    names = only or ([f"{mod}.x_{f}__mutmut_*" for f in funcs] if funcs else [])
     t0 = time.monotonic()
     proc = subprocess.Popen([mutmut, "run", "--max-children", str(max_children), *names], cwd=dest,
                             start_new_session=True, stdout=subprocess.DEVNULL)
@@ -379,7 +412,8 @@ def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: f
             "commit": head + ("+changes" if dirty else ""),
             "date": datetime.date.today().isoformat(), "functions": funcs or "all",
             "tests": MODULES[mod]["tests"] or "pyproject.toml [tool.mutmut] selection",
-            "complete": not cut and code == 0 and unchecked == 0, "mutmut_exit": code, "seconds": round(seconds),
+            "complete": not cut and code == 0 and unchecked == 0 and not only, "mutmut_exit": code,
+            "seconds": round(seconds),
             "max_children": max_children, **m}
 
 
@@ -418,6 +452,9 @@ def main(argv=None) -> int:
     p.add_argument("--collect-only", action="store_true", help="summarise the staged runs again; run nothing")
     p.add_argument("--stale", action="store_true", help="list modules whose summary is missing or from other source")
     p.add_argument("--output-dir", default=str(SUMMARIES))
+    p.add_argument("--rerun-survivors", action="store_true",
+                   help="run only the survivors of each module's committed summary (its source unchanged) and "
+                        "merge: for new kill tests")
     a = p.parse_args(argv)
     out_dir = Path(a.output_dir)
     if a.stale:
@@ -441,6 +478,12 @@ def main(argv=None) -> int:
         if a.collect_only:
             old = json.loads((out_dir / f"{mod}.json").read_text())
             m = {**old, **collect(dest)[mod]}
+        elif a.rerun_survivors:
+            old = json.loads((out_dir / f"{mod}.json").read_text())
+            if old["source_sha256"] != source_sha(mod) or not old["complete"]:
+                raise SystemExit(f"{mod}: --rerun-survivors needs a complete summary of the same source; run it whole.")
+            only = [x["mutant"] for x in old["survivors"]]
+            m = rerun_merge(old, run_module(a.mutmut, mod, dest, a.max_children, deadline, False, only)) if only else old
         else:
             m = run_module(a.mutmut, mod, dest, a.max_children, deadline, a.resume)
         (out_dir / f"{mod}.json").write_text(json.dumps(m, indent=1) + "\n")

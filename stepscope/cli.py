@@ -198,11 +198,28 @@ def cmd_predict(a) -> int:
         it.trace.path = path
     try:
         extra = [e for f in a.gpu_spec or [] for e in load_table(f)]
-        res = predict(items, [g for g in a.gpu.split(",") if g.strip()] + [e["name"] for e in extra],
-                      host_scale=a.host_scale, extra=extra)
+        gpus = [g for g in a.gpu.split(",") if g.strip()] + [e["name"] for e in extra]
+        if a.sweep:
+            return _predict_sweep(a, items, gpus, extra)
+        res = predict(items, gpus, host_scale=a.host_scale, extra=extra)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print((PredictJson() if a.json else PredictText()).render(res), end="" if not a.json else "\n")
+    return 0
+
+
+def _predict_sweep(a, items, gpus, extra) -> int:
+    from stepscope.analysis.predict_sweep import predict_sweep
+    from stepscope.analysis.render.predict import PredictJson, PredictSweepText
+    try:
+        ctxs = [int(c) for c in a.ctx.split(",") if c.strip()]
+    except ValueError:
+        raise UsageError(f"--ctx takes comma-separated integers, not {a.ctx!r}.") from None
+    res = predict_sweep(items, gpus, ctxs, host_scale=a.host_scale, extra=extra)
+    if a.figure:
+        from stepscope.analysis.render.predict_figure import floor_vs_bandwidth_figure
+        floor_vs_bandwidth_figure(res, a.figure)
+    print((PredictJson() if a.json else PredictSweepText()).render(res), end="" if not a.json else "\n")
     return 0
 
 
@@ -668,6 +685,10 @@ def _add_readers(sub) -> None:
     pr.add_argument("--host-scale", type=float, default=1.0,
                     help="host time per step on the target machine relative to the source's (1: the same host)")
     pr.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    pr.add_argument("--sweep", action="store_true",
+                    help="predict over a ctx grid from each trace (its attention and KV-copy kernels scaled to each ctx)")
+    pr.add_argument("--ctx", default="2048,4096,8192,16384", help="with --sweep: comma-separated context lengths")
+    pr.add_argument("--figure", help="with --sweep: write the figure %% of floor vs peak bandwidth (.png/.svg/.pdf)")
     pr.set_defaults(fn=cmd_predict)
 
 

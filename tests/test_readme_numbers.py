@@ -571,3 +571,21 @@ def test_chain_counter_pass_null_kernels_quoted():
         assert null.sum() == 6 * 192
         worst = max(worst, int((kd["dram_read_bytes"] + kd["dram_write_bytes"])[null].max()))
     _has(f"null kernels at most {worst / 1e3:.1f} KB each (reads and writes)")
+
+
+def test_readme_sweep_numbers_are_the_results():
+    """The README's sentence on predict --sweep, recomputed from sweep.json."""
+    flat = FLAT
+    sweep = _json("predict/sweep.json")
+    rows = [r for r in sweep["rows"] if r["mode"] == "graph" and r["source"] == "H100 SXM"]
+    upto = [r for r in rows if r["ctx"] <= 8192]
+    assert (f"{sum(r['within_target'] for r in rows)} of {len(rows)} measured H100 and H200 cells within 10%, "
+            f"all {len(upto)} up to ctx 8192 (worst {max(abs(r['err_pct']) for r in upto):.1f}%)") in flat
+    assert all(r["within_target"] for r in upto)
+    assert f"over-predicted by up to {max(r['err_pct'] for r in rows if r['ctx'] == 16384):.1f}%" in flat
+    bound = [b for b in sweep["bytes_only_bound"] if b["source"] == "H100 SXM"]
+    assert f"by up to {min(b['err_pct'] for b in bound):.1f}%" in flat
+    eager = [r for r in sweep["rows"] if r["mode"] == "eager"]
+    assert f"Eager steps miss by up to {max(abs(r['err_pct']) for r in eager):.0f}%" in flat
+    assert f"within {max(abs(r['busy_err_ms'] / r['measured_busy_ms']) for r in eager) * 100:.1f}% of every cell" in flat
+    assert (ROOT / "benchmarks/results/predict/floor_vs_bandwidth.png").exists()

@@ -57,3 +57,25 @@ class PredictText:
 class PredictJson:
     def render(self, res: dict) -> str:
         return json.dumps(_jsonable(res), indent=1)
+
+
+class PredictSweepText:
+    """`stepscope predict --sweep`: per source trace and mode, a row per ctx, a column per GPU
+    (predicted ms per step and % of floor, all parameters + KV)."""
+
+    def render(self, res: dict) -> str:
+        out = []
+        w = 18
+        for s in res["sources"]:
+            out.append(f"{s['model']}  mode {s['mode']}  from {s['gpu']} at ctx {s['ctx0']} ({s['trace'] or 'trace'})")
+            out.append(f"  {s['kv_records_per_step']} KV-proportional kernels a step ({s['kv_ms_per_step']:.3f} ms at "
+                       f"ctx {s['ctx0']}) scale with ctx; DRAM bytes per kernel: {s['bytes_source']}; "
+                       f"host scale {res['host_scale']:g}: the host is assumed unchanged")
+            out.append(f"  {'ctx':>6s}" + "".join(f"{g:>{w}s}" for g in res["targets"]))
+            for ctx in res["ctxs"]:
+                cells = [c for c in s["cells"] if c["ctx"] == ctx]
+                out.append(f"  {ctx:6d}" + "".join(f"{_ms(c['step_ns']) + ' ms ' + format(c['pct_floor_all'], '.0f') + '%':>{w}s}"
+                                                   for c in cells))
+            out.append("")
+        out.append("ms per step (predicted, median step) and % of floor (all parameters + KV at ctx, over peak bandwidth).")
+        return "\n".join(out) + "\n"

@@ -230,8 +230,15 @@ def _cuts(chosen: _Proposal, gap: np.ndarray) -> np.ndarray:
     idx = reg_first[:, None] + offsets[None, :]
     score = np.median(gap[np.clip(idx, 0, len(gap) - 1)], axis=0)
     o = int(offsets[int(np.argmax(score))])
-    cuts = np.maximum(pos + o, 0)
-    return np.maximum.accumulate(cuts)
+    cuts = pos + o
+    if -o > chosen.length / 2:
+        # the step starts just after the anchor before it (the host read the last token and
+        # launched the next step): a long irregular stretch right after a decode step (a second
+        # request's prefill) starts one step length after that step's anchor, so the prefill
+        # is not cut at a decode step's offset (which would fold the last step into it)
+        after_step = np.r_[False, chosen.regular[:-1]] & ~chosen.regular & (np.diff(pos) > chosen.length)
+        cuts[1:] = np.where(after_step, pos[:-1] + int(round(chosen.length)) + o, cuts[1:])
+    return np.maximum.accumulate(np.maximum(cuts, 0))
 
 
 def _label(cuts: np.ndarray, n: int, length: float, busy: np.ndarray, tok: np.ndarray) -> list:
@@ -271,16 +278,17 @@ def _label(cuts: np.ndarray, n: int, length: float, busy: np.ndarray, tok: np.nd
     labels = [label(s[0], s[1], s[2], r) for s, r in zip(segs, reg)]
     first_dec = labels.index("decode") if "decode" in labels else len(labels)
     last_dec = len(labels) - 1 - labels[::-1].index("decode") if "decode" in labels else -1
-    after_prefill = "prefill" in labels[:first_dec]
-    for i, lab in enumerate(labels):
-        if lab == "irregular":
-            labels[i] = ("warm-up" if after_prefill and labels[:i].count("prefill") else "head") if i < first_dec \
-                else "tail" if i > last_dec else "other"
     out = []
+    head_prefill = False
     if cuts[0] > 0:
         hb = int(csum[cuts[0]])
-        out.append(("prefill" if hb > PREFILL_BUSY * med_busy and not decode_like(0, int(cuts[0]))
-                    and cuts[0] >= PREFILL_MIN_LAUNCHES * length else "head", 0, int(cuts[0]), hb))
+        head_prefill = bool(hb > PREFILL_BUSY * med_busy and not decode_like(0, int(cuts[0]))
+                            and cuts[0] >= PREFILL_MIN_LAUNCHES * length)
+        out.append(("prefill" if head_prefill else "head", 0, int(cuts[0]), hb))
+    for i, lab in enumerate(labels):
+        if lab == "irregular":     # after a prefill (the head's too), before the first step: warm-up
+            labels[i] = ("warm-up" if head_prefill or "prefill" in labels[:i] else "head") if i < first_dec \
+                else "tail" if i > last_dec else "other"
     out += [(lab, *s) for lab, s in zip(labels, segs)]
     if segs and segs[-1][0] + segs[-1][1] < n:
         e = segs[-1][0] + segs[-1][1]
