@@ -154,6 +154,15 @@ def derived(d: dict) -> list[float]:
                                                    "other_idle_ms", "busy_ms")]
         if m["dram_gb"]:
             out.append(m["dram_gb"] / max(m["busy_ms"] / 1e3, 1e-12))
+        g = m.get("graph_level") or {}
+        if g:           # the graph-level block's parts, shares of its own traced step
+            out += [100 * g[k] / g["step_ms"] for k in ("busy_ms", "launch_overhead_ms", "other_idle_ms")]
+        eq = g.get("untraced_equivalent") or m.get("untraced_equivalent")
+        if eq:          # the untraced-equivalent parts, shares of the untraced median step
+            busy = eq["floor_ms"] + eq["kernel_inefficiency_ms"]
+            out += [busy, 100 * busy / eq["untraced_step_ms"]]
+            out += [100 * eq[k] / eq["untraced_step_ms"] for k in ("floor_ms", "kernel_inefficiency_ms",
+                                                                   "launch_overhead_ms", "other_idle_ms")]
     h = d["host"]
     med = {k: float(np.median(v)) for k, v in h["per_step"].items()}
     total = max(float(np.median(d["steps"]["launch_overhead_ns"])), 1.0)
