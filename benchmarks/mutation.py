@@ -237,6 +237,14 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.dram_checks": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
     "stepscope.analysis.trace.kernel_dram": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
     "stepscope.analysis.trace.detect": {"tests": ["tests/test_detect.py"]},
+    # The console report: the golden texts and the text-vs-JSON number check of each kind of
+    # shipped trace, the whole-line tests of tests/test_kills_console.py, and the report's
+    # sections tested elsewhere (graph-level records, stack samples, wrong-number traces).
+    # tests/test_cli.py runs the report in a subprocess, which mutmut's trampoline does not see.
+    "stepscope.analysis.render.console": {"tests": [
+        "tests/test_report_text.py", "tests/test_kills_console.py", "tests/test_graph_level.py",
+        "tests/test_stacks.py", "tests/test_wrong_numbers.py"]},
+    "stepscope.analysis.untraced": {"tests": ["tests/test_untraced_equivalent.py"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
 
@@ -383,6 +391,56 @@ def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: f
             "max_children": max_children, **m}
 
 
+def rerun_survivors(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, old: dict) -> dict:
+    """Re-check only the survivors of the module's committed summary ``old`` (after tests
+    were added) and update its counts: a survivor now killed moves to "killed". The mutant
+    names are mutmut's numbering of the same source, so the source must not have changed."""
+    if old["source_sha256"] != source_sha(mod):
+        raise SystemExit(f"{mod}: the source changed since its summary was made: run it whole")
+    names = [x["mutant"] for x in old["survivors"]]
+    if not names:
+        return old
+    stage(dest, mod)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([mutmut, "run", "--max-children", str(max_children), *names], cwd=dest,
+                            start_new_session=True, stdout=subprocess.DEVNULL)
+    try:
+        code, cut = proc.wait(timeout=max(deadline - t0, 1)), False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        code, cut = None, True
+    seconds = time.monotonic() - t0
+    codes = {}
+    for meta in (dest / "mutants").rglob("*.py.meta"):
+        codes.update(json.loads(meta.read_text()).get("exit_code_by_key", {}))
+    counts = dict(old["counts"])
+    survivors = []
+    for x in old["survivors"]:
+        status = STATUS.get(codes.get(x["mutant"]), "suspicious")
+        if status == "not checked":      # cut short by the time box: it stands as it was
+            status = x["status"]
+        counts[x["status"]] -= 1
+        counts[status] = counts.get(status, 0) + 1
+        if status in ("survived", "no tests"):
+            survivors.append({**x, "status": status, "equivalent": equivalent_reason(x["diff"], mod)})
+    counts = {k: v for k, v in counts.items() if v}
+    eq = sum(1 for x in survivors if x["equivalent"])
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {**old, "counts": counts, "equivalent": eq, "survivors": survivors,
+            "score_non_equivalent": killed / max(sum(counts.values()) - eq, 1),
+            "complete": old["complete"] and not cut,
+            "tests": MODULES[mod]["tests"] or "pyproject.toml [tool.mutmut] selection",
+            "survivors_rerun": {"date": datetime.date.today().isoformat(), "commit": head, "rerun": len(names),
+                                "now_killed": len(names) - len(survivors), "seconds": round(seconds),
+                                "mutmut_exit": code}}
+
+
 def render_index() -> str:
     rows = []
     for f in sorted(SUMMARIES.glob("*.json")):
@@ -416,6 +474,9 @@ def main(argv=None) -> int:
     p.add_argument("--stage", default="/tmp/stepscope-mutation", help="staging folder (one sub-folder per module)")
     p.add_argument("--resume", action="store_true", help="keep each module's staging folder and mutmut's results")
     p.add_argument("--collect-only", action="store_true", help="summarise the staged runs again; run nothing")
+    p.add_argument("--rerun-survivors", action="store_true",
+                   help="re-check only the survivors of each module's committed summary (after adding tests) and "
+                        "update its counts; the module's source must be the summary's")
     p.add_argument("--stale", action="store_true", help="list modules whose summary is missing or from other source")
     p.add_argument("--output-dir", default=str(SUMMARIES))
     a = p.parse_args(argv)
@@ -441,6 +502,11 @@ def main(argv=None) -> int:
         if a.collect_only:
             old = json.loads((out_dir / f"{mod}.json").read_text())
             m = {**old, **collect(dest)[mod]}
+        elif a.rerun_survivors:
+            f = out_dir / f"{mod}.json"
+            if not f.exists():
+                raise SystemExit(f"{mod}: no summary to re-check ({f}): run it whole first")
+            m = rerun_survivors(a.mutmut, mod, dest, a.max_children, deadline, json.loads(f.read_text()))
         else:
             m = run_module(a.mutmut, mod, dest, a.max_children, deadline, a.resume)
         (out_dir / f"{mod}.json").write_text(json.dumps(m, indent=1) + "\n")
