@@ -288,12 +288,13 @@ def stage(dest: Path, mod: str | None = None) -> None:
         shutil.copytree(ROOT / folder, dest / "stepscope" / folder, ignore=ignore)
     for folder in ("tests", "traces", "benchmarks/results"):
         shutil.copytree(ROOT / folder, dest / folder, ignore=ignore)
+    shutil.copy2(ROOT / "README.md", dest / "README.md")    # tests check its blocks against the report
     text = (ROOT / "pyproject.toml").read_text()
     if mod:
         cfg = tomllib.loads(text)["tool"]["mutmut"]
         tests = MODULES[mod]["tests"] or cfg["pytest_add_cli_args_test_selection"]
         lines = ["[tool.mutmut]", f"source_paths = [{json.dumps('stepscope/' + module_file(mod))}]",
-                 f"also_copy = {json.dumps(cfg['also_copy'])}",
+                 f"also_copy = {json.dumps(cfg['also_copy'] + ['README.md'])}",
                  f"pytest_add_cli_args = {json.dumps(cfg['pytest_add_cli_args'])}",
                  f"pytest_add_cli_args_test_selection = {json.dumps(tests)}", ""]
         start = text.index("[tool.mutmut]")
