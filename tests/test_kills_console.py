@@ -90,3 +90,102 @@ def test_dram_counter_status_other_than_ok_is_noted(trace):
     t = trace()
     t.meta["capture"]["dram_status"] = "PM sampling not supported on this GPU"
     assert header_lines(t)[2:] == ["note: DRAM counters: PM sampling not supported on this GPU"]
+
+
+def eager_mode_lines(trace, **changes) -> list[str]:
+    """The 'mode eager' block of the synthetic trace, its summary changed by ``changes``."""
+    s = TraceAnalysis(trace()).get_summary()
+    return ConsoleRenderer().mode("eager", {**s["modes"]["eager"], "floor_known": True, **changes})
+
+
+#: The synthetic trace's eager block as printed (tests/golden/text/synthetic-h100.stepscope.txt).
+EAGER_HEAD = [
+    "mode eager: 3 traced steps; traced median 6.425 ms (min 5.865, max 6.598)",
+    "  kernels/step 401   launch calls/step 402   busy 0.660 ms   idle 5.763 ms",
+    "  attribution of the step (median over steps)       ms      share",
+    "    memory floor (bytes read / peak)               0.200     3.1%",
+    "    kernel inefficiency (busy - floor)             0.460     7.2%",
+    "    launch overhead (GPU waited for CPU)           5.641    87.8%",
+    "    other idle (queued, sync, copy, other)         0.122     1.9%",
+    "  closure: parts sum to the step within 0 ns (max over steps)"]
+EAGER_TAIL = [
+    "  % of floor: 3.1% (bytes read: 0.671 GB)   3.1% (all parameters, as the paper: 0.671 GB)",
+    "  DRAM measured 0.672 GB/step, 106 GB/s over the step, 1018 GB/s over busy time"]
+
+
+def test_mode_block_flags_busy_below_the_floor_and_prints_the_achievable_floor(trace):
+    """Steps whose busy time is below the floor are flagged with their count; a calibrated
+    achievable bandwidth adds the floor at that bandwidth (0.671 GB at 2,000 GB/s is
+    0.336 ms, 5.2% of the 6.425 ms step); clocks without NVML readings read n/a."""
+    assert eager_mode_lines(trace) == EAGER_HEAD + EAGER_TAIL + [
+        "  clocks: SM 1980 MHz, memory 2619 MHz; throttle: none"]
+    got = eager_mode_lines(trace, busy_below_floor_steps=2, achievable_floor_ms=0.671e9 / 2e12 * 1e3,
+                           achievable_bytes_per_s=2e12, pct_achievable_floor=100 * 0.3355 / 6.425,
+                           sm_clock_mhz=-1, throttle_reasons=["hw_slowdown", "sw_power_cap"])
+    assert got == EAGER_HEAD + [
+        "  FLAG: busy below the floor in 2 steps (wrong peak, or bytes served from cache)",
+        EAGER_TAIL[0],
+        "  achievable floor (bytes read / 2000 GB/s calibrated): 0.336 ms = 5.2% of the step",
+        EAGER_TAIL[1],
+        "  clocks: n/a (no NVML readings in this trace)"]
+    got = eager_mode_lines(trace, sm_clock_mhz=0, mem_clock_mhz=1593, throttle_reasons=["hw_slowdown", "sw_power_cap"])
+    assert got[-1] == "  clocks: SM 0 MHz, memory 1593 MHz; throttle: hw_slowdown, sw_power_cap"
+
+
+def test_untraced_equivalent_block_without_a_floor_and_when_busy_exceeds_the_untraced_step():
+    """Without a floor the untraced-equivalent block prints busy (floor + inefficiency of
+    the summary: 4.254063 + 4.921007 = 9.175070 ms, 94.7% of the 9.688306 ms untraced step)
+    in place of the two floor rows; the busy-scaled method adds its note."""
+    from stepscope.analysis.untraced import METHOD_BUSY
+    t = load_trace(TRACES / "qwen2.5-7b-ctx2048-graph-h100.stepscope")
+    m = TraceAnalysis(t).get_summary()["modes"]["graph"]
+    r = ConsoleRenderer()
+    head = ["  untraced-equivalent attribution (step = untraced median 9.688 ms)",
+            "    from the traced medians: busy as traced, idle scaled to fill the untraced step"]
+    rows = ["    launch overhead (GPU waited for CPU)           0.204     2.1%",
+            "    other idle (queued, sync, copy, other)         0.309     3.2%",
+            "    launch overhead 95% CI 0.190-0.227 ms (bootstrap over 3 traced and 30 untraced steps)"]
+    assert r.untraced_equivalent({**m, "floor_known": True}) == head + [
+        "    memory floor (bytes read / peak)               4.254    43.9%",
+        "    kernel inefficiency (busy - floor)             4.921    50.8%"] + rows
+    assert r.untraced_equivalent({**m, "floor_known": False}) == head + [
+        "    busy (kernels, copies, sets)                   9.175    94.7%"] + rows
+    eq = {**m["untraced_equivalent"], "method": METHOD_BUSY}
+    assert r.untraced_equivalent({**m, "floor_known": False, "untraced_equivalent": eq})[-1] == \
+        "    NOTE: the traced busy time exceeds the untraced step: the tracer lengthened the kernels"
+    assert r.untraced_equivalent({**m, "floor_known": True, "untraced_equivalent": None}) == []
+
+
+def test_step_detection_lines_of_each_rule():
+    """How steps were found, one line per rule: the whole trace as one forward, marker
+    rules, and the launch-sequence rules with their anchor, step counts, launches per
+    step and the segments left out (at most four named, the rest counted; warm-up steps
+    are counted, not listed); CUDA-graph launch calls with their median length."""
+    from stepscope.analysis.render.console import step_detection_lines as lines
+    assert lines(None) == []
+    assert lines({"rule": "one forward (the whole trace)", "message": "no repeated launch sequence"}) == [
+        "steps: one forward (the whole trace): from its first launch call to its last GPU record "
+        "(no repeated launch sequence)"]
+    assert lines({"rule": "ProfilerStep markers", "decode_steps": 3}) == ["steps: 3 found by ProfilerStep markers"]
+    assert lines({"rule": "module forward spans", "decode_steps": 5}) == ["steps: 5 found by module forward spans"]
+    assert lines({"rule": "marker 'decode'", "decode_steps": 4}) == ["steps: 4 found by marker 'decode'"]
+    left = [{"label": "warm-up", "launches": 300, "busy_ns": 1_000_000},
+            {"label": "prefill", "launches": 700, "busy_ns": 12_345_678}] + \
+        [{"label": f"other {i}", "launches": i, "busy_ns": 1_500_000 * i} for i in range(1, 6)]
+    det = {"rule": "kernel-sequence period", "anchor": "void gemv_kernel<float, 128>(float const*)",
+           "decode_steps": 9, "steady_steps": 8, "warmup_steps": 1, "launches_per_step": [290, 301, 305],
+           "left_out": left, "graph_launch_calls": 16, "graph_launch_call_ns_median": 1_234_567}
+    assert lines(det) == [
+        "steps: 9 decode steps found by kernel-sequence period (anchor: gemv_kernel): 8 steady, 1 warm-up; "
+        "launches/step 290/301/305 (min/median/max)",
+        "  left out: prefill (700 launches, 12.346 ms busy), other 1 (1 launches, 1.500 ms busy), "
+        "other 2 (2 launches, 3.000 ms busy), other 3 (3 launches, 4.500 ms busy) and 2 more",
+        "  CUDA-graph launch calls: 16 in steps, median 1.235 ms each; gaps inside a replay are graph-internal, "
+        "never launch overhead"]
+    det = {**det, "left_out": left[:5], "launches_per_step": [], "graph_launch_calls": 0}
+    assert lines(det) == [
+        "steps: 9 decode steps found by kernel-sequence period (anchor: gemv_kernel): 8 steady, 1 warm-up; "
+        "launches/step 0/0/0 (min/median/max)",
+        "  left out: prefill (700 launches, 12.346 ms busy), other 1 (1 launches, 1.500 ms busy), "
+        "other 2 (2 launches, 3.000 ms busy), other 3 (3 launches, 4.500 ms busy)"]
+    assert lines({**det, "left_out": left[:1]}) == lines(det)[:1]
