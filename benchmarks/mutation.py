@@ -248,7 +248,10 @@ MODULES: dict[str, dict] = {
         "-k", "not printed_number and not number_check and not readme",
         "tests/test_graph_level.py::test_recorded_trace_report",
         "tests/test_stacks.py::test_console_prints_lines_and_json_has_them_only_when_sampled",
-        "tests/test_wrong_numbers.py::test_report_prints_gbps_over_step_and_over_busy"]},
+        "tests/test_wrong_numbers.py::test_report_prints_gbps_over_step_and_over_busy"],
+        # the goldens' analysis results, computed once by the unmutated analysis and read back
+        # by every mutant (tests/analysis_cache.py): a renderer mutant cannot change them
+        "analysis_cache": True},
     "stepscope.analysis.untraced": {"tests": ["tests/test_untraced_equivalent.py"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
@@ -362,6 +365,16 @@ def collect(dest: Path) -> dict:
     return modules
 
 
+def mutmut_env(mod: str, dest: Path) -> dict:
+    """The environment of mutmut's run: for a renderer, the folder of the tests' analysis
+    cache (tests/analysis_cache.py), fresh in each staging."""
+    env = dict(os.environ)
+    if MODULES[mod].get("analysis_cache"):
+        (dest / "analysis-cache").mkdir(exist_ok=True)
+        env["STEPSCOPE_TEST_ANALYSIS_CACHE"] = str((dest / "analysis-cache").resolve())
+    return env
+
+
 def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, resume: bool) -> dict:
     """Stage ``mod``, run mutmut on it until done or ``deadline`` (time.monotonic()), collect."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -373,7 +386,7 @@ def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: f
     names = [f"{mod}.x_{f}__mutmut_*" for f in funcs] if funcs else []
     t0 = time.monotonic()
     proc = subprocess.Popen([mutmut, "run", "--max-children", str(max_children), *names], cwd=dest,
-                            start_new_session=True, stdout=subprocess.DEVNULL)
+                            start_new_session=True, stdout=subprocess.DEVNULL, env=mutmut_env(mod, dest))
     try:
         code = proc.wait(timeout=max(deadline - t0, 1))
         cut = False
@@ -409,7 +422,7 @@ def rerun_survivors(mutmut: str, mod: str, dest: Path, max_children: int, deadli
     stage(dest, mod)
     t0 = time.monotonic()
     proc = subprocess.Popen([mutmut, "run", "--max-children", str(max_children), *names], cwd=dest,
-                            start_new_session=True, stdout=subprocess.DEVNULL)
+                            start_new_session=True, stdout=subprocess.DEVNULL, env=mutmut_env(mod, dest))
     try:
         code, cut = proc.wait(timeout=max(deadline - t0, 1)), False
     except subprocess.TimeoutExpired:

@@ -6,6 +6,7 @@ figure is the recorded one."""
 import copy
 
 import pytest
+from analysis_cache import CachedAnalysis
 
 from conftest import TRACES
 from stepscope.analysis.facade import TraceAnalysis
@@ -137,8 +138,7 @@ def test_untraced_equivalent_block_without_a_floor_and_when_busy_exceeds_the_unt
     the summary: 4.254063 + 4.921007 = 9.175070 ms, 94.7% of the 9.688306 ms untraced step)
     in place of the two floor rows; the busy-scaled method adds its note."""
     from stepscope.analysis.untraced import METHOD_BUSY
-    t = load_trace(TRACES / "qwen2.5-7b-ctx2048-graph-h100.stepscope")
-    m = TraceAnalysis(t).get_summary()["modes"]["graph"]
+    m = CachedAnalysis(TRACES / "qwen2.5-7b-ctx2048-graph-h100.stepscope").get_summary()["modes"]["graph"]
     r = ConsoleRenderer()
     head = ["  untraced-equivalent attribution (step = untraced median 9.688 ms)",
             "    from the traced medians: busy as traced, idle scaled to fill the untraced step"]

@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 import pytest
+from analysis_cache import CachedAnalysis
 
 from conftest import ESTIMATE_REL, ROOT, TRACES, same_text
 from stepscope.analysis.facade import TraceAnalysis
@@ -36,7 +37,9 @@ ESTIMATE_SECTIONS = ("DRAM bytes per step", "DRAM per kernel (pm deconvolution")
 
 
 def report_text(name: str) -> str:
-    return ConsoleRenderer().render(TraceAnalysis(load_trace(TRACES / name)))
+    """The report's text (the analysis kept on disk during renderer mutation runs only:
+    tests/analysis_cache.py)."""
+    return ConsoleRenderer().render(CachedAnalysis(TRACES / name))
 
 
 def texts(name: str) -> tuple[str, dict]:
