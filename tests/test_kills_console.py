@@ -189,3 +189,82 @@ def test_step_detection_lines_of_each_rule():
         "  left out: prefill (700 launches, 12.346 ms busy), other 1 (1 launches, 1.500 ms busy), "
         "other 2 (2 launches, 3.000 ms busy), other 3 (3 launches, 4.500 ms busy)"]
     assert lines({**det, "left_out": left[:1]}) == lines(det)[:1]
+
+
+def verdict(floor_known=True, **parts) -> str:
+    """answer() on a hand-built mode summary: a 10 ms step, its parts in ms."""
+    from stepscope.analysis.render.console import answer
+    m = {"step_ms": 10.0, "floor_ms": 1.0, "kernel_inefficiency_ms": 1.0, "launch_overhead_ms": 1.0,
+         "other_idle_ms": 1.0, "busy_ms": 2.0, "floor_known": floor_known, **parts}
+    return answer("eager", m)
+
+
+def test_verdict_threshold_largest_part_and_line_break():
+    """Launch-bound from exactly LAUNCH_BOUND_SHARE (50%) of the step up; the largest part
+    is named among busy / launch / other idle when there is no floor (never 'kernel
+    inefficiency'); with launch overhead the largest, the floor share follows when known;
+    the tail goes on a second line only when the joined line would pass 100 characters."""
+    assert verdict(launch_overhead_ms=5.0, other_idle_ms=3.0, floor_ms=0.25, kernel_inefficiency_ms=1.75) == (
+        "verdict, eager: launch-bound: the GPU waits for the CPU 50.0% of the step; the memory floor is 2.5%")
+    assert verdict(launch_overhead_ms=4.99, other_idle_ms=3.01) == (
+        "verdict, eager: not launch-bound: the GPU waits for the CPU 49.9% of the step;\n  the memory floor is 10.0%")
+    # no floor: busy (6 ms, all of it 'kernel inefficiency' when the floor is 0) is the largest part
+    assert verdict(False, floor_ms=0.0, kernel_inefficiency_ms=6.0, busy_ms=6.0, launch_overhead_ms=3.0,
+                   other_idle_ms=1.0) == ("verdict, eager: not launch-bound: the GPU waits for the CPU 30.0% of the "
+                                          "step;\n  the largest part is GPU busy time (60.0%)")
+    assert verdict(False, launch_overhead_ms=8.0) == "verdict, eager: launch-bound: the GPU waits for the CPU 80.0% of the step"
+    # a floor share whose 1% moves its rounding: 100 x 0.2049 / 10 = 2.049 -> 2.0 (x 101: 2.069 -> 2.1)
+    assert verdict(launch_overhead_ms=8.0, floor_ms=0.2049).endswith("; the memory floor is 2.0%")
+    # 73 + 2 + 25 = 100 characters: one line; 101: two
+    one = verdict(launch_overhead_ms=8.0, floor_ms=0.5)
+    assert one == "verdict, eager: launch-bound: the GPU waits for the CPU 80.0% of the step; the memory floor is 5.0%"
+    assert len(one) == 100
+    two = verdict(launch_overhead_ms=8.0, floor_ms=1.0 + 1e-3)
+    assert two == "verdict, eager: launch-bound: the GPU waits for the CPU 80.0% of the step;\n  the memory floor is 10.0%"
+
+
+def header_of(trace, meta=None, steps=None, **summary) -> list[str]:
+    """header() of the synthetic trace, its metadata, steps table or summary changed."""
+    import types
+    t = trace()
+    t.meta.update(meta or {})
+    a = TraceAnalysis(t)
+    s = {**a.get_summary(), **summary}
+    st = {**a.get_steps(), **(steps or {})}
+    return ConsoleRenderer().header(types.SimpleNamespace(trace=t, get_steps=lambda: st), s)
+
+
+def test_header_names_a_constructed_workload_and_an_unknown_gpu(trace):
+    """A workload other than a decode step is named by its name when it has one; a decode
+    workload without a model reads 'a decode trace'; no GPU name reads 'an unknown GPU'."""
+    assert header_of(trace, {"workload": {"kind": "calibration", "name": "copy 1 GiB"}})[0] == (
+        "stepscope report: copy 1 GiB  on NVIDIA H100 80GB HBM3")
+    assert header_of(trace, {"workload": {"kind": "decode", "name": "copy 1 GiB"}}, model=None)[0] == (
+        "stepscope report: a decode trace  on NVIDIA H100 80GB HBM3")
+    assert header_of(trace, gpu=None)[0] == "stepscope report: a synthetic trace  on an unknown GPU"
+
+
+def test_header_peak_and_floor_lines_when_either_is_unknown(trace):
+    """The peak in TB/s (3 decimals) with its source; without a floor, what to pass
+    (--model and --ctx for a torch.profiler trace) or why there is none; without a peak,
+    'peak bandwidth unknown' with the reason."""
+    src = "nvml: bus width x max memory clock x 2"
+    assert header_of(trace, floor_source="none")[1] == (
+        f"peak bandwidth 3.352 TB/s ({src}); floor unknown: the trace records no model bytes and no DRAM counters")
+    assert header_of(trace, {"source": "torch.profiler (Kineto) trace"}, floor_source="none")[1] == (
+        f"peak bandwidth 3.352 TB/s ({src}); floor unknown: pass --model and --ctx")
+    assert header_of(trace, floor_source="none", peak_bytes_per_s=None, peak_source="no GPU name")[1] == (
+        "peak bandwidth unknown (no GPU name); floor unknown: the trace records no model bytes and no DRAM counters")
+    assert header_of(trace, peak_bytes_per_s=None, peak_source="no GPU name")[1] == (
+        "peak bandwidth unknown (no GPU name)")
+    assert header_of(trace, peak_bytes_per_s=2.0005e12)[1] == (
+        f"peak bandwidth 2.001 TB/s ({src}); floor from workload bytes by construction")
+
+
+def test_header_warns_of_steps_the_dram_samples_do_not_cover(trace):
+    """Steps whose DRAM coverage is below 99% are named with their coverage; 99% exactly
+    is covered."""
+    import numpy as np
+    assert header_of(trace, steps={"dram_coverage": np.array([1.0, 0.99, 0.5, 1.0, 0.25, 1.0])})[2:] == [
+        "WARNING: the DRAM samples do not cover every step (step 2 50%, step 4 25%): DRAM figures of those steps are incomplete"]
+    assert header_of(trace, steps={"dram_coverage": np.array([1.0, 0.99, 1.0, 1.0, 0.99, 1.0])})[2:] == []

@@ -26,6 +26,7 @@ KINDS = {
     "native eager-static, host spans": "qwen2.5-7b-ctx2048-eager-static-host-h100.stepscope",
     "native graph": "qwen2.5-7b-ctx2048-graph-h100.stepscope",
     "graph-level records": "qwen2.5-7b-ctx2048-graph-graphlevel-r10-h100.stepscope",
+    "graph arm with a graph-level block": "qwen2.5-7b-ctx2048-graph-mainjob-h200.stepscope",
     "counter pass": "qwen2.5-7b-ctx2048-eager-static-counters-h100.stepscope",
     "Python stack samples": "qwen2.5-7b-ctx2048-eager-static-stacks-h100.stepscope",
     "Kineto (torch.profiler)": "kineto-qwen2.5-7b-ctx2048-eager-h100.json.gz",
