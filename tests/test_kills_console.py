@@ -191,12 +191,12 @@ def test_step_detection_lines_of_each_rule():
     assert lines({**det, "left_out": left[:1]}) == lines(det)[:1]
 
 
-def verdict(floor_known=True, **parts) -> str:
+def verdict(floor_known=True, mode="eager", **parts) -> str:
     """answer() on a hand-built mode summary: a 10 ms step, its parts in ms."""
     from stepscope.analysis.render.console import answer
     m = {"step_ms": 10.0, "floor_ms": 1.0, "kernel_inefficiency_ms": 1.0, "launch_overhead_ms": 1.0,
          "other_idle_ms": 1.0, "busy_ms": 2.0, "floor_known": floor_known, **parts}
-    return answer("eager", m)
+    return answer(mode, m)
 
 
 def test_verdict_threshold_largest_part_and_line_break():
@@ -215,12 +215,12 @@ def test_verdict_threshold_largest_part_and_line_break():
     assert verdict(False, launch_overhead_ms=8.0) == "verdict, eager: launch-bound: the GPU waits for the CPU 80.0% of the step"
     # a floor share whose 1% moves its rounding: 100 x 0.2049 / 10 = 2.049 -> 2.0 (x 101: 2.069 -> 2.1)
     assert verdict(launch_overhead_ms=8.0, floor_ms=0.2049).endswith("; the memory floor is 2.0%")
-    # 73 + 2 + 25 = 100 characters: one line; 101: two
-    one = verdict(launch_overhead_ms=8.0, floor_ms=0.5)
-    assert one == "verdict, eager: launch-bound: the GPU waits for the CPU 80.0% of the step; the memory floor is 5.0%"
+    # 74 + 2 + 24 = 100 characters: one line; a mode name one letter longer: two
+    one = verdict(launch_overhead_ms=8.0, floor_ms=1.0)
+    assert one == "verdict, eager: launch-bound: the GPU waits for the CPU 80.0% of the step; the memory floor is 10.0%"
     assert len(one) == 100
-    two = verdict(launch_overhead_ms=8.0, floor_ms=1.0 + 1e-3)
-    assert two == "verdict, eager: launch-bound: the GPU waits for the CPU 80.0% of the step;\n  the memory floor is 10.0%"
+    two = verdict(launch_overhead_ms=8.0, floor_ms=1.0, mode="eagers")
+    assert two == "verdict, eagers: launch-bound: the GPU waits for the CPU 80.0% of the step;\n  the memory floor is 10.0%"
 
 
 def header_of(trace, meta=None, steps=None, **summary) -> list[str]:
