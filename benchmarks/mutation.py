@@ -161,9 +161,10 @@ EQUIVALENT = [
     (r"\+\s*gemm_bit = \(1 >> int\(KernelClass\.GEMM\)\)", "KernelClass.GEMM is 0: 1 >> 0 == 1 << 0",
      "stepscope.analysis.dram_checks"),
 
-    (r"\+.*\b1000000001\.0\b|\+.*\b1000001\.0\b",
-     "a unit constant off by one (1e9 -> 1000000001, 1e6 -> 1000001) moves a figure by 1e-9 (1e-6) of itself: "
-     "below every printed precision (GB to 3 decimals, MB to 1) and every comparison the figure enters"),
+    (r"\+.*\b1000000001\.0\b|\+.*\b1000001\.0\b|\+.*\b1000000000001\.0\b",
+     "a unit constant off by one (1e9 -> 1000000001, 1e6 -> 1000001, 1e12 -> 1000000000001) moves a figure by "
+     "1e-9 (1e-6, 1e-12) of itself: below every printed precision (GB to 3 decimals, MB to 1, TB/s to 3) and every "
+     "comparison the figure enters"),
     (r"-\s*rb = est\.get\(\"_read_boot\", np\.zeros\(\(0, len\(kl\)\)\)\) \|\| \+.*np\.zeros\(\(1, len\(kl\)\)\)\)",
      "checks only use rb for the GEMM upper end, max(upper, sum): a row of zeros gives 0 <= the sum, as the "
      "empty default gives the sum", "stepscope.analysis.dram_checks"),
@@ -194,6 +195,22 @@ EQUIVALENT = [
      "inside `if fw.any()`, srow is never empty: the empty-array branch is never taken", "stepscope.analysis.host"),
     (r"\+\s*out = \{k: np\.bincount\(pos, sp\[k\], n\)\.astype\(np\.int64\) if \(len\(pos\)\) or True else",
      "bincount of no positions with minlength n is n zeros, as the other branch gives", "stepscope.analysis.host"),
+
+    # -- render.console ------------------------------------------------------------------
+    (r"\+\s*step = h\[\"step_ms\"\] or 2\.0",
+     "the fallback divisor of a 0-ms step: its parts sum to the step, so all are 0 and every share prints 0.0% "
+     "whatever the divisor", "stepscope.analysis.render.console"),
+    (r"\+\s*m = \{\*\*m, \*\*\{k: h\[k\] for k in keys \+ \[\"floor_ms\"\]\}, \"(XXstep_msXX|STEP_MS)\": step\}",
+     "a dead key: answer() divides by its local `step`, never reads m['step_ms'] again", "stepscope.analysis.render.console"),
+    (r"-\s*tail = \"\" \|\| \+\s*tail = None", "tail is only tested for truth (`if not tail`) before it is "
+     "replaced: None and '' are both false", "stepscope.analysis.render.console"),
+    (r"\+.*a\.trace\.meta\.get\(\"source\", \"XXXX\"\)\.startswith\(\"torch\.profiler\"\)",
+     "a trace without a source: 'XXXX' fails startswith('torch.profiler') as '' does", "stepscope.analysis.render.console"),
+    (r"\+\s*w\[\+1\] \+= \(\"floor unknown", "w holds exactly two lines (the title and the peak line) there: "
+     "w[1] is w[-1]", "stepscope.analysis.render.console"),
+    (r"\+\s*kr = cap\.get\(\"kernel_records\", (None|\"XXconcurrentXX\"|\"CONCURRENT\"|)\)",
+     "the summary's capture block always holds kernel_records (summary.py fills in 'concurrent'): the default "
+     "is never read", "stepscope.analysis.render.console"),
 
     (r"\+.*method=\"PERCENTILE\"", "scipy.stats.bootstrap lower-cases the method name", "stepscope.analysis.results.ab"),
     (r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[1\]\) and np\.all\(a == a\[0\]\):|"

@@ -268,3 +268,37 @@ def test_header_warns_of_steps_the_dram_samples_do_not_cover(trace):
     assert header_of(trace, steps={"dram_coverage": np.array([1.0, 0.99, 0.5, 1.0, 0.25, 1.0])})[2:] == [
         "WARNING: the DRAM samples do not cover every step (step 2 50%, step 4 25%): DRAM figures of those steps are incomplete"]
     assert header_of(trace, steps={"dram_coverage": np.array([1.0, 0.99, 1.0, 1.0, 0.99, 1.0])})[2:] == []
+
+
+class _Host:
+    """The eager-static host-span trace's analysis with its host tables replaced."""
+    def __init__(self, **changes):
+        self._a = CachedAnalysis(TRACES / "qwen2.5-7b-ctx2048-eager-static-host-h100.stepscope")
+        self._changes = changes
+
+    def __getattr__(self, attr):
+        return getattr(self._a, attr)
+
+    def get_host(self, n: int = 10) -> dict:
+        h = self._a.get_host(n)
+        for k, v in self._changes.items():
+            h[k] = {**h[k], **v}
+        return h
+
+
+def test_host_hotspot_names_cut_to_56_characters_and_module_types_shown_from_two_spans():
+    """A hotspot name longer than 56 characters is cut at the front to 56 (an ellipsis
+    and its last 55); the 'each module type over all layers' table appears when a type
+    covers two spans or more, and not when every type is a single span."""
+    h = CachedAnalysis(TRACES / "qwen2.5-7b-ctx2048-eager-static-host-h100.stepscope").get_host()
+    name = "A" * 40 + "B" * 30
+    lines = ConsoleRenderer().host(_Host(hotspots={"name": [name] + h["hotspots"]["name"][1:]}))
+    i = lines.index("  host hotspots in launch-bound idle (per step)                         ms   share of idle")
+    assert lines[i + 1] == "    API call   …" + "A" * 25 + "B" * 30 + "   " + "   9.096   21.9%"
+    n_types = len(h["by_type"]["spans"])
+    two = ConsoleRenderer().host(_Host(by_type={"spans": [2] * n_types}))
+    j = two.index("  the same, each module type over all layers (per step)                  ms   share of idle")
+    assert two[j + 1] == "    module     model.layers.*.self_attn (2 spans)" + " " * 28 + "12.572   30.3%"
+    one = ConsoleRenderer().host(_Host(by_type={"spans": [1] * n_types}))
+    assert not any(x.startswith("  the same, each module type") for x in one)
+    assert len(one) == len(two) - 1 - n_types
