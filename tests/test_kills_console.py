@@ -298,7 +298,7 @@ def test_host_hotspot_names_cut_to_56_characters_and_module_types_shown_from_two
     n_types = len(h["by_type"]["spans"])
     two = ConsoleRenderer().host(_Host(by_type={"spans": [2] * n_types}))
     j = two.index("  the same, each module type over all layers (per step)                  ms   share of idle")
-    assert two[j + 1] == "    module     model.layers.*.self_attn (2 spans)" + " " * 28 + "12.572   30.3%"
+    assert two[j + 1] == "    module     model.layers.*.self_attn (2 spans)" + " " * 27 + "12.572   30.3%"
     one = ConsoleRenderer().host(_Host(by_type={"spans": [1] * n_types}))
     assert not any(x.startswith("  the same, each module type") for x in one)
     assert len(one) == len(two) - 1 - n_types
