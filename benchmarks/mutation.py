@@ -255,17 +255,16 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.trace.kernel_dram": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
     "stepscope.analysis.trace.detect": {"tests": ["tests/test_detect.py"]},
     # The console report: the golden full texts of each kind of shipped trace (they compare
-    # every number to its last printed digit), the whole-line tests of test_kills_console.py,
-    # and the console tests of other files. Left out to keep a surviving mutant near 15 s: the
-    # text-vs-JSON number checks and README's block (the same texts again, plus the JSON
-    # report: they cannot fail where the goldens pass) and tests/test_cli.py (a subprocess,
-    # unseen by mutmut).
+    # every number to its last printed digit) and the whole-line tests of
+    # test_kills_console.py, the analysis read from disk (below). Left out to keep a mutant
+    # near a second: the text-vs-JSON number checks and README's block (the same texts
+    # again: they cannot fail where the goldens pass), the console tests of test_graph_level,
+    # test_stacks and test_wrong_numbers (their traces' texts are goldens here; they
+    # recompute the analysis, 5-15 s per mutant on shared cores) and tests/test_cli.py (a
+    # subprocess, unseen by mutmut).
     "stepscope.analysis.render.console": {"tests": [
         "tests/test_report_text.py", "tests/test_kills_console.py",
-        "-k", "not printed_number and not number_check and not readme",
-        "tests/test_graph_level.py::test_recorded_trace_report",
-        "tests/test_stacks.py::test_console_prints_lines_and_json_has_them_only_when_sampled",
-        "tests/test_wrong_numbers.py::test_report_prints_gbps_over_step_and_over_busy"],
+        "-k", "not printed_number and not number_check and not readme"],
         # the goldens' analysis results, computed once by the unmutated analysis and read back
         # by every mutant (tests/analysis_cache.py): a renderer mutant cannot change them
         "analysis_cache": True},
