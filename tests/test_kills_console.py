@@ -302,3 +302,19 @@ def test_host_hotspot_names_cut_to_56_characters_and_module_types_shown_from_two
     one = ConsoleRenderer().host(_Host(by_type={"spans": [1] * n_types}))
     assert not any(x.startswith("  the same, each module type") for x in one)
     assert len(one) == len(two) - 1 - n_types
+
+
+def test_module_type_rows_name_cut_and_unnamed():
+    """Rows of the module-type table: a type over several spans is cut to 44 characters
+    before its span count, a single span to 56, and time outside any span is named so."""
+    from stepscope.analysis.host import NO_SPAN
+    h = CachedAnalysis(TRACES / "qwen2.5-7b-ctx2048-eager-static-host-h100.stepscope").get_host()
+    bt = h["by_type"]
+    names = ["C" * 60, NO_SPAN, "D" * 60] + bt["name"][3:]
+    spans = [2, 1, 1] + bt["spans"][3:]
+    lines = ConsoleRenderer().host(_Host(by_type={"name": names, "spans": spans}))
+    j = lines.index("  the same, each module type over all layers (per step)                  ms   share of idle")
+    assert lines[j + 1:j + 4] == [
+        "    module     …" + "C" * 43 + " (2 spans)" + " " * 5 + "  12.572   30.3%",
+        "    API call   (outside any host span)" + " " * 36 + "   9.096   21.9%",
+        "    module     …" + "D" * 55 + "   " + "   3.067    7.4%"]
