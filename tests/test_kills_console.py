@@ -318,3 +318,11 @@ def test_module_type_rows_name_cut_and_unnamed():
         "    module     …" + "C" * 43 + " (2 spans)" + " " * 5 + "  12.572   30.3%",
         "    API call   (outside any host span)" + " " * 36 + "   9.096   21.9%",
         "    module     …" + "D" * 55 + "   " + "   3.067    7.4%"]
+
+
+def test_stack_sample_line_exact():
+    """The stack-sample line in whole microseconds, exactly as printed (the golden
+    comparison allows one unit of the last digit, so it cannot tell 627 from 626)."""
+    a = CachedAnalysis(TRACES / "qwen2.5-7b-ctx2048-eager-static-stacks-h100.stepscope")
+    assert ConsoleRenderer().stacks(a)[0] == (
+        "  Python lines in the launch-bound idle: 338 of 923 stack samples (one every 627 us, asked every 500 us)")
