@@ -326,3 +326,15 @@ def test_stack_sample_line_exact():
     a = CachedAnalysis(TRACES / "qwen2.5-7b-ctx2048-eager-static-stacks-h100.stepscope")
     assert ConsoleRenderer().stacks(a)[0] == (
         "  Python lines in the launch-bound idle: 338 of 923 stack samples (one every 627 us, asked every 500 us)")
+
+
+def test_stack_sample_line_of_a_2_ms_period_without_samples_in_idle():
+    """A 2 ms sampling period prints as 2000 us; with no sample in launch-bound idle the
+    section is that one line; no samples at all: no section."""
+    import types
+    st = {"samples": 40, "samples_in_launch_idle": 0, "median_interval_ns": 2_004_000, "period_ns": 2_000_000}
+    a = types.SimpleNamespace(get_stacks=lambda: st)
+    assert ConsoleRenderer().stacks(a) == [
+        "  Python lines in the launch-bound idle: 0 of 40 stack samples (one every 2004 us, asked every 2000 us)"]
+    st = {**st, "samples": 0}
+    assert ConsoleRenderer().stacks(a) == []
