@@ -215,6 +215,11 @@ EQUIVALENT = [
     (r"\+.*\(st\['(median_interval_ns|period_ns)'\] or 1\) / 1e3:\.0f\}",
      "a missing sampling interval as 1 ns instead of 0: both print as 0 us", "stepscope.analysis.render.console"),
 
+    (r"\+.*get_dram_kernels\(\)\.get\(\"source\", (None|\"XXnoneXX\"|\"NONE\"|)\) != \"none\"|"
+     r"\+\s*if d\.get\(\"source\", (None|\"XXnoneXX\"|\"NONE\"|)\) == \"none\":",
+     "the DRAM estimate always has a source (every return of dram_fit.estimate sets one): the default is never "
+     "read", "stepscope.analysis.render.console"),
+
     (r"\+.*method=\"PERCENTILE\"", "scipy.stats.bootstrap lower-cases the method name", "stepscope.analysis.results.ab"),
     (r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[1\]\) and np\.all\(a == a\[0\]\):|"
      r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[0\]\) and np\.all\(a == a\[1\]\):",

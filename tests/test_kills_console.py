@@ -338,3 +338,47 @@ def test_stack_sample_line_of_a_2_ms_period_without_samples_in_idle():
         "  Python lines in the launch-bound idle: 0 of 40 stack samples (one every 2004 us, asked every 2000 us)"]
     st = {**st, "samples": 0}
     assert ConsoleRenderer().stacks(a) == []
+
+
+COUNTERS = "qwen2.5-7b-ctx2048-eager-static-counters-h100.stepscope"
+
+
+def dram_lines(**changes) -> list[str]:
+    """The 'DRAM per kernel' section of the counter-pass trace, its estimate changed."""
+    import types
+    d = {**CachedAnalysis(TRACES / COUNTERS).get_dram_kernels(), **changes}
+    return ConsoleRenderer().dram_kernels(types.SimpleNamespace(get_dram_kernels=lambda: d))
+
+
+def test_dram_section_not_estimated_only_when_the_fit_was_tried():
+    """No estimate: one line with the reason when the fit was tried and stopped by its
+    work limit, nothing when the trace lacked what the fit needs."""
+    none = {"source": "none", "reason": "records overlap too much to deconvolve: 3e+09 pairs"}
+    assert dram_lines(**none, work_limit=2e8) == [
+        "DRAM per kernel: not estimated (records overlap too much to deconvolve: 3e+09 pairs)"]
+    assert dram_lines(**none) == []
+
+
+def test_dram_section_counter_pass_line_with_missing_capture_fields():
+    """A counter-pass block missing its fields prints '?' for each (and 'counter pass' for
+    its source), not 'None'."""
+    assert dram_lines(counter_pass={})[1] == (
+        "  counter pass, cache control ?, on ? untimed step(s) (?) after the traced ones; interval: min..max over "
+        "steps (one pass each); writes count when they reach DRAM")
+
+
+def test_dram_section_without_an_achievable_bandwidth():
+    """No achievable bandwidth: the class table has no 'of ... GB/s' and no inefficiency
+    columns (not blanks filled with anything)."""
+    lines = dram_lines(achievable_bytes_per_s=None)
+    assert lines[2] == "  per step, by class     read GB [over steps ]     write GB   time ms    GB/s"
+    assert lines[3] == "  eager-st gemm           14.147 [ 14.147, 14.147]    0.518     5.888    2491  "
+
+
+def test_dram_section_pm_deconvolution_fit_line():
+    """The PM deconvolution's fit: clock offset and write lag in us (2 decimals, signed),
+    the shortest group span in us, r2 of both fits and the bootstrap's resample count."""
+    lines = dram_lines(source="pm deconvolution", read_offset_ns=-12_345, write_offset_ns=-3_345,
+                       min_span_ns=100_000, read_r2=0.9876, write_r2=0.9, n_boot=200)
+    assert lines[1] == ("  clock offset -12.35 us (PM - kernel), write lag +9.00 us more; groups span >= 100.0 us; "
+                        "r2 0.988 (reads) 0.900 (writes); 200-resample step bootstrap, 95% intervals")
