@@ -189,6 +189,12 @@ def test_step_detection_lines_of_each_rule():
         "  left out: prefill (700 launches, 12.346 ms busy), other 1 (1 launches, 1.500 ms busy), "
         "other 2 (2 launches, 3.000 ms busy), other 3 (3 launches, 4.500 ms busy)"]
     assert lines({**det, "left_out": left[:1]}) == lines(det)[:1]
+    # five named: four and '1 more'; an anchor past 40 characters cut to 40
+    assert lines({**det, "left_out": left[:6], "anchor": "void " + "g" * 50 + "(int)"}) == [
+        "steps: 9 decode steps found by kernel-sequence period (anchor: …" + "g" * 39 + "): 8 steady, 1 warm-up; "
+        "launches/step 0/0/0 (min/median/max)",
+        "  left out: prefill (700 launches, 12.346 ms busy), other 1 (1 launches, 1.500 ms busy), "
+        "other 2 (2 launches, 3.000 ms busy), other 3 (3 launches, 4.500 ms busy) and 1 more"]
 
 
 def verdict(floor_known=True, mode="eager", **parts) -> str:
@@ -382,3 +388,19 @@ def test_dram_section_pm_deconvolution_fit_line():
                        min_span_ns=100_000, read_r2=0.9876, write_r2=0.9, n_boot=200)
     assert lines[1] == ("  clock offset -12.35 us (PM - kernel), write lag +9.00 us more; groups span >= 100.0 us; "
                         "r2 0.988 (reads) 0.900 (writes); 200-resample step bootstrap, 95% intervals")
+
+
+def test_top_kernel_names_cut_to_68_characters():
+    """A kernel name past 68 characters is cut at the front to 68 in the top-kernels table."""
+    class Top:
+        def __init__(self):
+            self._a = CachedAnalysis(TRACES / SYNTHETIC)
+
+        def __getattr__(self, attr):
+            return getattr(self._a, attr)
+
+        def get_top_kernels(self, n):
+            t = self._a.get_top_kernels(n)
+            return {**t, "name": ["K" * 75] + list(t["name"][1:])}
+    row = ConsoleRenderer().top_kernels(Top())[1]
+    assert row.startswith("  …" + "K" * 67 + "   ")
