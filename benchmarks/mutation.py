@@ -220,6 +220,12 @@ EQUIVALENT = [
      "the DRAM estimate always has a source (every return of dram_fit.estimate sets one): the default is never "
      "read", "stepscope.analysis.render.console"),
 
+    # -- untraced ------------------------------------------------------------------------
+    (r"\+\s*if idle (> 0|>= 1):", "with no idle (busy = untraced) both branches give (floor, untraced - floor, 0, "
+     "0): the idle branch's launch share of 0 ns is 0", "stepscope.analysis.untraced"),
+    (r"\+def x_equivalent__mutmut_orig\(.*rounds: int = 2,", "any default below 3 rounds resamples the steps "
+     "(rounds are used only from 3 up)", "stepscope.analysis.untraced"),
+
     (r"\+.*method=\"PERCENTILE\"", "scipy.stats.bootstrap lower-cases the method name", "stepscope.analysis.results.ab"),
     (r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[1\]\) and np\.all\(a == a\[0\]\):|"
      r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[0\]\) and np\.all\(a == a\[1\]\):",
@@ -276,7 +282,7 @@ MODULES: dict[str, dict] = {
         # the goldens' analysis results, computed once by the unmutated analysis and read back
         # by every mutant (tests/analysis_cache.py): a renderer mutant cannot change them
         "analysis_cache": True},
-    "stepscope.analysis.untraced": {"tests": ["tests/test_untraced_equivalent.py"]},
+    "stepscope.analysis.untraced": {"tests": ["tests/test_untraced_equivalent.py", "tests/test_kills_untraced.py"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
 
