@@ -161,9 +161,10 @@ EQUIVALENT = [
     (r"\+\s*gemm_bit = \(1 >> int\(KernelClass\.GEMM\)\)", "KernelClass.GEMM is 0: 1 >> 0 == 1 << 0",
      "stepscope.analysis.dram_checks"),
 
-    (r"\+.*\b1000000001\.0\b|\+.*\b1000001\.0\b",
-     "a unit constant off by one (1e9 -> 1000000001, 1e6 -> 1000001) moves a figure by 1e-9 (1e-6) of itself: "
-     "below every printed precision (GB to 3 decimals, MB to 1) and every comparison the figure enters"),
+    (r"\+.*\b1000000001\.0\b|\+.*\b1000001\.0\b|\+.*\b1000000000001\.0\b",
+     "a unit constant off by one (1e9 -> 1000000001, 1e6 -> 1000001, 1e12 -> 1000000000001) moves a figure by "
+     "1e-9 (1e-6, 1e-12) of itself: below every printed precision (GB to 3 decimals, MB to 1, TB/s to 3) and every "
+     "comparison the figure enters"),
     (r"-\s*rb = est\.get\(\"_read_boot\", np\.zeros\(\(0, len\(kl\)\)\)\) \|\| \+.*np\.zeros\(\(1, len\(kl\)\)\)\)",
      "checks only use rb for the GEMM upper end, max(upper, sum): a row of zeros gives 0 <= the sum, as the "
      "empty default gives the sum", "stepscope.analysis.dram_checks"),
@@ -195,23 +196,41 @@ EQUIVALENT = [
     (r"\+\s*out = \{k: np\.bincount\(pos, sp\[k\], n\)\.astype\(np\.int64\) if \(len\(pos\)\) or True else",
      "bincount of no positions with minlength n is n zeros, as the other branch gives", "stepscope.analysis.host"),
 
+    # -- render.console ------------------------------------------------------------------
+    (r"\+\s*step = h\[\"step_ms\"\] or 2\.0",
+     "the fallback divisor of a 0-ms step: its parts sum to the step, so all are 0 and every share prints 0.0% "
+     "whatever the divisor", "stepscope.analysis.render.console"),
+    (r"\+\s*m = \{\*\*m, \*\*\{k: h\[k\] for k in keys \+ \[\"floor_ms\"\]\}, \"(XXstep_msXX|STEP_MS)\": step\}",
+     "a dead key: answer() divides by its local `step`, never reads m['step_ms'] again", "stepscope.analysis.render.console"),
+    (r"-\s*tail = \"\" \|\| \+\s*tail = None", "tail is only tested for truth (`if not tail`) before it is "
+     "replaced: None and '' are both false", "stepscope.analysis.render.console"),
+    (r"\+.*a\.trace\.meta\.get\(\"source\", \"XXXX\"\)\.startswith\(\"torch\.profiler\"\)",
+     "a trace without a source: 'XXXX' fails startswith('torch.profiler') as '' does", "stepscope.analysis.render.console"),
+    (r"\+\s*w\[\+1\] \+= \(\"floor unknown", "w holds exactly two lines (the title and the peak line) there: "
+     "w[1] is w[-1]", "stepscope.analysis.render.console"),
+    (r"\+\s*kr = cap\.get\(\"kernel_records\", (None|\"XXconcurrentXX\"|\"CONCURRENT\"|)\)",
+     "the summary's capture block always holds kernel_records (summary.py fills in 'concurrent'): the default "
+     "is never read", "stepscope.analysis.render.console"),
+
+    (r"\+.*\(st\['(median_interval_ns|period_ns)'\] or 1\) / 1e3:\.0f\}",
+     "a missing sampling interval as 1 ns instead of 0: both print as 0 us", "stepscope.analysis.render.console"),
+
+    (r"\+.*get_dram_kernels\(\)\.get\(\"source\", (None|\"XXnoneXX\"|\"NONE\"|)\) != \"none\"|"
+     r"\+\s*if d\.get\(\"source\", (None|\"XXnoneXX\"|\"NONE\"|)\) == \"none\":",
+     "the DRAM estimate always has a source (every return of dram_fit.estimate sets one): the default is never "
+     "read", "stepscope.analysis.render.console"),
+
+    # -- untraced ------------------------------------------------------------------------
+    (r"\+\s*if idle (> 0|>= 1):", "with no idle (busy = untraced) both branches give (floor, untraced - floor, 0, "
+     "0): the idle branch's launch share of 0 ns is 0", "stepscope.analysis.untraced"),
+    (r"\+def x_equivalent__mutmut_orig\(.*rounds: int = 2,", "any default below 3 rounds resamples the steps "
+     "(rounds are used only from 3 up)", "stepscope.analysis.untraced"),
+
     (r"\+.*method=\"PERCENTILE\"", "scipy.stats.bootstrap lower-cases the method name", "stepscope.analysis.results.ab"),
     (r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[1\]\) and np\.all\(a == a\[0\]\):|"
      r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[0\]\) and np\.all\(a == a\[1\]\):",
      "all equal to the second value is all equal to the first (both arms have two values or more here)",
      "stepscope.analysis.results.ab"),
-    (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
-     "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",
-     "stepscope.analysis.trace.detect"),
-    (r"\+\s*if ratio <= 1\.5 or", "at ratio 1.5 exactly, |1.5 - round(1.5)| = 0.5 > 0.075: False either way",
-     "stepscope.analysis.trace.detect"),
-    (r"\+\s*score = np\.median\(gap\[np\.clip\(idx, (None, len\(gap\) - 1|0, None|0, len\(gap\) \+ 1)\)\]",
-     "idx = an anchor's position minus 0..span-1 with span <= the first regular anchor + 1: 0 <= idx <= the "
-     "last launch, so the clip's bounds never bite", "stepscope.analysis.trace.detect"),
-    (r"\(np\.diff\(pos\) >= chosen\.length\)", "an irregular segment is more than 1 launch from the "
-     "median length, so it never equals it", "stepscope.analysis.trace.detect"),
-    (r"if i <= first_dec|if i >= last_dec", "labels[first_dec] and labels[last_dec] are 'decode', never "
-     "'irregular'", "stepscope.analysis.trace.detect"),
 ]
 
 
@@ -250,6 +269,21 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.trace.kernel_dram": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
     "stepscope.analysis.trace.detect": {"tests": ["tests/test_kills_detect.py", "tests/test_detect.py"]},
     "stepscope.analysis.predict_sweep": {"tests": ["tests/test_predict_sweep.py"]},
+    # The console report: the golden full texts of each kind of shipped trace (they compare
+    # every number to its last printed digit) and the whole-line tests of
+    # test_kills_console.py, the analysis read from disk (below). Left out to keep a mutant
+    # near a second: the text-vs-JSON number checks and README's block (the same texts
+    # again: they cannot fail where the goldens pass), the console tests of test_graph_level,
+    # test_stacks and test_wrong_numbers (their traces' texts are goldens here; they
+    # recompute the analysis, 5-15 s per mutant on shared cores) and tests/test_cli.py (a
+    # subprocess, unseen by mutmut).
+    "stepscope.analysis.render.console": {"tests": [
+        "tests/test_report_text.py", "tests/test_kills_console.py",
+        "-k", "not printed_number and not number_check and not readme"],
+        # the goldens' analysis results, computed once by the unmutated analysis and read back
+        # by every mutant (tests/analysis_cache.py): a renderer mutant cannot change them
+        "analysis_cache": True},
+    "stepscope.analysis.untraced": {"tests": ["tests/test_untraced_equivalent.py", "tests/test_kills_untraced.py"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
 
@@ -293,12 +327,13 @@ def stage(dest: Path, mod: str | None = None) -> None:
         shutil.copytree(ROOT / folder, dest / "stepscope" / folder, ignore=ignore)
     for folder in ("tests", "traces", "benchmarks/results"):
         shutil.copytree(ROOT / folder, dest / folder, ignore=ignore)
+    shutil.copy2(ROOT / "README.md", dest / "README.md")    # tests check its blocks against the report
     text = (ROOT / "pyproject.toml").read_text()
     if mod:
         cfg = tomllib.loads(text)["tool"]["mutmut"]
         tests = MODULES[mod]["tests"] or cfg["pytest_add_cli_args_test_selection"]
         lines = ["[tool.mutmut]", f"source_paths = [{json.dumps('stepscope/' + module_file(mod))}]",
-                 f"also_copy = {json.dumps(cfg['also_copy'])}",
+                 f"also_copy = {json.dumps(cfg['also_copy'] + ['README.md'])}",
                  f"pytest_add_cli_args = {json.dumps(cfg['pytest_add_cli_args'])}",
                  f"pytest_add_cli_args_test_selection = {json.dumps(tests)}", ""]
         start = text.index("[tool.mutmut]")
@@ -361,38 +396,28 @@ def collect(dest: Path) -> dict:
     return modules
 
 
-def rerun_merge(old: dict, new: dict) -> dict:
-    """``--rerun-survivors``: ``new`` ran only ``old``'s survivors (same source), the rest of
-    its mutants "not checked"; the merged counts keep ``old``'s other verdicts."""
-    counts = dict(old["counts"])
-    for x in old["survivors"]:
-        counts[x["status"]] -= 1
-    skipped = new["total"] - len(old["survivors"])
-    for k, v in new["counts"].items():
-        counts[k] = counts.get(k, 0) + v - (skipped if k == "not checked" else 0)
-    counts = {k: v for k, v in counts.items() if v}
-    eq = sum(1 for x in new["survivors"] if x["equivalent"])
-    killed = counts.get("killed", 0) + counts.get("timeout", 0)
-    return {**new, "counts": counts, "total": sum(counts.values()), "equivalent": eq,
-            "score_non_equivalent": killed / max(sum(counts.values()) - eq, 1),
-            "complete": new["mutmut_exit"] == 0 and not counts.get("not checked"),
-            "seconds": old["seconds"] + new["seconds"], "rerun_of": old["commit"]}
+def mutmut_env(mod: str, dest: Path) -> dict:
+    """The environment of mutmut's run: for a renderer, the folder of the tests' analysis
+    cache (tests/analysis_cache.py), fresh in each staging."""
+    env = dict(os.environ)
+    if MODULES[mod].get("analysis_cache"):
+        (dest / "analysis-cache").mkdir(exist_ok=True)
+        env["STEPSCOPE_TEST_ANALYSIS_CACHE"] = str((dest / "analysis-cache").resolve())
+    return env
 
 
-def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, resume: bool,
-               only: list[str] | None = None) -> dict:
-    """Stage ``mod``, run mutmut on it until done or ``deadline`` (time.monotonic()), collect;
-    ``only``: these mutant names alone."""
+def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, resume: bool) -> dict:
+    """Stage ``mod``, run mutmut on it until done or ``deadline`` (time.monotonic()), collect."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     if not resume:
         stage(dest, mod)
     funcs = MODULES[mod].get("functions")
-    names = only or ([f"{mod}.x_{f}__mutmut_*" for f in funcs] if funcs else [])
+    names = [f"{mod}.x_{f}__mutmut_*" for f in funcs] if funcs else []
     t0 = time.monotonic()
     proc = subprocess.Popen([mutmut, "run", "--max-children", str(max_children), *names], cwd=dest,
-                            start_new_session=True, stdout=subprocess.DEVNULL)
+                            start_new_session=True, stdout=subprocess.DEVNULL, env=mutmut_env(mod, dest))
     try:
         code = proc.wait(timeout=max(deadline - t0, 1))
         cut = False
@@ -412,9 +437,58 @@ def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: f
             "commit": head + ("+changes" if dirty else ""),
             "date": datetime.date.today().isoformat(), "functions": funcs or "all",
             "tests": MODULES[mod]["tests"] or "pyproject.toml [tool.mutmut] selection",
-            "complete": not cut and code == 0 and unchecked == 0 and not only, "mutmut_exit": code,
-            "seconds": round(seconds),
+            "complete": not cut and code == 0 and unchecked == 0, "mutmut_exit": code, "seconds": round(seconds),
             "max_children": max_children, **m}
+
+
+def rerun_survivors(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, old: dict) -> dict:
+    """Re-check only the survivors of the module's committed summary ``old`` (after tests
+    were added) and update its counts: a survivor now killed moves to "killed". The mutant
+    names are mutmut's numbering of the same source, so the source must not have changed."""
+    if old["source_sha256"] != source_sha(mod):
+        raise SystemExit(f"{mod}: the source changed since its summary was made: run it whole")
+    names = [x["mutant"] for x in old["survivors"]]
+    if not names:
+        return old
+    stage(dest, mod)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([mutmut, "run", "--max-children", str(max_children), *names], cwd=dest,
+                            start_new_session=True, stdout=subprocess.DEVNULL, env=mutmut_env(mod, dest))
+    try:
+        code, cut = proc.wait(timeout=max(deadline - t0, 1)), False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        code, cut = None, True
+    seconds = time.monotonic() - t0
+    codes = {}
+    for meta in (dest / "mutants").rglob("*.py.meta"):
+        codes.update(json.loads(meta.read_text()).get("exit_code_by_key", {}))
+    counts = dict(old["counts"])
+    survivors = []
+    for x in old["survivors"]:
+        status = STATUS.get(codes.get(x["mutant"]), "suspicious")
+        if status == "not checked":      # cut short by the time box: it stands as it was
+            status = x["status"]
+        counts[x["status"]] -= 1
+        counts[status] = counts.get(status, 0) + 1
+        if status in ("survived", "no tests"):
+            survivors.append({**x, "status": status, "equivalent": equivalent_reason(x["diff"], mod)})
+    counts = {k: v for k, v in counts.items() if v}
+    eq = sum(1 for x in survivors if x["equivalent"])
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {**old, "counts": counts, "equivalent": eq, "survivors": survivors,
+            "score_non_equivalent": killed / max(sum(counts.values()) - eq, 1),
+            "complete": old["complete"] and not cut,
+            "tests": MODULES[mod]["tests"] or "pyproject.toml [tool.mutmut] selection",
+            "survivors_rerun": {"date": datetime.date.today().isoformat(), "commit": head, "rerun": len(names),
+                                "now_killed": len(names) - len(survivors), "seconds": round(seconds),
+                                "mutmut_exit": code}}
 
 
 def render_index() -> str:
@@ -450,11 +524,11 @@ def main(argv=None) -> int:
     p.add_argument("--stage", default="/tmp/stepscope-mutation", help="staging folder (one sub-folder per module)")
     p.add_argument("--resume", action="store_true", help="keep each module's staging folder and mutmut's results")
     p.add_argument("--collect-only", action="store_true", help="summarise the staged runs again; run nothing")
+    p.add_argument("--rerun-survivors", action="store_true",
+                   help="re-check only the survivors of each module's committed summary (after adding tests) and "
+                        "update its counts; the module's source must be the summary's")
     p.add_argument("--stale", action="store_true", help="list modules whose summary is missing or from other source")
     p.add_argument("--output-dir", default=str(SUMMARIES))
-    p.add_argument("--rerun-survivors", action="store_true",
-                   help="run only the survivors of each module's committed summary (its source unchanged) and "
-                        "merge: for new kill tests")
     a = p.parse_args(argv)
     out_dir = Path(a.output_dir)
     if a.stale:
@@ -479,11 +553,10 @@ def main(argv=None) -> int:
             old = json.loads((out_dir / f"{mod}.json").read_text())
             m = {**old, **collect(dest)[mod]}
         elif a.rerun_survivors:
-            old = json.loads((out_dir / f"{mod}.json").read_text())
-            if old["source_sha256"] != source_sha(mod) or not old["complete"]:
-                raise SystemExit(f"{mod}: --rerun-survivors needs a complete summary of the same source; run it whole.")
-            only = [x["mutant"] for x in old["survivors"]]
-            m = rerun_merge(old, run_module(a.mutmut, mod, dest, a.max_children, deadline, False, only)) if only else old
+            f = out_dir / f"{mod}.json"
+            if not f.exists():
+                raise SystemExit(f"{mod}: no summary to re-check ({f}): run it whole first")
+            m = rerun_survivors(a.mutmut, mod, dest, a.max_children, deadline, json.loads(f.read_text()))
         else:
             m = run_module(a.mutmut, mod, dest, a.max_children, deadline, a.resume)
         (out_dir / f"{mod}.json").write_text(json.dumps(m, indent=1) + "\n")

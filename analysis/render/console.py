@@ -105,7 +105,8 @@ class ConsoleRenderer:
         what = s["model"] or (wl.get("name") if wl.get("kind") not in (None, "decode") else None)
         if not what:
             what = ("a torch.profiler trace (no model: --model and --ctx give one)"
-                    if a.trace.meta.get("source", "").startswith("torch.profiler") else f"a {wl.get('kind', 'trace')} trace")
+                    if a.trace.meta.get("source", "").startswith("torch.profiler")
+                    else f"a {wl['kind']} trace" if wl.get("kind") else "a trace")
         w.append(f"stepscope report: {what}{ctx}  on {s['gpu'] or 'an unknown GPU'}")
         pk = s["peak_bytes_per_s"]
         if not floor_known(s):
