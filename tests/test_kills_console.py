@@ -78,10 +78,15 @@ def test_kernel_record_kinds_each_get_their_own_line(trace, monkeypatch):
         "profiler.capture.activity.graph_trace_instantiation); every figure below is wrong"]
     monkeypatch.setattr(type(t), "n", n)
     t = trace()
-    t.meta["capture"]["kernel_records"] = "none"
+    t.meta["capture"]["kernel_records"] = "serial"
     assert header_lines(t)[2:] == [
-        "WARNING: kernel records 'none' are a cost probe: kernels of CUDA-graph replays were not recorded, so this "
+        "WARNING: kernel records 'serial' are a cost probe: kernels of CUDA-graph replays were not recorded, so this "
         "attribution is not meaningful"]
+    t = trace()
+    t.meta["capture"]["kernel_records"] = "none"     # record --repeat's timing-only runs
+    assert header_lines(t)[2:] == [
+        "note: a timing-only run of record --repeat: memory copies only, no kernels, so the attribution "
+        "below is empty; the traced run's report gives the tracer's cost against it"]
     t = trace()
     t.meta["capture"]["kernel_records"] = "concurrent"
     assert header_lines(t)[2:] == []
