@@ -143,6 +143,7 @@ def main(argv=None) -> int:
     ap.add_argument("--big", action="store_true", help="also the 1000-step traces (about 2 GB each)")
     ap.add_argument("--big-hta", action="store_true", help="also HTA on the 1000-step trace with markers")
     ap.add_argument("--only-big", action="store_true", help="only the 1000-step traces, added to the --out results")
+    ap.add_argument("--kinds", nargs="+", default=["markers", "nomarkers"], choices=["markers", "nomarkers"])
     a = ap.parse_args(argv)
     a.work.mkdir(parents=True, exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -158,7 +159,7 @@ def main(argv=None) -> int:
                                                                                       for _ in range(a.runs)])}
     plan = ((1000, 1),) if a.only_big else ((100, a.runs),) + (((1000, 1),) if a.big else ())
     for steps, runs in plan:
-        for markers in (True, False):
+        for markers in [k == "markers" for k in a.kinds]:
             p = a.work / f"{steps}-{'markers' if markers else 'nomarkers'}.json"
             key = p.stem
             info = build(p, steps, markers)
