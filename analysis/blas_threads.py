@@ -21,6 +21,7 @@ def _openblas() -> list:
     global _handles
     if _handles is None:
         _handles = []
+        import scipy.linalg  # noqa: F401  scipy is imported lazily (analysis/lazy.py): load its OpenBLAS before the scan
         try:
             with open("/proc/self/maps") as f:
                 paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln and ln.rstrip().endswith(".so")})

@@ -199,9 +199,12 @@ def estimate(trace, attr: dict, n_boot: int = 20, min_span_ns: float | None = No
              max_rel_halfwidth: float = 0.25, min_abs_fraction: float = 0.002, merge_rounds: int = 2,
              seed: int = 0, peak_bytes_per_s: float | None = None) -> dict:
     """Per-group DRAM bytes per step (reads and writes), with intervals; see module doc."""
+    args = (trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth, min_abs_fraction, merge_rounds,
+            seed, peak_bytes_per_s)
+    if not trace.n("pm") and not trace.n("kernel_dram"):
+        return _estimate(*args)   # nothing to fit (a Kineto trace): no BLAS, so no scipy to load
     with one_thread():
-        return _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth,
-                         min_abs_fraction, merge_rounds, seed, peak_bytes_per_s)
+        return _estimate(*args)
 
 
 def _estimate(trace, attr, n_boot, min_span_ns, offset_steps, max_rel_halfwidth, min_abs_fraction,

@@ -55,9 +55,11 @@ import math
 from functools import cached_property
 
 import numpy as np
-from scipy import sparse
 
 from .kernel_classes import record_classes, short_name
+from .lazy import LazyModule
+
+sparse = LazyModule("scipy.sparse")
 
 MIXED = -1
 

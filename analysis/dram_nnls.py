@@ -10,9 +10,11 @@ fallback.
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg, sparse
-from scipy.optimize import nnls
-from scipy.sparse.linalg import splu
+
+from .lazy import LazyModule, lazy_function
+
+linalg, sparse = LazyModule("scipy.linalg"), LazyModule("scipy.sparse")
+nnls, splu = lazy_function("scipy.optimize", "nnls"), lazy_function("scipy.sparse.linalg", "splu")
 
 
 def nnls_normal(AtA, Atb: np.ndarray, passive: np.ndarray | None = None, max_iter: int = 60,

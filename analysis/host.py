@@ -27,8 +27,25 @@ THREAD_MASK = 0xFFFFFFFF
 
 
 def _elementary(bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    b = np.unique(bounds)
+    b = np.sort(bounds)     # np.unique, by a sort (numpy 2's hashed unique is several times slower here)
+    b = b[np.concatenate(([True], b[1:] != b[:-1]))] if len(b) else b
     return b[:-1], b[1:]
+
+
+def _sums_by_name(ids: np.ndarray, ns: np.ndarray, label) -> list[tuple[str, int, int]]:
+    """(name, ns summed, first row) per distinct name, sorted by name: ``ids`` are string
+    ids (or any codes), ``label(id)`` their names; codes of one name are added together."""
+    if not len(ids):
+        return []
+    u, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    sums = np.zeros(len(u), np.int64)
+    np.add.at(sums, inv.reshape(-1), ns.astype(np.int64))
+    out: dict[str, list[int]] = {}
+    for code, total, row in zip(u.tolist(), sums.tolist(), first.tolist()):
+        g = out.setdefault(label(code), [0, row])
+        g[0] += total
+        g[1] = min(g[1], row)
+    return [(name, g[0], g[1]) for name, g in sorted(out.items())]
 
 
 def _innermost(start: np.ndarray, end: np.ndarray, parent: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -124,29 +141,28 @@ def _costs(trace, attr: dict, sp: dict) -> tuple[list[tuple[str, str]], list[int
     or another call): what = "API call"; framework time is charged to its innermost host
     span ("module"/"operator") or, outside any span, to ("framework", NO_SPAN)."""
     keys, vals = [], []
-    lb_names = trace.names("api")
     lrow = _launch_rows(trace, attr, sp)
     other = sp["piece_api_row"] >= 0
     rows = np.concatenate([lrow[lrow >= 0], sp["piece_api_row"][other]]).astype(np.int64)
     ns = np.concatenate([sp["launch_api_ns"][lrow >= 0], sp["piece_ns"][other]]).astype(np.int64)
     if len(rows):
-        u, inv = np.unique(lb_names[rows].astype(str), return_inverse=True)
-        for i, name in enumerate(u):
-            keys.append(("API call", str(name)))
-            vals.append(int(ns[inv == i].sum()))
+        strings = trace.strings
+        for name, total, _ in _sums_by_name(trace["api"]["name"][rows], ns, lambda i: str(strings[i])):
+            keys.append(("API call", name))
+            vals.append(total)
     fw = ~other & ~sp["piece_is_launch"]
     if fw.any():
         srow = sp["piece_span_row"][fw]
-        span_names = np.where(srow >= 0, trace.names("host_spans")[np.clip(srow, 0, None)] if len(srow) else
-                              np.zeros(0, object), NO_SPAN) if trace.n("host_spans") else \
-            np.full(len(srow), NO_SPAN, dtype=object)
-        kinds = np.where(srow >= 0, trace["host_spans"]["kind"][np.clip(srow, 0, None)]
-                         if trace.n("host_spans") else -1, -1)
-        u, inv = np.unique(span_names.astype(str), return_inverse=True)
-        for i, name in enumerate(u):
-            kind = kinds[inv == i][0]
-            keys.append(("operator" if kind == 1 else "module" if kind == 0 else "framework", str(name)))
-            vals.append(int(sp["piece_ns"][fw][inv == i].sum()))
+        has = trace.n("host_spans") > 0
+        code = np.where(srow >= 0, trace["host_spans"]["name"][np.clip(srow, 0, None)], -1) if has else \
+            np.full(len(srow), -1, np.int64)
+        kinds = np.where(srow >= 0, trace["host_spans"]["kind"][np.clip(srow, 0, None)] if has else -1, -1)
+        strings = trace.strings
+        for name, total, row in _sums_by_name(code, sp["piece_ns"][fw],
+                                              lambda i: NO_SPAN if i < 0 else str(strings[i])):
+            kind = kinds[row]
+            keys.append(("operator" if kind == 1 else "module" if kind == 0 else "framework", name))
+            vals.append(total)
     return keys, vals
 
 

@@ -40,9 +40,11 @@ def _loads(b):
         raise NotSplittable from None
 
 
-def parse_events(blocks, select, chunk_bytes: int = 1 << 20) -> tuple[dict, list]:
+def parse_events(blocks, select, chunk_bytes: int = 1 << 20, loads=_loads) -> tuple[dict, list]:
     """(the document without its events, the events ``select(events)`` keeps of each
-    chunk). ``blocks``: the file's bytes, in order, in blocks of any size."""
+    chunk). ``blocks``: the file's bytes, in order, in blocks of any size. ``loads`` parses
+    one piece ``[event, ...]`` (default: orjson into dicts; it raises NotSplittable on text
+    that is not JSON); the rest of the document is always parsed with orjson."""
     it = iter(blocks)
     buf = bytearray()
     prefix = None
@@ -68,7 +70,7 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20) -> tuple[dict, list
     kept: list = []
 
     def feed(piece) -> None:
-        kept.extend(select(_loads(b"[" + bytes(piece) + b"]")))
+        kept.extend(select(loads(b"[" + bytes(piece) + b"]")))
 
     del buf[:_SPACE.match(buf).end()]     # whitespace after "[": never part of an event
     eof, want = False, chunk_bytes

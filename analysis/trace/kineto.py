@@ -135,6 +135,27 @@ def _budgeted(path: Path):
     return select
 
 
+def _read_fast(path: Path) -> Trace | None:
+    """The trace by the typed reader (kineto_fast.py); None when its times need the exact
+    path. Raises kineto_fast.Unexpected when the file needs the general reader."""
+    from . import kineto_fast as fast
+    limit, cols = max_bytes(), fast.Columns()
+
+    def select(events: list) -> list:
+        cols.add(events)
+        if cols.n * fast.EVENT_BYTES > limit:
+            raise TraceFileError(
+                f"{path}: holds more than {cols.n} events to import, about {cols.n * fast.EVENT_BYTES / 2**20:.0f} MB "
+                f"in memory, over the {limit / 2**20:.0f} MB limit (raise it with --max-trace-mb or "
+                "STEPSCOPE_MAX_TRACE_MB if the machine has the memory).")
+        return []
+    try:
+        head, _ = parse_events(_blocks(path, _PIECE), select, _PIECE, loads=fast.loads)
+    except (TooLong, NotSplittable):
+        raise fast.Unexpected from None
+    return fast.build(path, cols, head, _times, _COPY_KINDS)
+
+
 def _parse_streaming(path: Path):
     """The document with only the events the importer reads; parsed a chunk at a time
     when the text can be cut between events, else whole."""
@@ -253,23 +274,31 @@ def _args(args: list[dict], key: str, default):
 
 
 def _host_spans(path, t: Trace, ev: list, start: np.ndarray, end: np.ndarray) -> dict:
-    """cpu_op and user_annotation events as host spans (operators and annotations), nested
-    per thread by containment: depth and parent computed here (Kineto records neither)."""
+    """cpu_op and user_annotation events (dicts) as host spans."""
     tid = _ints(path, "cpu_op thread ids", [x.get("tid", -1) for x in ev])
-    n = len(ev)
+    kind = np.array([HostSpanKind.OPERATOR if x.get("cat") == "cpu_op" else HostSpanKind.USER for x in ev], np.int64)
+    return host_table(start, end, np.array([t.intern(x.get("name", "")) for x in ev], np.int64), kind, tid)
+
+
+def host_table(start: np.ndarray, end: np.ndarray, name: np.ndarray, kind: np.ndarray, tid: np.ndarray) -> dict:
+    """Host spans (operators and annotations), nested per thread by containment: depth and
+    parent computed here (Kineto records neither)."""
+    n = len(start)
     order = np.lexsort((-end, start, tid))
     depth, parent = np.zeros(n, np.int64), np.full(n, -1, np.int64)
     stack: list[int] = []
+    tl = tid.tolist()
+    el = end.tolist()
+    sl = start.tolist()
     for r in order.tolist():
-        while stack and (tid[stack[-1]] != tid[r] or end[stack[-1]] <= start[r]):
+        while stack and (tl[stack[-1]] != tl[r] or el[stack[-1]] <= sl[r]):
             stack.pop()
         if stack:
             parent[r], depth[r] = stack[-1], len(stack)
         stack.append(r)
-    kind = np.array([HostSpanKind.OPERATOR if x.get("cat") == "cpu_op" else HostSpanKind.USER for x in ev], np.int64)
     return table_from_rows("host_spans", {
-        "start_ns": start, "end_ns": end, "name": np.array([t.intern(x.get("name", "")) for x in ev], np.int64),
-        "kind": kind, "depth": depth, "parent": parent, "thread_id": tid})
+        "start_ns": start, "end_ns": end, "name": name, "kind": kind, "depth": depth, "parent": parent,
+        "thread_id": tid})
 
 
 def _build(path, doc, exact: bool) -> Trace | None:
@@ -319,19 +348,26 @@ def _build(path, doc, exact: bool) -> Trace | None:
         t.tables[table] = table_from_rows(table, cols)
     if got["host"]["ev"]:
         t.tables["host_spans"] = _host_spans(path, t, got["host"]["ev"], *times["host"])
+    return finish(path, t, [x["name"] for x in got["steps"]["ev"]], times["steps"], doc)
+
+
+def finish(path, t: Trace, step_names: list[str], step_times, doc: dict) -> Trace:
+    """The trace from its record tables (strings interned in the order kernels, api, host
+    spans): steps, graph replays, checks and metadata. ``step_names``: the ProfilerStep
+    annotations' names, ``step_times`` their (start_ns, end_ns)."""
     for table in ("kernels", "api", "memcpy", "memset"):   # torch.profiler times are after its start
         neg = int((t.tables[table]["start_ns"] < 0).sum())
         if neg:
             raise TraceFileError(f"{path}: {neg} {table} events have a negative ts (before the profiler started).")
     mode = t.intern("kineto")
-    if got["steps"]["ev"]:
+    if step_names:
         try:
-            idx = [int(x["name"].split("#", 1)[1]) for x in got["steps"]["ev"]]
+            idx = [int(x.split("#", 1)[1]) for x in step_names]
         except ValueError:
             raise TraceFileError(f"{path}: a ProfilerStep annotation has no step number.") from None
         if any(not 0 <= i < 2**62 for i in idx):
             raise TraceFileError(f"{path}: a ProfilerStep annotation's step number is outside 0..2**62.")
-        s, e = times["steps"]
+        s, e = step_times
         o = np.argsort(s, kind="stable")
         steps = {"index": np.asarray(idx, np.int64)[o], "start_ns": s[o], "end_ns": e[o]}
     else:
@@ -339,10 +375,10 @@ def _build(path, doc, exact: bool) -> Trace | None:
     steps["mode"] = np.full(len(steps["index"]), mode, np.int64)
     t.tables["steps"] = table_from_rows("steps", steps)
     _mark_graph_replays(t)
-    problem = validate.check_tables(t, need_steps=bool(got["steps"]["ev"]))
+    problem = validate.check_tables(t, need_steps=bool(step_names))
     if problem:
         raise TraceFileError(f"{path}: the trace is invalid: {problem}.")
-    if got["steps"]["ev"]:
+    if step_names:
         counts = assign_steps(t)
         found = detect.Detection(detect.RULE_PROFILER_STEP, steps, [("decode", 0, 0, 0)] * len(steps["index"]))
     else:   # no ProfilerStep markers: the steps are found from the records (trace/detect.py)
@@ -393,7 +429,11 @@ def load_kineto(path: str | Path) -> Trace:
     was = gc.isenabled()
     gc.disable()
     try:
-        t = _build(path, _parse_streaming(path), exact=False)
+        from .kineto_fast import Unexpected
+        try:
+            t = _read_fast(path)
+        except Unexpected:   # types the typed reader does not take: the general reader
+            t = _build(path, _parse_streaming(path), exact=False)
         if t is None:   # timestamps too large for doubles to keep nanoseconds: the exact path
             t = _build(path, _parse(path, exact=True), exact=True)
     finally:
