@@ -19,16 +19,22 @@ from .gaps import GapCause
 from .kernel_classes import KernelClass
 
 
+def resolve_targets(targets: list[str], table: list[dict] | None, extra: list[dict] | None):
+    """The GPU entries looked up (``--gpu-spec`` entries before the table), the table's
+    achievable fraction, and the target GPUs' specs: what predict and predict --sweep share."""
+    table = table if table is not None else gpu_table.load_table()
+    entries = list(extra or []) + table
+    frac = gpu_table.achievable_fraction(table)
+    return entries, frac, [gpu_table.spec(gpu_table.find(entries, n), frac) for n in targets]
+
+
 def predict(analyses: list, targets: list[str], host_scale: float = 1.0, table: list[dict] | None = None,
             extra: list[dict] | None = None) -> dict:
     """``analyses``: TraceAnalysis objects; ``targets``: GPU names (table names or aliases);
     ``extra``: entries of ``--gpu-spec`` files, looked up before the table."""
     if host_scale <= 0:
         raise ValueError("--host-scale must be positive.")
-    table = table if table is not None else gpu_table.load_table()
-    entries = list(extra or []) + table
-    frac = gpu_table.achievable_fraction(table)
-    tgt = [gpu_table.spec(gpu_table.find(entries, n), frac) for n in targets]
+    entries, frac, tgt = resolve_targets(targets, table, extra)
     sources = []
     for a in analyses:
         for mode in _modes(a):

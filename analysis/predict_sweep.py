@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import gpu_table
 from . import predict_model as pm
 from .floor import head_dim, kv_bytes_per_token, step_bytes
 from .kernel_classes import KernelClass
-from .predict import _modes, _on_target, source_model
+from .predict import _modes, _on_target, resolve_targets, source_model
 
 #: `stepscope sweep`'s default ctx grid (tokens).
 SWEEP_CTX = (2048, 4096, 8192, 16384)
@@ -79,10 +78,7 @@ def predict_sweep(analyses: list, targets: list[str], ctxs=SWEEP_CTX, host_scale
         raise ValueError("--host-scale must be positive.")
     if not ctxs or min(ctxs) <= 0:
         raise ValueError("--ctx takes positive context lengths.")
-    table = table if table is not None else gpu_table.load_table()
-    entries = list(extra or []) + table
-    frac = gpu_table.achievable_fraction(table)
-    tgt = [gpu_table.spec(gpu_table.find(entries, n), frac) for n in targets]
+    entries, frac, tgt = resolve_targets(targets, table, extra)
     sources = []
     for a in analyses:
         wl = a.trace.meta["workload"]
