@@ -60,7 +60,7 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20, loads=_loads) -> tu
         m = _OPEN.match(buf, k + len(_KEY))
         if m:
             prefix = bytes(buf[:m.end() - 1])
-            del buf[:m.end()]
+            del buf[:m.end() - 1]    # the "[" stays: buf[0] is the slot (below)
             break
         if len(buf) - k > 256:
             raise NotSplittable
@@ -69,10 +69,21 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20, loads=_loads) -> tu
         raise NotSplittable
     kept: list = []
 
-    def feed(piece) -> None:
-        kept.extend(select(loads(b"[" + bytes(piece) + b"]")))
+    # buf[0] is a slot byte before the next event (the list's "[" or the "," or space
+    # before a "{"): a piece buf[1:end] is parsed in place as "[" + piece + "]" by writing
+    # "[" into the slot and "]" over buf[end] (a separator byte or the list's own "]"),
+    # restored after: no copy of the text per piece.
+    def feed(end: int) -> None:
+        saved = buf[end]
+        buf[0], buf[end] = 0x5B, 0x5D
+        try:
+            with memoryview(buf) as mv, mv[:end + 1] as piece:
+                got = loads(piece)
+        finally:
+            buf[end] = saved
+        kept.extend(select(got))
 
-    del buf[:_SPACE.match(buf).end()]     # whitespace after "[": never part of an event
+    del buf[1:_SPACE.match(buf, 1).end()]     # whitespace after "[": never part of an event
     eof, want = False, chunk_bytes
     while not eof:
         while len(buf) < want:
@@ -91,19 +102,19 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20, loads=_loads) -> tu
             m = _SEP.match(buf, j)
             if m:
                 try:
-                    feed(memoryview(buf)[:j + 1])
+                    feed(j + 1)
                 except NotSplittable:   # the cut was inside a string or a nested list: try an earlier one
                     failed += 1
                     if failed > 8:   # a broken file, not an unlucky cut: parse whole (it says why)
                         raise
                     pos = j
                     continue
-                del buf[:m.end() - 1]
+                del buf[:m.end() - 2]    # the byte before the next "{" is the new slot
                 cut = True
                 break
             pos = j
         if not cut:     # no cut yet: read more first (whitespace before the next event is dropped)
-            del buf[:_SPACE.match(buf).end()]
+            del buf[1:_SPACE.match(buf, 1).end()]
         want = chunk_bytes if cut else max(2 * len(buf), chunk_bytes)
         if want > MAX_PIECE_BYTES:
             raise TooLong(f"more than {MAX_PIECE_BYTES >> 20} MB of text between two events")
@@ -119,8 +130,8 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20, loads=_loads) -> tu
             pos = j
             continue
         if isinstance(head, dict):
-            if buf[:j].strip():
-                feed(memoryview(buf)[:j])
+            if buf[1:j].strip():
+                feed(j)
             head.pop("traceEvents", None)
             return head, kept
         pos = j

@@ -59,12 +59,18 @@ def _us_to_ns(us: np.ndarray) -> np.ndarray | None:
     """Exact nanoseconds of doubles parsed from three-decimal microseconds: the N (next
     to round(us * 1000)) with N / 1000 == us. None if some value has no such N (more
     decimals, or too large)."""
-    r = np.rint(us * 1000).astype(np.int64)
-    out = np.full(len(r), np.iinfo(np.int64).min, np.int64)
-    for d in (0, -1, 1, -2, 2):
-        hit = (out == np.iinfo(np.int64).min) & ((r + d) / 1000.0 == us)
-        out[hit] = r[hit] + d
-    return None if (out == np.iinfo(np.int64).min).any() else out
+    out = np.rint(us * 1000).astype(np.int64)
+    miss = np.flatnonzero(out / 1000.0 != us)     # almost always none: the neighbours only for these
+    if len(miss):
+        r, u = out[miss], us[miss]
+        fixed = np.full(len(miss), np.iinfo(np.int64).min, np.int64)
+        for d in (-1, 1, -2, 2):
+            hit = (fixed == np.iinfo(np.int64).min) & ((r + d) / 1000.0 == u)
+            fixed[hit] = r[hit] + d
+        if (fixed == np.iinfo(np.int64).min).any():
+            return None
+        out[miss] = fixed
+    return out
 
 
 def is_kineto(path: str | Path) -> bool:
@@ -283,8 +289,18 @@ def _host_spans(path, t: Trace, ev: list, start: np.ndarray, end: np.ndarray) ->
 def host_table(start: np.ndarray, end: np.ndarray, name: np.ndarray, kind: np.ndarray, tid: np.ndarray) -> dict:
     """Host spans (operators and annotations), nested per thread by containment: depth and
     parent computed here (Kineto records neither)."""
-    n = len(start)
     order = np.lexsort((-end, start, tid))
+    depth, parent = _nest(start, end, tid, order)
+    return table_from_rows("host_spans", {
+        "start_ns": start, "end_ns": end, "name": name, "kind": kind, "depth": depth, "parent": parent,
+        "thread_id": tid})
+
+
+def _nest_stack(start: np.ndarray, end: np.ndarray, tid: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(depth, parent) of each span: spans taken in ``order`` (thread, start, longest
+    first); a span's parent is the innermost span of its thread still open at its start
+    (a stack, popped while its top is of another thread or ended by then)."""
+    n = len(start)
     depth, parent = np.zeros(n, np.int64), np.full(n, -1, np.int64)
     stack: list[int] = []
     tl = tid.tolist()
@@ -296,9 +312,49 @@ def host_table(start: np.ndarray, end: np.ndarray, name: np.ndarray, kind: np.nd
         if stack:
             parent[r], depth[r] = stack[-1], len(stack)
         stack.append(r)
-    return table_from_rows("host_spans", {
-        "start_ns": start, "end_ns": end, "name": name, "kind": kind, "depth": depth, "parent": parent,
-        "thread_id": tid})
+    return depth, parent
+
+
+def _nest(start: np.ndarray, end: np.ndarray, tid: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_nest_stack``'s answer without a Python loop over the spans, when each thread's
+    spans nest (no two overlap without one containing the other: what torch.profiler
+    writes). Then the spans open at span k's start (earlier in ``order``, ending after it)
+    are exactly its ancestors, so its depth is their count, and its parent is the last span
+    before it one level up. A result in which some span does not lie inside its parent
+    proves the spans do not nest (the first span that breaks nesting gets a parent that
+    ends before it), and the stack gives the answer instead."""
+    n = len(order)
+    if n == 0 or np.any(end < start):
+        return _nest_stack(start, end, tid, order)
+    s, e, t = start[order], end[order], tid[order]
+    depth_o = np.empty(n, np.int64)
+    cuts = np.concatenate([[0], np.flatnonzero(t[1:] != t[:-1]) + 1, [n]]).tolist()
+    for g0, g1 in zip(cuts[:-1], cuts[1:]):
+        ss, ee = s[g0:g1], e[g0:g1]
+        k = np.arange(g1 - g0)
+        # spans ended by s_k, of all the thread's spans; those at or after k among them are
+        # the empty spans that start at s_k (a later span starts at or after s_k)
+        ended = np.searchsorted(np.sort(ee), ss, side="right")
+        empty = np.concatenate([[0], np.cumsum(ee == ss)])
+        run_end = np.searchsorted(ss, ss, side="right")
+        depth_o[g0:g1] = k - (ended - (empty[run_end] - empty[k]))
+    # The last span before k at depth_k - 1, by a search of (depth, position) keys. One
+    # exists in k's own thread: depth rises by at most 1 from a span to the next (a span
+    # open at the next one's start is open at this one's, or is this one), from 0 at the
+    # thread's first span.
+    pos = np.arange(n, dtype=np.int64)
+    srt = np.sort(depth_o * n + pos)
+    inner = np.flatnonzero(depth_o > 0)
+    cand = srt[np.searchsorted(srt, (depth_o[inner] - 1) * n + pos[inner]) - 1] % n
+    parent_o = np.full(n, -1, np.int64)
+    parent_o[inner] = cand
+    if not np.all(e[inner] <= e[cand]):
+        return _nest_stack(start, end, tid, order)
+    depth, parent = np.empty(n, np.int64), np.full(n, -1, np.int64)
+    depth[order] = depth_o
+    has = parent_o >= 0
+    parent[order[has]] = order[parent_o[has]]
+    return depth, parent
 
 
 def _build(path, doc, exact: bool) -> Trace | None:

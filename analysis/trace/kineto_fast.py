@@ -31,7 +31,10 @@ class Unexpected(Exception):
     """The file does not fit the typed reader; read it with the general one."""
 
 
-class _Args(msgspec.Struct):
+# gc=False: the structs hold only numbers, strings and tuples of ints, so they cannot form
+# cycles; untracked, a million of them do not set off the cyclic collector (0.4 s of 1.9 s
+# on the 100-step trace).
+class _Args(msgspec.Struct, gc=False):
     correlation: int = -1
     grid: tuple[int, int, int] = (-1, -1, -1)
     block: tuple[int, int, int] = (-1, -1, -1)
@@ -47,7 +50,7 @@ class _Args(msgspec.Struct):
 _NO_ARGS = _Args()
 
 
-class _Event(msgspec.Struct):
+class _Event(msgspec.Struct, gc=False):
     ph: str = ""
     cat: str = ""
     name: str = ""
