@@ -392,7 +392,10 @@ def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: in
     for i, m in enumerate(rows):
         if m["floor_ms"]:
             ax.text(i, bottom[i], f"{m['pct_floor']:.0f}% of floor", ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(x, labels, fontsize=9)
+    # labels wider than a bar's slot are turned upright, so neighbours never overlap
+    widest = max((len(line) for lab in labels for line in lab.split("\n")), default=0)
+    turn = widest * 6.5 > 0.9 * width_px / max(len(rows), 1)
+    ax.set_xticks(x, labels, fontsize=9, rotation=90 if turn else 0)
     ax.set_ylabel("median traced step time (ms)")
     ax.set_ylim(0, bottom.max() * 1.12 if len(rows) else 1)
     ax.legend(frameon=False, fontsize=9, loc="upper right")
