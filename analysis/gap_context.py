@@ -43,10 +43,9 @@ def _record_names(trace, rec, nxt: np.ndarray) -> np.ndarray:
     names = np.full(len(r), "memset", dtype=object)
     names[table == 1] = "memcpy"
     k = table == 0
-    if k.any():
-        knames = trace.names("kernels")[row[k]]
-        u, inv = np.unique(knames.astype(str), return_inverse=True)
-        names[k] = np.asarray([short_name(s) for s in u], dtype=object)[inv]
+    if k.any():     # by string-table index: a name of megabytes is read once, and only its head
+        u, inv = np.unique(trace["kernels"]["name"][row[k]], return_inverse=True)
+        names[k] = np.asarray([short_name(trace.strings[i]) for i in u.tolist()], dtype=object)[inv]
     out[ok] = names
     return out
 
@@ -90,16 +89,16 @@ def _host_leader(trace, sp: dict, n_gaps: int, launch_names: np.ndarray) -> np.n
     piece_gap = lb[sp["piece_gap"]]
     labels = np.full(len(piece_gap), f"framework {NO_SPAN}", dtype=object)
     launch = sp["piece_is_launch"]
-    labels[launch] = "API call " + launch_names[piece_gap[launch]].astype(str).astype(object)
+    labels[launch] = "API call " + launch_names[piece_gap[launch]]
     other = sp["piece_api_row"] >= 0
-    labels[other] = "API call " + trace.names("api")[sp["piece_api_row"][other]].astype(str).astype(object)
+    labels[other] = "API call " + trace.names("api")[sp["piece_api_row"][other]]
     srow = sp["piece_span_row"]
     has_span = (srow >= 0) & ~other & ~launch
     if has_span.any():
         spans = trace["host_spans"]
         kind = np.where(spans["kind"][srow[has_span]] == 1, "operator ", "module ").astype(object)
-        labels[has_span] = kind + trace.names("host_spans")[srow[has_span]].astype(str).astype(object)
-    u, lab = np.unique(labels.astype(str), return_inverse=True)
+        labels[has_span] = kind + trace.names("host_spans")[srow[has_span]]
+    u, lab = np.unique(labels, return_inverse=True)     # object strings: no fixed-width copy
     key = piece_gap * len(u) + lab
     keys, inv = np.unique(key, return_inverse=True)
     tot = np.bincount(inv, sp["piece_ns"]).astype(np.int64)
@@ -108,7 +107,7 @@ def _host_leader(trace, sp: dict, n_gaps: int, launch_names: np.ndarray) -> np.n
     order = np.lexsort((kl, -tot, kg))
     first = np.r_[True, kg[order][1:] != kg[order][:-1]]
     best = order[first]
-    out[kg[best]] = u[kl[best]].astype(object)
+    out[kg[best]] = u[kl[best]]
     return out
 
 
@@ -132,8 +131,7 @@ def gap_context(trace, attr: dict) -> dict:
     is_launch = cause == GapCause.LAUNCH
     waited[is_launch] = lead[is_launch]
     is_sync = cause == GapCause.SYNC
-    waited[is_sync] = "API call " + _sync_call_names(trace, gaps["start_ns"][is_sync],
-                                                       gaps["end_ns"][is_sync]).astype(str).astype(object)
+    waited[is_sync] = "API call " + _sync_call_names(trace, gaps["start_ns"][is_sync], gaps["end_ns"][is_sync])
     for c, words in ((GapCause.QUEUED, "the GPU: {} was already launched"), (GapCause.COPY, "host copy {}"),
                      (GapCause.GRAPH, "the graph's next node {}")):
         m = (cause == c) & (record != "")
