@@ -260,12 +260,14 @@ def cmd_bars(a) -> int:
 
 
 def cmd_export(a) -> int:
+    from stepscope.analysis.attribution import attribute
     from stepscope.analysis.render.perfetto import record_count, write_chrome
     out = check_writable(a.perfetto)
     trace = load_trace(a.trace)
-    p = Progress(a.quiet).start(record_count(trace), unit="record", staged=False)
+    attr = attribute(trace) if trace.n("steps") else None
+    p = Progress(a.quiet).start(record_count(trace, attr), unit="record", staged=False)
     try:
-        write_chrome(trace, out, progress=lambda n, part: p.advance(n, f"writing {part}"))
+        write_chrome(trace, out, progress=lambda n, part: p.advance(n, f"writing {part}"), attr=attr)
     finally:
         p.close()
     print(f"wrote {out} (open it in ui.perfetto.dev)")

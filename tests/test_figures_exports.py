@@ -72,7 +72,7 @@ def test_perfetto_export_follows_the_trace_event_format():
     assert len(flows) == len(gpu_corr & set(t["api"]["correlation"].tolist()))
     counters = [e["ts"] for e in ev if e["ph"] == "C"]
     assert counters and all(b >= a for a, b in zip(counters, counters[1:]))
-    kernels = [e for e in ev if e["ph"] == "X" and e["pid"] == 2 and e["cat"] not in ("memcpy", "memset")]
+    kernels = [e for e in ev if e["ph"] == "X" and e["pid"] == 2 and e["cat"] not in ("memcpy", "memset", "idle")]
     assert len(kernels) == t.n("kernels")
     # Nanoseconds survive: three decimals of microseconds.
     k0 = kernels[0]

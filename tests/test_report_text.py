@@ -164,12 +164,13 @@ def derived(d: dict) -> list[float]:
         g = m.get("graph_level") or {}
         if g:           # the graph-level block's parts, shares of its own traced step
             out += [100 * g[k] / g["step_ms"] for k in ("busy_ms", "launch_overhead_ms", "other_idle_ms")]
-        eq = g.get("untraced_equivalent") or m.get("untraced_equivalent")
-        if eq:          # the untraced-equivalent parts, shares of the untraced median step
-            busy = eq["floor_ms"] + eq["kernel_inefficiency_ms"]
-            out += [busy, 100 * busy / eq["untraced_step_ms"]]
-            out += [100 * eq[k] / eq["untraced_step_ms"] for k in ("floor_ms", "kernel_inefficiency_ms",
-                                                                   "launch_overhead_ms", "other_idle_ms")]
+        # the untraced-equivalent parts (the verdict's shares), of the graph-level block's and the arm's
+        for eq in (g.get("untraced_equivalent"), m.get("untraced_equivalent")):
+            if eq:
+                busy = eq["floor_ms"] + eq["kernel_inefficiency_ms"]
+                out += [busy, 100 * busy / eq["untraced_step_ms"]]
+                out += [100 * (eq[k] or 0) / (eq["untraced_step_ms"] or 1.0)
+                        for k in ("floor_ms", "kernel_inefficiency_ms", "launch_overhead_ms", "other_idle_ms")]
     h = d["host"]
     med = {k: float(np.median(v)) for k, v in h["per_step"].items()}
     total = max(float(np.median(d["steps"]["launch_overhead_ns"])), 1.0)
@@ -189,20 +190,20 @@ def unmatched(text: str, d: dict) -> list[str]:
     vals = np.concatenate([vals * f for f in FACTORS] + [vals[np.abs(vals) <= 1] * PERCENT])
     names = sorted(set(_strings(d)), key=len, reverse=True)
     bad = []
-    for line in text.splitlines():
-        if line.startswith("                    <1us"):     # the gap histogram's bin labels
-            continue
-        rest = line
-        for s in names:
-            if len(s) > 3 and s in rest:
-                rest = rest.replace(s, " ")
-        for s in LAYOUT:
+    # A long line is wrapped (console.fit): read the text as one run of words, so a name
+    # or a detail string wrapped over two lines is still recognised whole.
+    rest = re.sub(r"\s+", " ", text)
+    for s in names:
+        s = re.sub(r"\s+", " ", s)
+        if len(s) > 3 and s in rest:
             rest = rest.replace(s, " ")
-        for m in _NUM.finditer(rest):
-            x = float(m.group())
-            half = 0.5 * 10.0 ** -len(m.group(1) or "")
-            if not (np.abs(np.abs(vals) - abs(x)) <= half * (1 + 1e-9) + 1e-12).any():
-                bad.append(f"{m.group()} in {line.strip()!r}")
+    for s in LAYOUT:
+        rest = rest.replace(s, " ")
+    for m in _NUM.finditer(rest):
+        x = float(m.group())
+        half = 0.5 * 10.0 ** -len(m.group(1) or "")
+        if not (np.abs(np.abs(vals) - abs(x)) <= half * (1 + 1e-9) + 1e-12).any():
+            bad.append(f"{m.group()} in {rest[max(m.start() - 50, 0):m.end() + 30]!r}")
     return bad
 
 
@@ -234,3 +235,30 @@ def test_readme_shows_the_report_as_printed():
     text = report_text(KINDS["native graph"]).splitlines()
     assert block[0] == text[0] and block[-1] == "  ..."
     assert all(line in text for line in block[:-1] if line), [x for x in block[:-1] if x and x not in text]
+
+
+#: Trace kinds beyond KINDS whose reports hold other sections (step detection, records of
+#: a user's program, counter chains, host spin).
+MORE_KINDS = ["host-spin-h100.stepscope", "chain-counters-h100.stepscope", "dram-recovery-counters-h100.stepscope",
+              "record-qwen2.5-7b-ctx2048-hf-compiled-h200.stepscope", "llama-3.1-8b-ctx2048-eager-h100.stepscope",
+              "kineto-qwen2.5-7b-ctx2048-hf-compiled-h200.json.gz", "stack-spin-h100.stepscope",
+              "qwen2.5-7b-ctx2048-eager-host-h100.stepscope"]
+
+
+@pytest.mark.parametrize("name", list(KINDS.values()) + MORE_KINDS)
+def test_report_lines_fit_100_columns(name):
+    """No line of a report is wider than 100 characters (a long one is wrapped at a space,
+    never inside a number or a name's word)."""
+    from stepscope.analysis.render.console import WIDTH
+    text = texts(name)[0]
+    wide = [x for x in text.splitlines() if len(x) > WIDTH]
+    assert WIDTH == 100 and not wide, wide[:3]
+
+
+def test_fit_wraps_at_spaces_with_an_indent():
+    from stepscope.analysis.render.console import fit
+    line = "  check ok   " + " ".join(f"word{i} 12.345" for i in range(20))
+    out = fit([line, "short"])
+    assert all(len(x) <= 100 for x in out) and out[-1] == "short" and len(out) > 2
+    assert all(x.startswith("    ") for x in out[1:-1])
+    assert " ".join(x.strip() for x in out[:-1]) == line.strip()

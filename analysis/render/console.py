@@ -2,6 +2,8 @@
 classes, top kernels, gap causes and the HTA comparison of one trace."""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from ..compare_modes import LAUNCH_BOUND_SHARE
@@ -16,6 +18,8 @@ ATTRIBUTION_ROWS = (("memory floor (bytes read / peak)", "floor_ms"),
                     ("launch overhead (GPU waited for CPU)", "launch_overhead_ms"),
                     ("other idle (queued, sync, copy, other)", "other_idle_ms"))
 BUSY_ROW = ("busy (kernels, copies, sets)", "busy_ms")
+#: The widest line a report prints (an 80-column terminal wraps at most once; tables fit).
+WIDTH = 100
 GAP_LABELS = ["<1us", "1-2us", "2-5us", "5-10us", "10-20us", "20-50us", "50-100us", "0.1-1ms", ">1ms"]
 
 
@@ -28,6 +32,20 @@ def has_dram(a: TraceAnalysis) -> bool:
     """Does the trace carry DRAM counters? Without them DRAM bytes and GB/s are unknown
     ("n/a"), not zero."""
     return bool(valid(a.trace["pm"]).any())
+
+
+def fit(lines: list[str], width: int = WIDTH) -> list[str]:
+    """Lines of at most ``width`` characters: a longer line is wrapped at spaces, its
+    continuation lines indented two more than it (numbers and names are never cut)."""
+    out = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
+        out += textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                             break_on_hyphens=False)
+    return out
 
 
 def _na(text: str, known: bool) -> str:
@@ -96,7 +114,7 @@ class ConsoleRenderer:
             lines = section(a)
             if lines:
                 out += [""] + lines
-        return "\n".join(out)
+        return "\n".join(fit("\n".join(out).split("\n")))
 
     def header(self, a: TraceAnalysis, s: dict) -> list[str]:
         w = []
@@ -149,10 +167,10 @@ class ConsoleRenderer:
     def mode(self, mode: str, m: dict) -> list[str]:
         """``m``: a mode summary with ``floor_known`` added by ``render``."""
         w = []
-        un = (f"untraced median {m['untraced_step_ms']:.3f} ms over {m['untraced_steps']} steps; "
-              if m["untraced_step_ms"] else "")
-        w.append(f"mode {mode}: {m['steps']} traced steps; {un}traced median {m['step_ms']:.3f} ms "
+        w.append(f"mode {mode}: {m['steps']} traced steps; traced median {m['step_ms']:.3f} ms "
                  f"(min {m['step_ms_min']:.3f}, max {m['step_ms_max']:.3f})")
+        if m["untraced_step_ms"]:
+            w.append(f"  untraced median {m['untraced_step_ms']:.3f} ms over {m['untraced_steps']} steps")
         w.append(f"  kernels/step {m['kernels']:.0f}   launch calls/step {m['launch_calls']:.0f}   "
                  f"busy {m['busy_ms']:.3f} ms   idle {m['idle_ms']:.3f} ms")
         w.append("  attribution of the step (median over steps)       ms      share")
@@ -238,11 +256,12 @@ class ConsoleRenderer:
         p = c.get("per_step")
         if p:
             lo, hi = p["ci95_pct"]
-            out.append(f"  per decode step {p['pct']:+.1f}% (95% CI {lo:+.1f}% to {hi:+.1f}%, {p['interval']}): "
-                       f"{p['traced_median_ns'] / 1e6:.3f} ms traced vs {p['untraced_median_ns'] / 1e6:.3f} ms")
+            out.append(f"  per decode step {p['pct']:+.1f}% (95% CI {lo:+.1f}% to {hi:+.1f}%, {p['interval']}); "
+                       f"target <= {p['target_pct']:.0f}%")
+            out.append(f"    {p['traced_median_ns'] / 1e6:.3f} ms traced vs {p['untraced_median_ns'] / 1e6:.3f} ms "
+                       "untraced (medians, token read-back to read-back)")
             runs = ", ".join(f"{x / 1e6:.3f}" for x in p.get("untraced_run_medians_ns", []))
-            out.append(f"    (token read-back to read-back; untraced medians per run {runs} ms, {c['runs_compared']} "
-                       f"of {n} compared); target <= {p['target_pct']:.0f}%")
+            out.append(f"    untraced median per run: {runs} ms ({c['runs_compared']} of {n} runs compared)")
             if p["over_target"]:
                 out.append("  WARNING: the tracer's cost exceeds its target: compare traced figures with care")
         else:
@@ -264,11 +283,11 @@ class ConsoleRenderer:
         if not idle.sum():
             return []
         med = lambda k: float(np.median(ps[k]))  # noqa: E731
-        w = [f"host side of the launch-bound idle (thread {h['thread_id']}; API calls recorded: {h['apis']}; "
+        w = [f"host side of the launch-bound idle (thread {h['thread_id']}; API calls: {h['apis']}; "
              f"host spans: {h['host_spans']})",
-             f"  CPU time per {'graph replay' if graph_level(a.trace) else 'kernel'} launched: "
+             f"  CPU time per {'graph replay' if graph_level(a.trace) else 'kernel'} launched (median): "
              f"{med('launch_api_ns_per_launch') / 1e3:.2f} us in the launch API, "
-             f"{med('framework_ns_per_launch') / 1e3:.2f} us outside any API call (median over steps)",
+             f"{med('framework_ns_per_launch') / 1e3:.2f} us outside any API call",
              "  launch-bound idle per step (median)          ms     share"]
         total = max(float(np.median(idle)), 1.0)
         for label, key in (("(a) inside the next kernel's launch call", "launch_api_ns"),
@@ -293,13 +312,13 @@ class ConsoleRenderer:
                 w.append(f"    {what:<10} {label:<58} {ns / 1e6:8.3f}  {100 * share:5.1f}%")
         lg = h["longest_gaps"]
         if lg["step"]:
-            w.append("  longest launch-bound gaps: step, ms, host span running, the kernel that ended it (launch call), "
-                     "other API calls inside")
+            w.append("  longest launch-bound gaps: step, ms, host span running [other API calls inside]")
+            w.append("      -> the kernel that ended it (its launch call)")
             for i in range(len(lg["step"])):
                 span = unnamed if lg["span"][i] == NO_SPAN else lg["span"][i]
-                w.append(f"    step {lg['step'][i]}  {lg['gap_ns'][i] / 1e6:8.3f} ms  {span}  -> "
-                         f"{shorten(lg['next_kernel'][i], 60)} ({lg['launch_api'][i]})  "
+                w.append(f"    step {lg['step'][i]}  {lg['gap_ns'][i] / 1e6:8.3f} ms  {span}  "
                          f"[{', '.join(lg['apis_inside'][i]) or 'none'}]")
+                w.append(f"      -> {shorten(lg['next_kernel'][i], 64)} ({lg['launch_api'][i]})")
         w += [f"  verdict: {line}" if i == 0 else f"           {line}" for i, line in enumerate(h["verdict"].split("\n"))]
         return w + self.stacks(a)
 
@@ -364,7 +383,7 @@ class ConsoleRenderer:
                      "ones; interval: min..max over steps (one pass each); writes count when they reach DRAM")
         bw = d["achievable_bytes_per_s"]
         head = f"  per step, by class     read GB [{iv}]     write GB   time ms    GB/s"
-        w.append(f"{head}  of {bw / 1e9:.0f}   inefficiency ms" if bw else head)
+        w.append(f"{head}  of {bw / 1e9:.0f}  ineff. ms" if bw else head)
         c = d["classes"]
         for i, name in enumerate(c["class"]):
             frac = f"{100 * c['fraction_of_achievable'][i]:6.1f}%" if bw else ""
@@ -376,13 +395,13 @@ class ConsoleRenderer:
         w.append(f"  ({d['achievable_source']}; inefficiency = time - (read + write) / that bandwidth, per group, >= 0)")
         t = d["top_kernels"]
         if len(t["name"]):
-            w.append(f"  kernels losing the most time (per step)         groups  time ms  read MB [{iv}]"
-                     "     GB/s*   lost ms")
+            w.append(f"  kernels losing the most time (per step)  groups  time ms  read MB [{iv}]"
+                     "   GB/s*  lost ms")
             for i in range(min(8, len(t["name"]))):
-                w.append(f"    {shorten(t['name'][i], 45):<45} {t['groups'][i]:6d} {t['time_ns_per_step'][i] / 1e6:8.3f} "
-                         f"{t['read_bytes_per_step'][i] / 1e6:8.1f} [{t['read_lo_bytes'][i] / 1e6:8.1f},"
-                         f"{t['read_hi_bytes'][i] / 1e6:8.1f}] {t['bytes_per_s'][i] / 1e9:7.0f} "
-                         f"{t['inefficiency_ns_per_step'][i] / 1e6:9.3f}")
+                w.append(f"    {shorten(t['name'][i], 36):<36} {t['groups'][i]:6d} {t['time_ns_per_step'][i] / 1e6:8.3f} "
+                         f"{t['read_bytes_per_step'][i] / 1e6:8.1f} [{t['read_lo_bytes'][i] / 1e6:7.1f},"
+                         f"{t['read_hi_bytes'][i] / 1e6:7.1f}] {t['bytes_per_s'][i] / 1e9:7.0f} "
+                         f"{t['inefficiency_ns_per_step'][i] / 1e6:8.3f}")
             w.append(f"    * GB/s here: the kernel's own (read + write) bytes ({d['source']}) over its time; the top "
                      "kernels table's GB/s spreads each PM sample over its window")
         for ck in d["checks"]:
@@ -392,9 +411,9 @@ class ConsoleRenderer:
     def top_kernels(self, a: TraceAnalysis) -> list[str]:
         tk = a.get_top_kernels(8)
         known = has_dram(a)
-        w = ["top kernels by time (per step)                                          count  time ms  share  GB/s*"]
+        w = ["top kernels by time (per step)                                      count  time ms  share  GB/s*"]
         for i, n in enumerate(tk["name"]):
-            w.append(f"  {shorten(n, 68):<70} {_count(tk['count_per_step'][i], 6)} {tk['time_ns_per_step'][i] / 1e6:8.3f} "
+            w.append(f"  {shorten(n, 64):<66} {_count(tk['count_per_step'][i], 6)} {tk['time_ns_per_step'][i] / 1e6:8.3f} "
                      f"{100 * tk['share_of_busy'][i]:5.1f}% " + _na(f"{tk['bytes_per_s'][i] / 1e9:6.0f}", known))
         if known:
             w.append("  * GB/s here: the PM-sampled DRAM bytes (read + write) in the kernel's runs, each sample spread "
@@ -403,12 +422,11 @@ class ConsoleRenderer:
 
     def gap_histogram(self, a: TraceAnalysis) -> list[str]:
         h = a.get_gap_histogram()
-        w = ["idle gaps by cause and length (count / total ms over all steps)",
-             "  " + " " * 8 + "".join(f"{x:>14}" for x in GAP_LABELS)]
-        for c in GapCause:
-            cnt, ns = h[f"{c.name.lower()}_count"], h[f"{c.name.lower()}_ns"]
-            if cnt.sum():
-                w.append(f"  {c.name.lower():<8}" + "".join(f"{n:>6d}/{t / 1e6:<7.3f}" for n, t in zip(cnt, ns)))
+        causes = [c.name.lower() for c in GapCause if h[f"{c.name.lower()}_count"].sum()]
+        w = ["idle gaps by cause and length (count, total ms over all steps)",
+             "  length  " + "".join(f"{c:>16}" for c in causes)]
+        for i, label in enumerate(GAP_LABELS):
+            w.append(f"  {label:<8}" + "".join(f"{h[c + '_count'][i]:>7d} {h[c + '_ns'][i] / 1e6:8.3f}" for c in causes))
         return w
 
     def hta(self, a: TraceAnalysis) -> list[str]:

@@ -71,6 +71,35 @@ def coalesce(start, end, min_gap_ns: float):
     return s[first], run[last] - s[first]
 
 
+def dominant_class_runs(start, end, cls, lo_ns: float, hi_ns: float, px_ns: float):
+    """At a scale where kernels are narrower than a pixel: the class with the most GPU
+    time in each pixel of [lo_ns, hi_ns), runs of pixels of one class merged. Returns
+    (start_ns, width_ns, class) arrays; pixels with no GPU time are left out. The time of
+    each class per pixel is exact (each record clipped to the pixel's edges)."""
+    n_px = max(int(np.ceil((hi_ns - lo_ns) / px_ns)), 1)
+    edges = lo_ns + px_ns * np.arange(n_px + 1)
+    start, end = np.asarray(start, float), np.asarray(end, float)
+    classes = np.unique(cls)
+    per = np.zeros((len(classes), n_px))
+    for i, c in enumerate(classes):
+        sel = cls == c
+        s, e = np.sort(start[sel]), np.sort(end[sel])
+        # GPU time of class c before each edge: sum of min(edge, e) - s over records with s < edge
+        cs, ce = np.r_[0.0, np.cumsum(s)], np.r_[0.0, np.cumsum(e)]
+        ks, ke = np.searchsorted(s, edges), np.searchsorted(e, edges)
+        before = (ce[ke] + edges * (ks - ke)) - cs[ks]
+        per[i] = np.diff(before)
+    busy = per.sum(axis=0) > 0
+    best = classes[np.argmax(per, axis=0)]
+    px = np.nonzero(busy)[0]
+    if not len(px):
+        return np.zeros(0), np.zeros(0), np.zeros(0, cls.dtype if hasattr(cls, "dtype") else int)
+    new = np.r_[True, (np.diff(px) != 1) | (best[px][1:] != best[px][:-1])]
+    first = px[new]
+    last = np.r_[px[np.nonzero(new)[0][1:] - 1], px[-1]]
+    return edges[first], edges[last + 1] - edges[first], best[first]
+
+
 def pick_step(a: TraceAnalysis, step: int | None) -> int:
     """Row position of step ``step`` (its index), or of the median-duration step."""
     st = a.get_steps()
@@ -192,8 +221,10 @@ def legend_entries(plt, drawn: dict):
     marks = {"launch": (plt.Rectangle((0, 0), 1, 1, color=LAUNCH_COLOR), "CPU: launch call"),
              "sync": (Line2D([], [], color=SYNC_COLOR, marker="v", ls="", markersize=8), "CPU: host synchronisation"),
              "dram": (Line2D([], [], color=DRAM_COLOR, lw=1.2), "DRAM read+write (PM samples)"),
-             "dram_model": (Line2D([], [], color=DRAM_MODEL_COLOR, lw=1.2), "DRAM per kernel (model)"),
-             "dram_counted": (Line2D([], [], color=DRAM_MODEL_COLOR, lw=1.2), "DRAM per kernel (counter pass)"),
+             "dram_model": (plt.Rectangle((0, 0), 1, 1, color=DRAM_MODEL_COLOR, alpha=0.45),
+                            "DRAM per kernel (model)"),
+             "dram_counted": (plt.Rectangle((0, 0), 1, 1, color=DRAM_MODEL_COLOR, alpha=0.45),
+                              "DRAM per kernel (counter pass)"),
              "peak": (Line2D([], [], color=PEAK_COLOR, lw=1, ls="--"), "peak DRAM bandwidth (NVML)")}
     if drawn.get("peak_sources"):
         marks["peak"] = (marks["peak"][0], f"peak DRAM bandwidth ({' / '.join(sorted(drawn['peak_sources']))})")
@@ -225,13 +256,21 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1, drawn: dict):
     rec = a.attribution["records"]
     cls = record_classes(t, rec)
     mine = (rec.step == sidx) & _overlaps(rec.start_ns, rec.end_ns, lo, w0, w1)
+    dur = rec.end_ns[mine] - rec.start_ns[mine]
+    per_pixel = bool(len(dur)) and float(np.median(dur)) < px_ns
+    if per_pixel:       # step scale: one class per pixel, the one with most GPU time there
+        rs, rw, rc = dominant_class_runs(rec.start_ns[mine], rec.end_ns[mine], cls[mine], lo + w0, lo + w1, px_ns)
     for c, color in CLASS_COLORS.items():
-        sel = mine & (cls == c)
-        if not sel.any():
+        if per_pixel:
+            bs, bw = rs[rc == c], rw[rc == c]
+        else:
+            sel = mine & (cls == c)
+            bs, bw = coalesce(rec.start_ns[sel], rec.end_ns[sel], px_ns)
+        if not len(bs):
             continue
         drawn["classes"].add(c)
-        bs, bw = coalesce(rec.start_ns[sel], rec.end_ns[sel], px_ns)
         ax.broken_barh(list(zip(rel(bs), bw / 1e6)), (1.1, 0.8), color=color)
+    kernel_lane = "GPU kernels (class)" if not per_pixel else "GPU kernels (class\nwith most time per pixel)"
     g = a.get_gaps()
     gm = (g["step"] == sidx) & _overlaps(g["start_ns"], g["end_ns"], lo, w0, w1)
     for c, (color, hatch) in CAUSE_STYLE.items():
@@ -244,11 +283,10 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1, drawn: dict):
                        edgecolor="#333333", linewidth=0)
     from .host_lane import draw as draw_host
     if draw_host(ax, t, sidx, lo, px_ns, 3.1, 1.3):   # host spans (nn.Module, operators), when recorded
-        ax.set_yticks([0.5, 1.5, 2.5, 3.75], ["GPU idle (cause)", "GPU kernels (class)", "CPU calls",
-                                              "CPU: host spans"])
+        ax.set_yticks([0.5, 1.5, 2.5, 3.75], ["GPU idle (cause)", kernel_lane, "CPU calls", "CPU: host spans"])
         ax.set_ylim(0, 4.5)
     else:
-        ax.set_yticks([0.5, 1.5, 2.5], ["GPU idle (cause)", "GPU kernels (class)", "CPU calls"])
+        ax.set_yticks([0.5, 1.5, 2.5], ["GPU idle (cause)", kernel_lane, "CPU calls"])
         ax.set_ylim(0, 3)
     ax.set_xlim(x0, x1)
     ax.set_title(_title(a, pos), fontsize=9, loc="left")
@@ -260,13 +298,18 @@ def _panel(a: TraceAnalysis, pos: int, ax, axd, px_ns, x0, x1, drawn: dict):
         gbs = (pm["dram_read_bytes"][sel] + pm["dram_write_bytes"][sel]) / \
             np.maximum(pm["end_ns"][sel] - pm["start_ns"][sel], 1)
         o = np.argsort(mid)
-        axd.plot(rel(mid[o]), gbs[o], lw=0.8, color=DRAM_COLOR)
+        axd.plot(rel(mid[o]), gbs[o], lw=0.8, color=DRAM_COLOR, zorder=2)
         drawn["marks"].add("dram")
         rates = a.get_dram_record_rates()
         if rates is not None:       # the per-kernel model (analysis/dram_fit.py), one level per record
             rec, rp = a.attribution["records"], a.attribution["record_pos"]
             m = (rp == pos) & (rates > 0)
-            axd.hlines(rates[m], rel(rec.start_ns[m]), rel(rec.end_ns[m]), color=DRAM_MODEL_COLOR, lw=1.2)
+            o = np.argsort(rec.start_ns[m], kind="stable")
+            rs, re_, rv = rel(rec.start_ns[m][o]), rel(rec.end_ns[m][o]), rates[m][o]
+            # a filled area, one flat level per record (zero between records), under the PM line
+            xs = np.column_stack([rs, rs, re_, re_]).ravel()
+            ys = np.column_stack([np.zeros_like(rv), rv, rv, np.zeros_like(rv)]).ravel()
+            axd.fill_between(xs, ys, color=DRAM_MODEL_COLOR, alpha=0.45, lw=0, zorder=1)
             counted = str(a.get_dram_kernels().get("source", "")).startswith("counter pass")
             drawn["marks"].add("dram_counted" if counted else "dram_model")
     else:
@@ -349,7 +392,10 @@ def attribution_bars(paths_or_analyses, out, width_px: int = 1200, height_px: in
     for i, m in enumerate(rows):
         if m["floor_ms"]:
             ax.text(i, bottom[i], f"{m['pct_floor']:.0f}% of floor", ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(x, labels, fontsize=9)
+    # labels wider than a bar's slot are turned upright, so neighbours never overlap
+    widest = max((len(line) for lab in labels for line in lab.split("\n")), default=0)
+    turn = widest * 6.5 > 0.9 * width_px / max(len(rows), 1)
+    ax.set_xticks(x, labels, fontsize=9, rotation=90 if turn else 0)
     ax.set_ylabel("median traced step time (ms)")
     ax.set_ylim(0, bottom.max() * 1.12 if len(rows) else 1)
     ax.legend(frameon=False, fontsize=9, loc="upper right")

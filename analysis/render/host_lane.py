@@ -28,8 +28,9 @@ def draw(ax, trace, step_index: int, lo_ns: int, px_ns: float, y0: float, height
         idx = np.nonzero(sel)[0]
         widest = idx[np.argsort(-(s["end_ns"][idx] - s["start_ns"][idx]))[:labels]]
         for i in widest:
-            if s["end_ns"][i] - s["start_ns"][i] > 40 * px_ns:
-                label = ".".join(str(names[i]).split(".")[-2:])
+            label = ".".join(str(names[i]).split(".")[-2:])
+            # labelled only where the span is wider than its label (8 pt: ~6 px a character)
+            if s["end_ns"][i] - s["start_ns"][i] > (len(label) + 2) * 6 * px_ns:
                 ax.text((s["start_ns"][i] - lo_ns) / 1e6, y0 + (d + 0.5) * h, " " + label,
-                        fontsize=6, va="center", ha="left", clip_on=True)
+                        fontsize=8, va="center", ha="left", clip_on=True)
     return True

@@ -2,7 +2,13 @@
 
 Tracks: one per CPU thread (launch calls), one per GPU stream (kernels, copies, sets),
 a "steps" track, flow arrows from each launch call to its GPU records (same
-correlation id), and a DRAM counter track (GB/s, read and write) from the PM samples.
+correlation id), a DRAM counter track (GB/s, read and write) from the PM samples, and a
+"GPU idle (cause)" track: one slice per idle gap of the attribution, named by its cause in
+the report's words (launch overhead, queued, host synchronisation, host copy, other idle,
+graph-internal; ``analysis/gap_context.py``), its args saying what the GPU waited for (the
+host span or API call that took most of a launch-bound gap, the synchronisation call, the
+record that ended it and its launch call) and the gap in integer ns. Per cause the slices
+add up to the report's per-step columns (``launch_overhead_ns``, ``queued_ns``, ...).
 Timestamps are microseconds from the trace's first event, written with three decimals,
 so nanoseconds survive; ``displayTimeUnit`` is "ns". The file is streamed: events are
 serialised a batch at a time as they are made, never held as one document.
@@ -17,12 +23,16 @@ import json
 
 import numpy as np
 
+from ..attribution import attribute
 from ..dram import valid
+from ..gap_context import gap_context
 from ..kernel_classes import KernelClass, classify_names
 from ..trace.atomic import atomic_open
 
 CPU_PID, GPU_PID = 1, 2
 STEPS_TID = 0
+#: The idle-cause track's thread id in the GPU process (CUDA stream ids are small).
+IDLE_TID = 1 << 30
 #: Longest name written into an event; longer ones are cut (the whole name is in otherData).
 MAX_NAME_CHARS = 1024
 
@@ -50,9 +60,31 @@ def origin_ns(trace) -> int:
     return int(min(firsts)) if firsts else 0
 
 
-def iter_events(trace):
+def idle_events(trace, attr: dict, t0: int):
+    """One slice per idle gap on the idle-cause track, named by cause (``gap_context``)."""
+    g = attr["gaps"]
+    ctx = gap_context(trace, attr)
+    launch = {"launch_api_ns": "host_launch_call_ns", "other_api_ns": "host_other_api_calls_ns",
+              "framework_ns": "host_framework_code_ns"}
+    cols = [g["step"].tolist(), g["gap_ns"].tolist(), _us(g["start_ns"], t0), (g["gap_ns"] / 1000.0).tolist(),
+            ctx["cause_name"].tolist(), ctx["position"].tolist(), ctx["waited_for"].tolist(),
+            ctx["next_record"].tolist(), ctx["launch_call"].tolist(),
+            *(ctx[k].tolist() for k in launch)]
+    for step, ns, ts, dur, name, position, waited, record, call, *parts in zip(*cols):
+        args = {"step": step, "gap_ns": ns, "position": position, "waited_for": _cut(waited)}
+        if record:
+            args["ended_by"] = _cut(record)
+        if call:
+            args["launch_call"] = call
+        if name == "launch overhead":
+            args.update(zip(launch.values(), parts))
+        yield {"ph": "X", "cat": "idle", "name": name, "pid": GPU_PID, "tid": IDLE_TID, "ts": ts, "dur": dur,
+               "args": args}
+
+
+def iter_events(trace, attr: dict | None = None):
     """The trace events, one dict at a time (columns are turned into lists table by table,
-    never into one big document)."""
+    never into one big document). ``attr``: the trace's attribution (computed when not given)."""
     t = trace
     k, a, st = t["kernels"], t["api"], t["steps"]
     t0 = origin_ns(t)
@@ -66,6 +98,8 @@ def iter_events(trace):
     streams = np.unique(np.concatenate([k["stream"], t["memcpy"]["stream"], t["memset"]["stream"]]))
     for s in streams.tolist():
         yield {"ph": "M", "name": "thread_name", "pid": GPU_PID, "tid": s, "args": {"name": f"stream {s}"}}
+    yield {"ph": "M", "name": "thread_name", "pid": GPU_PID, "tid": IDLE_TID, "args": {"name": "GPU idle (cause)"}}
+    yield {"ph": "M", "name": "thread_sort_index", "pid": GPU_PID, "tid": IDLE_TID, "args": {"sort_index": -1}}
     strings = export_names(t)
     for idx, mode, ts, dur in zip(st["index"].tolist(), st["mode"].tolist(), _us(st["start_ns"], t0),
                                   ((st["end_ns"] - st["start_ns"]) / 1000.0).tolist()):
@@ -114,6 +148,8 @@ def iter_events(trace):
         yield from gpu_events(table, (table for _ in range(len(tab["start_ns"]))),
                               (table for _ in range(len(tab["start_ns"]))),
                               ({"bytes": b, "step": s} for b, s in zip(tab["bytes"].tolist(), tab["step"].tolist())))
+    if len(st["start_ns"]):
+        yield from idle_events(t, attr if attr is not None else attribute(t), t0)
     ok = valid(t["pm"])
     pm = {c: v[ok] for c, v in t["pm"].items()}
     order = np.argsort(pm["start_ns"], kind="stable")
@@ -136,18 +172,20 @@ def _other(trace) -> dict:
     return out
 
 
-def to_chrome(trace) -> dict:
+def to_chrome(trace, attr: dict | None = None) -> dict:
     """The whole document in memory (small traces, tests); ``write_chrome`` streams."""
-    return {"traceEvents": list(iter_events(trace)), "displayTimeUnit": "ns", "otherData": _other(trace)}
+    return {"traceEvents": list(iter_events(trace, attr)), "displayTimeUnit": "ns", "otherData": _other(trace)}
 
 
-def record_count(trace) -> int:
+def record_count(trace, attr: dict | None = None) -> int:
     """Records ``write_chrome`` writes (slices and counter samples; metadata and flow
-    arrows not counted): the total of its ``progress`` callback."""
+    arrows not counted): the total of its ``progress`` callback. The idle gaps are counted
+    from ``attr`` when given, else from the attribution computed here."""
     t = trace
     n_pm = int(valid(t["pm"]).sum())
+    n_gaps = len((attr if attr is not None else attribute(t))["gaps"]["gap_ns"]) if len(t["steps"]["start_ns"]) else 0
     return (sum(len(t[x]["start_ns"]) for x in ("steps", "host_spans", "api", "kernels", "memcpy", "memset"))
-            + n_pm + (1 if n_pm else 0))
+            + n_gaps + n_pm + (1 if n_pm else 0))
 
 
 def _part(e: dict) -> str:
@@ -156,12 +194,14 @@ def _part(e: dict) -> str:
         return "track names"
     if e["ph"] == "C":
         return "DRAM samples"
+    if e.get("cat") == "idle":
+        return "idle gaps"
     if e["pid"] == GPU_PID:
         return "GPU records"
     return {"step": "steps", "launch": "launch calls"}.get(e.get("cat"), "host spans")
 
 
-def write_chrome(trace, path, batch: int = 20_000, progress=None) -> None:
+def write_chrome(trace, path, batch: int = 20_000, progress=None, attr: dict | None = None) -> None:
     """Write the events as they are made, a batch at a time, atomically. ``progress(n,
     part)`` is called after each batch with the records it held (``record_count`` in all)
     and the part of the trace being written."""
@@ -174,7 +214,7 @@ def write_chrome(trace, path, batch: int = 20_000, progress=None) -> None:
     with atomic_open(path, "wb") as f:
         f.write(b'{"displayTimeUnit":"ns","otherData":' + dumps(_other(trace)) + b',"traceEvents":[')
         buf, first, records, e = [], True, 0, None
-        for e in iter_events(trace):
+        for e in iter_events(trace, attr):
             buf.append(dumps(e))
             records += e["ph"] in ("X", "C")
             if len(buf) >= batch:

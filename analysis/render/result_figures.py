@@ -27,12 +27,12 @@ def ab_figure(results: dict, out, title: str = ""):
             rng = r["sensitivity"]["explained_for_node_gap_ns"]
             sens = "no gap explains" if rng is None else f"explained for gaps {rng[0]:.0f}-{rng[1]:.0f} ns"
             ax.annotate(f"{r['verdict']}\nnode gap {r['sensitivity']['node_gap_median_ns']:.0f} ns; {sens}",
-                        (j + 0.2, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=7,
+                        (j + 0.2, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=8,
                         bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     ax.set_xticks(range(len(results)), [f"{r['base']} / {r['arm']}" for r in results.values()])
     ax.set_xlim(-0.5, len(results) - 0.3)
     ax.set_ylabel("speedup (x, baseline step / arm step)")
-    fig.text(0.01, 0.005, "rule: intervals overlap = explained by launch overhead", fontsize=6)
+    fig.text(0.01, 0.005, "rule: intervals overlap = explained by launch overhead", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
@@ -45,16 +45,23 @@ def sweep_figures(cells, out_dir: Path) -> list[Path]:
     valid = [c for c in cells if c.get("valid")]
     paths = []
     fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
-    for model in sorted({c["model"] for c in valid}):
-        for mode, ls in (("eager", "--"), ("eager-static", ":"), ("graph", "-")):
+    # one colour per model (Paul Tol bright); its modes by line style and marker
+    palette = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB")
+    ctxs = sorted({c["ctx"] for c in valid})
+    for k, model in enumerate(sorted({c["model"] for c in valid})):
+        for mode, ls, mk in (("eager", "--", "o"), ("eager-static", ":", "^"), ("graph", "-", "s")):
             pts = sorted((c["ctx"], c["pct_floor_all"]) for c in valid if c["model"] == model and c["mode"] == mode)
             if pts:
-                ax.plot(*zip(*pts), ls, marker="o", label=f"{model} {mode}")
+                ax.plot(*zip(*pts), ls, marker=mk, color=palette[k % len(palette)], label=f"{model} {mode}")
     ax.set_xscale("log", base=2)
+    if ctxs:
+        from matplotlib.ticker import NullLocator
+        ax.set_xticks(ctxs, [str(c) for c in ctxs])
+        ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("% of analytic floor (all parameters + KV)")
     ax.set_title(f"batch-1 decode on {valid[0]['gpu'] if valid else '?'}: % of floor vs ctx", fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     paths.append(out_dir / "pct_floor_vs_ctx.png")
     save_figure(fig, paths[-1])
@@ -66,11 +73,13 @@ def sweep_figures(cells, out_dir: Path) -> list[Path]:
         v = [next((100 * c["launch_share"] for c in valid if (c["model"], c["ctx"]) == lab and c["mode"] == mode), 0)
              for lab in labels]
         ax.bar(x + j * 0.8 / len(modes), v, 0.8 / len(modes), label=mode)
-    ax.set_xticks(x + 0.4 - 0.4 / len(modes), [f"{m}\n{c}" for m, c in labels], fontsize=6)
+    ax.set_xticks(x + 0.4 - 0.4 / len(modes), [f"{m}\n{c}" for m, c in labels], fontsize=8,
+                  rotation=90 if len(labels) > 8 else 0)
     ax.set_ylabel("launch overhead (% of traced step)")
     ax.set_xlabel("model and ctx (tokens)")
     ax.set_title(f"batch-1 decode on {valid[0]['gpu'] if valid else '?'}: launch overhead share per mode", fontsize=10)
-    ax.legend(frameon=False)
+    ax.set_ylim(0, 100 * 1.25)        # room above the bars for the legend
+    ax.legend(frameon=False, ncol=len(modes), loc="upper center")
     fig.tight_layout()
     paths.append(out_dir / "launch_share.png")
     save_figure(fig, paths[-1])
@@ -100,6 +109,8 @@ def compare_figure(res: dict, floors: list[dict], out) -> Path:
         a2.plot(*zip(*pts), "D-", color="#EE7733")
     a2.set_xlabel("peak DRAM bandwidth (TB/s, NVML)")
     a2.set_ylabel("graph speedup over eager (x, median over cells)")
+    a1.set_title("% of floor vs bandwidth, per mode", fontsize=10)
+    a2.set_title("graph speedup over eager vs bandwidth", fontsize=10)
     for ax in (a1, a2):   # from zero: the eye reads ratios off the axes
         ax.set_xlim(0, max(bw, default=1) * 1.15)
         ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
