@@ -284,6 +284,13 @@ MODULES: dict[str, dict] = {
         # by every mutant (tests/analysis_cache.py): a renderer mutant cannot change them
         "analysis_cache": True},
     "stepscope.analysis.untraced": {"tests": ["tests/test_untraced_equivalent.py", "tests/test_kills_untraced.py"]},
+    # The Perfetto export's per-gap context (the idle-cause track), checked against report --json.
+    "stepscope.analysis.gap_context": {"tests": ["tests/test_perfetto_idle.py"]},
+    # The typed Kineto reader: column for column against the general reader, and its fallbacks.
+    "stepscope.analysis.trace.kineto_fast": {"tests": ["tests/test_kineto_fast.py"]},
+    # The Kineto importer's host-span nesting and exact microsecond conversion.
+    "stepscope.analysis.trace.kineto": {"tests": ["tests/test_kineto_nesting.py", "tests/test_kineto_fast.py"],
+                                        "functions": ["host_table", "_nest_stack", "_nest", "_us_to_ns"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
 

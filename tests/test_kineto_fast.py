@@ -95,3 +95,109 @@ def test_events_count_against_the_limit_by_their_columns(tmp_path, monkeypatch):
         kineto._read_fast(p)
     monkeypatch.setenv("STEPSCOPE_MAX_TRACE_MB", f"{mb * 1.1 + 1:.3f}")
     assert kineto._read_fast(p) is not None
+
+
+def _plain(tmp_path: Path, events_middle: list | None = None) -> Path:
+    """The first shipped Kineto trace as plain JSON, ``events_middle`` put in the middle of
+    its events."""
+    src = json.loads(gzip.decompress((TRACES / SHIPPED[0]).read_bytes()))
+    ev = src["traceEvents"]
+    if events_middle:
+        ev[len(ev) // 2:len(ev) // 2] = events_middle
+    p = tmp_path / "plain.json"
+    p.write_text(json.dumps(src))
+    return p
+
+
+def _halves_spy(monkeypatch) -> list:
+    got: list = []
+    real = kineto._read_halves
+
+    def spy(path):
+        r = real(path)
+        got.append(r is not None)
+        return r
+    monkeypatch.setattr(kineto, "_read_halves", spy)
+    monkeypatch.setattr(kineto, "SPLIT_BYTES", 0)
+    return got
+
+
+def _one_process(p: Path, monkeypatch):
+    monkeypatch.setenv("STEPSCOPE_READ_PROCESSES", "1")
+    t = kineto.load_kineto(p)
+    monkeypatch.delenv("STEPSCOPE_READ_PROCESSES")
+    return t
+
+
+def test_two_halves_read_at_once_give_the_one_process_trace(tmp_path, monkeypatch):
+    """A big plain file is read as two halves, the second in a forked process: the same
+    trace as one process reads (names in the same order, columns equal)."""
+    p = _plain(tmp_path)
+    want = _one_process(p, monkeypatch)
+    took = _halves_spy(monkeypatch)
+    _same(kineto.load_kineto(p), want)
+    assert took == [True]
+
+
+def test_a_cut_inside_a_string_is_not_taken(tmp_path, monkeypatch):
+    """The middle of the file inside a long string full of '},{': neither half parses,
+    and the file is read in one process, to the same trace."""
+    pad = {"ph": "M", "name": "pad", "pid": 0, "args": {"note": '},{"a": 1},{' * 300_000}}
+    p = _plain(tmp_path, [pad])
+    want = _one_process(p, monkeypatch)
+    took = _halves_spy(monkeypatch)
+    _same(kineto.load_kineto(p), want)
+    assert took == [False]
+
+
+def test_a_second_half_the_typed_reader_refuses_falls_back(tmp_path, monkeypatch):
+    """A kept event of an unexpected type after the middle: the forked half fails, and the
+    one-process path (then the general reader) reads the file."""
+    src = json.loads(gzip.decompress((TRACES / SHIPPED[0]).read_bytes()))
+    k = next(e for e in src["traceEvents"] if e.get("cat") == "kernel")
+    p = _plain(tmp_path)
+    doc = json.loads(p.read_text())
+    doc["traceEvents"].append({**k, "tid": 1.5})     # a float thread id on a kept event
+    p.write_text(json.dumps(doc))
+    want = _one_process(p, monkeypatch)
+    took = _halves_spy(monkeypatch)
+    _same(kineto.load_kineto(p), want)
+    assert took == [False]
+
+
+def test_no_fork_with_other_threads_or_when_asked_not_to(tmp_path, monkeypatch):
+    import threading
+    p = _plain(tmp_path)
+    monkeypatch.setattr(kineto, "SPLIT_BYTES", 0)
+    assert kineto._split_worth(p)
+    monkeypatch.setenv("STEPSCOPE_READ_PROCESSES", "1")
+    assert not kineto._split_worth(p)
+    monkeypatch.delenv("STEPSCOPE_READ_PROCESSES")
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert not kineto._split_worth(p)
+    finally:
+        stop.set()
+        t.join()
+    gz = tmp_path / "t.json.gz"
+    gz.write_bytes(gzip.compress(p.read_bytes()))
+    assert not kineto._split_worth(gz)      # a .json.gz inflates in order: one process
+    monkeypatch.setattr(kineto, "SPLIT_BYTES", p.stat().st_size + 1)
+    assert not kineto._split_worth(p)
+
+
+def test_the_size_limit_counts_both_halves(tmp_path, monkeypatch):
+    """Each half under the events limit, both together over it: refused, as one process
+    refuses the file."""
+    p = _plain(tmp_path)
+    n = _one_process(p, monkeypatch)
+    kept = sum(n.n(t) for t in ("kernels", "api", "memcpy", "memset", "host_spans")) + n.n("steps")
+    limit_mb = 0.75 * kept * kineto_fast.EVENT_BYTES / 2**20
+    assert p.stat().st_size / 2**20 < limit_mb      # the text itself is under the limit
+    monkeypatch.setenv("STEPSCOPE_MAX_TRACE_MB", f"{limit_mb:.3f}")
+    with pytest.raises(TraceFileError, match="events to import"):
+        kineto._read_halves(p)
+    with pytest.raises(TraceFileError, match="events to import"):
+        kineto.load_kineto(p)

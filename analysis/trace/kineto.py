@@ -141,25 +141,123 @@ def _budgeted(path: Path):
     return select
 
 
-def _read_fast(path: Path) -> Trace | None:
-    """The trace by the typed reader (kineto_fast.py); None when its times need the exact
-    path. Raises kineto_fast.Unexpected when the file needs the general reader."""
+def _over_budget(path: Path, n: int, limit: int, per_event: int) -> TraceFileError:
+    return TraceFileError(
+        f"{path}: holds more than {n} events to import, about {n * per_event / 2**20:.0f} MB "
+        f"in memory, over the {limit / 2**20:.0f} MB limit (raise it with --max-trace-mb or "
+        "STEPSCOPE_MAX_TRACE_MB if the machine has the memory).")
+
+
+def _typed_columns(path: Path, blocks):
+    """(the document without its events, kineto_fast.Columns of its events) of the text
+    in ``blocks``, refused once the events kept pass the size limit."""
     from . import kineto_fast as fast
     limit, cols = max_bytes(), fast.Columns()
 
     def select(events: list) -> list:
         cols.add(events)
         if cols.n * fast.EVENT_BYTES > limit:
-            raise TraceFileError(
-                f"{path}: holds more than {cols.n} events to import, about {cols.n * fast.EVENT_BYTES / 2**20:.0f} MB "
-                f"in memory, over the {limit / 2**20:.0f} MB limit (raise it with --max-trace-mb or "
-                "STEPSCOPE_MAX_TRACE_MB if the machine has the memory).")
+            raise _over_budget(path, cols.n, limit, fast.EVENT_BYTES)
         return []
-    try:
-        head, _ = parse_events(_blocks(path, _PIECE), select, _PIECE, loads=fast.loads)
-    except (TooLong, NotSplittable):
-        raise fast.Unexpected from None
+    head, _ = parse_events(blocks, select, _PIECE, loads=fast.loads)
+    return head, cols
+
+
+def _read_fast(path: Path) -> Trace | None:
+    """The trace by the typed reader (kineto_fast.py); None when its times need the exact
+    path. Raises kineto_fast.Unexpected when the file needs the general reader."""
+    from . import kineto_fast as fast
+    got = _read_halves(path) if _split_worth(path) else None
+    if got is None:
+        try:
+            got = _typed_columns(path, _blocks(path, _PIECE))
+        except (TooLong, NotSplittable):
+            raise fast.Unexpected from None
+    head, cols = got
     return fast.build(path, cols, head, _times, _COPY_KINDS)
+
+
+#: A plain .json trace at least this large is read as two halves at once, the second in a
+#: forked process, where the machine has two CPUs or more and this process runs one
+#: thread (fork is safe then). STEPSCOPE_READ_PROCESSES=1 reads it in this process only.
+SPLIT_BYTES = 64 << 20
+
+
+def _split_worth(path: Path) -> bool:
+    import os
+    import threading
+    return (path.suffix != ".gz" and hasattr(os, "fork") and (os.cpu_count() or 1) >= 2
+            and os.environ.get("STEPSCOPE_READ_PROCESSES", "2").strip() != "1"
+            and threading.active_count() == 1 and SPLIT_BYTES <= path.stat().st_size <= max_bytes())
+
+
+def _range_blocks(path: Path, start: int, stop: int):
+    """The file's bytes [start, stop) in pieces."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = stop - start
+        while left > 0 and (block := f.read(min(_PIECE, left))):
+            left -= len(block)
+            yield block
+
+
+def _tail_child(conn, path: str, start: int) -> None:
+    """In the forked process: the columns of the events from byte ``start`` (an event's
+    "{") to the end of the file, sent back whole; any failure sent back as None."""
+    p = Path(path)
+    try:
+        got = _typed_columns(p, [b'{"traceEvents":[', *_range_blocks(p, start, p.stat().st_size)])
+    except Exception:    # noqa: BLE001 - the parent reads the file in one process instead, which says why
+        got = None
+    conn.send(got)
+    conn.close()
+
+
+def _read_halves(path: Path):
+    """(head, columns) of the file read as two halves at once: cut between two events
+    near the middle ("}" then "," then "{"), the first half closed with "]}" and read
+    here, the second opened with '{"traceEvents":[' and read by a forked process. A cut
+    inside a string or a nested list leaves a half that cannot parse (an unclosed string
+    or bracket), so a wrong cut is never silent. None (read the file in one process) when
+    no cut is found or either half fails, whatever the reason: the one-process read then
+    reads it, or says why it cannot."""
+    import multiprocessing
+
+    from . import kineto_fast as fast
+    from .json_stream import _SEP
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(size // 2)
+        window = f.read(_PIECE)
+    m = _SEP.search(window)
+    if m is None:
+        return None
+    close, open_ = size // 2 + m.start() + 1, size // 2 + m.end() - 1
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_tail_child, args=(send, str(path), open_), daemon=True)
+    child.start()
+    send.close()
+    try:
+        try:
+            head, cols = _typed_columns(path, [*_range_blocks(path, 0, close), b"]}"])
+        except (TooLong, NotSplittable, TraceFileError, fast.Unexpected):
+            return None
+        try:
+            tail = recv.recv()
+        except EOFError:
+            tail = None
+        if tail is None:
+            return None
+        cols.extend(tail[1])
+        if cols.n * fast.EVENT_BYTES > max_bytes():
+            raise _over_budget(path, cols.n, max_bytes(), fast.EVENT_BYTES)
+        return {**head, **tail[0]}, cols
+    finally:
+        recv.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()
 
 
 def _parse_streaming(path: Path):

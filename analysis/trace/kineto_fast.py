@@ -32,8 +32,9 @@ class Unexpected(Exception):
 
 
 # gc=False: the structs hold only numbers, strings and tuples of ints, so they cannot form
-# cycles; untracked, a million of them do not set off the cyclic collector (0.4 s of 1.9 s
-# on the 100-step trace).
+# cycles. load_kineto turns the cyclic collector off while it reads; a caller that reads
+# pieces with it on (tests, kineto_scale's timing of the parts) would otherwise see a
+# million tracked structs set it off again and again (0.4 s of 1.9 s, 100-step trace).
 class _Args(msgspec.Struct, gc=False):
     correlation: int = -1
     grid: tuple[int, int, int] = (-1, -1, -1)
@@ -140,6 +141,17 @@ class Columns:
             cols["bytes"] = np.fromiter(map(attrgetter("bytes"), args), np.int64, n)
             cols["stream"] = np.fromiter(map(attrgetter("stream"), args), np.int64, n)
         return cols
+
+    def extend(self, other: Columns) -> None:
+        """Appends ``other``'s columns (events read after these): its names get this
+        reader's codes, new ones in ``other``'s order of first appearance, as if one reader
+        had read both."""
+        for table, parts in other.parts.items():
+            names = self.names[table]
+            remap = np.array([names.setdefault(x, len(names)) for x in other.names[table]], np.int64)
+            for part in parts:
+                self.parts[table].append({**part, "name": remap[part["name"]]})
+        self.n += other.n
 
     def joined(self, table: str) -> dict[str, np.ndarray]:
         parts = self.parts.pop(table)
