@@ -262,8 +262,8 @@ def verdict(split_per_step: dict, hot: dict, groups: dict, spans_recorded: bool)
         return first
     what, name, share = groups["what"][0], groups["name"][0], groups["share_of_launch_idle"][0]
     if what == "framework":
-        second = ("the framework code is not named: trace with --host-spans to name the module" if not spans_recorded
-                  else f"largest: framework code outside any host span, {100 * share:.0f}%")
+        second = ("the framework code is not named: capture with `stepscope trace --host-spans` to name the module"
+                  if not spans_recorded else f"largest: framework code outside any host span, {100 * share:.0f}%")
     else:
         second = f"largest: {what} {name}, {100 * share:.0f}%"
         members = [i for i, (w, nm) in enumerate(zip(hot["what"], hot["name"])) if w == what and module_type(nm) == name]

@@ -134,7 +134,8 @@ def shorten(name: str, width: int) -> str:
         return name
     tail = name[len(name) - (width - 1):]
     m = _CUT.search(tail, 1)         # a cut at tail[0] would lose nothing
-    return "…" + (tail[m.end():].lstrip(":") if m and m.end() < len(tail) else tail)
+    rest = tail[m.end():].lstrip(":. /_-[") if m else ""    # no separator left at the front ("….. x")
+    return "…" + (rest or tail)
 
 
 def _mangled_idents(name: str) -> list[str]:

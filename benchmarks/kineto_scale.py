@@ -105,18 +105,30 @@ a.get_idle_time_breakdown(visualize=False)
 a.get_temporal_breakdown(visualize=False)
 """
 JSON_LOAD = "import json, sys\nwith open(sys.argv[1], 'rb') as f:\n    json.load(f)\n"
+#: `stepscope report` in this interpreter, then the peak RSS of this process and of its
+#: waited-for children (the reader's forked helper) on stderr: their sum bounds the memory
+#: both held at once (GNU time alone reports the larger of the two).
+REPORT = ("import resource, sys\nfrom stepscope.cli import main\ntry:\n    rc = main(sys.argv[1:])\nfinally:\n"
+          "    print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n"
+          "          resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\nsys.exit(rc)\n")
 
 
 def timed(argv: list[str], env: dict | None = None, timeout_s: float = 900) -> dict:
     """One fresh process under GNU time: wall s, its peak RSS (MiB; GNU time's wait4 sees
     only that child, and time itself is a few MB), exit status, load averages around it."""
     before = os.getloadavg()
-    r = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M", *argv], capture_output=True, text=True,
+    r = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M %U %S", *argv], capture_output=True, text=True,
                        env={**os.environ, **(env or {})}, timeout=timeout_s)
     after = os.getloadavg()
     line = [x for x in r.stderr.splitlines() if x.startswith("TIME ")][-1].split()
-    out = {"wall_s": float(line[1]), "peak_rss_mib": round(int(line[2]) / 1024, 1), "rc": r.returncode,
+    out = {"wall_s": float(line[1]), "peak_rss_mib": round(int(line[2]) / 1024, 1),
+           "cpu_s": round(float(line[3]) + float(line[4]), 2), "rc": r.returncode,
            "load_1min_before": round(before[0], 2), "load_1min_after": round(after[0], 2)}
+    rss = [x.split() for x in r.stderr.splitlines() if x.startswith("RSS_KB ")]
+    if rss:     # this process + its forked reader: the sum bounds what both held at once
+        own, child = int(rss[-1][1]), int(rss[-1][2])
+        out.update(peak_rss_mib=round((own + child) / 1024, 1), own_rss_mib=round(own / 1024, 1),
+                   helper_rss_mib=round(child / 1024, 1))
     if r.returncode:
         out["error"] = r.stderr.strip().splitlines()[-2:] if r.stderr.strip() else []
     return out
@@ -126,12 +138,18 @@ def best(runs: list[dict]) -> dict:
     ok = [r for r in runs if r["rc"] == 0]
     if not ok:
         return {"runs": runs}
-    return {"min_wall_s": min(r["wall_s"] for r in ok), "min_peak_rss_mib": min(r["peak_rss_mib"] for r in ok),
+    return {"min_wall_s": min(r["wall_s"] for r in ok), "min_cpu_s": min(r["cpu_s"] for r in ok),
+            "min_peak_rss_mib": min(r["peak_rss_mib"] for r in ok),
             "max_peak_rss_mib": max(r["peak_rss_mib"] for r in ok), "runs": runs}
 
 
 def stepscope(path: Path) -> list[str]:
-    return [sys.executable, "-m", "stepscope", "report", str(path)]
+    return [sys.executable, "-c", REPORT, "report", str(path)]
+
+
+#: The reader in one process (kineto.py reads a plain file of 64 MB or more as two halves
+#: at once, the second in a forked process, where there are two CPUs).
+ONE_PROCESS = {"STEPSCOPE_READ_PROCESSES": "1"}
 
 
 def main(argv=None) -> int:
@@ -157,6 +175,7 @@ def main(argv=None) -> int:
         one = a.work / "one-step.json"
         res["traces"]["1-step"] = {**build(one, 1, True), "stepscope_report": best([timed(stepscope(one))
                                                                                       for _ in range(a.runs)])}
+        print("1-step", res["traces"]["1-step"]["stepscope_report"]["runs"], flush=True)
     plan = ((1000, 1),) if a.only_big else ((100, a.runs),) + (((1000, 1),) if a.big else ())
     for steps, runs in plan:
         for markers in [k == "markers" for k in a.kinds]:
@@ -164,20 +183,25 @@ def main(argv=None) -> int:
             key = p.stem
             info = build(p, steps, markers)
             print(key, info, flush=True)
-            r = {**info, "stepscope_report": best([timed(stepscope(p)) for _ in range(runs)])}
-            print(" stepscope", r["stepscope_report"]["runs"], flush=True)
+            # Interleaved: run k of every measure before run k + 1 of any, so each ratio
+            # compares runs made under the same load.
+            measures = {"stepscope_report": (stepscope(p), None, 900),
+                        "stepscope_report_one_process": (stepscope(p), ONE_PROCESS, 900)}
             if steps == 100:
-                r["json_load"] = best([timed([sys.executable, "-c", JSON_LOAD, str(p)]) for _ in range(runs)])
-                print(" json.load", r["json_load"]["runs"], flush=True)
+                measures["json_load"] = ([sys.executable, "-c", JSON_LOAD, str(p)], None, 900)
             if a.hta_python and (steps == 100 or (a.big_hta and markers)):
                 d = a.work / f"hta-{key}"
                 d.mkdir(exist_ok=True)
                 link = d / "rank-0.json"
                 if not link.exists():
                     link.symlink_to(p)
-                r["hta_load_and_breakdowns"] = best([timed([a.hta_python, "-c", HTA_SCRIPT, str(d)], timeout_s=1800)
-                                                     for _ in range(runs)])
-                print(" hta", r["hta_load_and_breakdowns"]["runs"], flush=True)
+                measures["hta_load_and_breakdowns"] = ([a.hta_python, "-c", HTA_SCRIPT, str(d)], None, 1800)
+            got: dict[str, list] = {m: [] for m in measures}
+            for _ in range(runs):
+                for m, (argv, env, limit_s) in measures.items():
+                    got[m].append(timed(argv, env, limit_s))
+                    print(f" {m}", got[m][-1], flush=True)
+            r = {**info, **{m: best(v) for m, v in got.items()}}
             res["traces"][key] = r
             if steps == 1000:
                 p.unlink()
@@ -190,26 +214,35 @@ def main(argv=None) -> int:
 
 
 def markdown(res: dict) -> str:
-    rows = ["| trace | file MB | stepscope report s (min) | RSS MiB | json.load s | RSS MiB | HTA s | RSS MiB "
-            "| HTA / stepscope | stepscope / json.load | RSS stepscope / HTA | load 1-min (min-max) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| trace | file MB | reader | stepscope report s (min) | CPU s | RSS MiB | json.load s | RSS MiB "
+            "| HTA s | RSS MiB | HTA / stepscope | stepscope / json.load | RSS stepscope / HTA | load 1-min (min-max) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in res["traces"].items():
-        s, j, h = r["stepscope_report"], r.get("json_load", {}), r.get("hta_load_and_breakdowns", {})
-        loads = [x[k] for part in (s, j, h) for x in part.get("runs", []) for k in ("load_1min_before", "load_1min_after")]
+        j, h = r.get("json_load", {}), r.get("hta_load_and_breakdowns", {})
+        for reader, s in (("two processes", r["stepscope_report"]), ("one process", r.get("stepscope_report_one_process"))):
+            if not s:
+                continue
+            loads = [x[k] for part in (s, j, h) for x in part.get("runs", [])
+                     for k in ("load_1min_before", "load_1min_after")]
 
-        def cell(d, k):
-            return f"{d[k]:.2f}" if k in d else "-"
-        ratio = (lambda x, y: f"{x / y:.2f}" if x is not None and y else "-")
-        rows.append(f"| {key} | {r['file_mb']} | {cell(s, 'min_wall_s')} | {cell(s, 'max_peak_rss_mib')} | "
-                    f"{cell(j, 'min_wall_s')} | {cell(j, 'max_peak_rss_mib')} | {cell(h, 'min_wall_s')} | "
-                    f"{cell(h, 'max_peak_rss_mib')} | {ratio(h.get('min_wall_s'), s.get('min_wall_s'))} | "
-                    f"{ratio(s.get('min_wall_s'), j.get('min_wall_s'))} | "
-                    f"{ratio(s.get('max_peak_rss_mib'), h.get('max_peak_rss_mib'))} | "
-                    f"{min(loads):.1f}-{max(loads):.1f} |")
+            def cell(d, k):
+                return f"{d[k]:.2f}" if k in d else "-"
+            ratio = (lambda x, y: f"{x / y:.2f}" if x is not None and y else "-")
+            rows.append(f"| {key} | {r['file_mb']} | {reader} | {cell(s, 'min_wall_s')} | {cell(s, 'min_cpu_s')} | "
+                        f"{cell(s, 'max_peak_rss_mib')} | {cell(j, 'min_wall_s')} | {cell(j, 'max_peak_rss_mib')} | "
+                        f"{cell(h, 'min_wall_s')} | {cell(h, 'max_peak_rss_mib')} | "
+                        f"{ratio(h.get('min_wall_s'), s.get('min_wall_s'))} | "
+                        f"{ratio(s.get('min_wall_s'), j.get('min_wall_s'))} | "
+                        f"{ratio(s.get('max_peak_rss_mib'), h.get('max_peak_rss_mib'))} | "
+                        f"{min(loads):.1f}-{max(loads):.1f} |")
     return ("# Kineto traces at scale: stepscope vs HTA 0.5.0 (benchmarks/kineto_scale.py)\n\n"
             f"{res['what']}\n\nMachine: {res['machine']}\n\n" + "\n".join(rows) + "\n\n"
-            "Times are the minimum over the runs; RSS the largest peak over the runs; every run's figures and "
-            "load averages are in kineto_scale.json. See docs/performance.md.\n")
+            "Times are the minimum over the runs, the measures interleaved run by run (same load); CPU s: user + "
+            "system time of that process and its forked reader (min over runs); RSS: the largest peak over the "
+            "runs, for stepscope the sum of the process's and its forked reader's peaks (what both could hold at "
+            "once). The 'two processes' reader reads a plain .json of 64 MB or more as two halves at once "
+            "(a 1-step trace is read in one process either way). Every run's figures and load averages are in "
+            "kineto_scale.json. See docs/performance.md.\n")
 
 
 if __name__ == "__main__":

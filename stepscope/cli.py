@@ -402,24 +402,36 @@ def cmd_compare(a) -> int:
 
 
 SHIPPED_GPU = "h100"
+
+
+def _traces_dir() -> Path:
+    """The shipped traces: beside the package in a clone (an editable install), else the
+    current folder's traces/ (a clone installed without -e, run from its root)."""
+    here = ROOT / "traces"
+    cwd = Path.cwd() / "traces"
+    return here if here.is_dir() or not cwd.is_dir() else cwd
+
+
 def _shipped_traces(model: str, ctx: int, modes: list[str]) -> list[Path]:
-    paths = [ROOT / "traces" / f"{model}-ctx{ctx}-{m}-{SHIPPED_GPU}.stepscope" for m in modes]
+    paths = [_traces_dir() / f"{model}-ctx{ctx}-{m}-{SHIPPED_GPU}.stepscope" for m in modes]
     if all(p.is_file() for p in paths):
         return paths
     nearest = _nearest_shipped(model, ctx, modes)
     if nearest is None:
-        raise UsageError(f"no GPU here, and no shipped traces of {', '.join(modes)} in {ROOT / 'traces'} "
-                         "(they come with a clone of the repository, not with a pip install of it).")
+        raise UsageError(f"no GPU here, and no shipped traces of {', '.join(modes)} in {_traces_dir()} "
+                         "(they come with a clone of the repository: run stepscope from its root).")
     raise UsageError(f"no GPU here, and the shipped traces do not cover {model} at ctx {ctx} in {', '.join(modes)}; "
                      f"the nearest shipped: --model {nearest[0]} --ctx {nearest[1]}.")
 
 
 def _nearest_shipped(model: str, ctx: int, modes: list[str]) -> tuple[str, int] | None:
-    """The shipped (model, ctx) with traces of every mode asked: the same model first,
-    then the nearest ctx."""
+    """The shipped (model, ctx) with traces of every mode asked: the same model first (a
+    hub id such as Qwen/Qwen2.5-7B matches its registry name, qwen2.5-7b), then the nearest
+    ctx."""
     import re
+    model = model.rpartition("/")[2].lower()
     have: dict[tuple[str, int], set[str]] = {}
-    for p in (ROOT / "traces").glob(f"*-ctx*-{SHIPPED_GPU}.stepscope"):
+    for p in _traces_dir().glob(f"*-ctx*-{SHIPPED_GPU}.stepscope"):
         m = re.fullmatch(rf"(.+)-ctx(\d+)-(eager|eager-static|graph)-{SHIPPED_GPU}\.stepscope", p.name)
         if m and not m.group(1).startswith("quant-"):
             have.setdefault((m.group(1), int(m.group(2))), set()).add(m.group(3))

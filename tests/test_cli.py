@@ -87,6 +87,19 @@ def test_main_job_bad_modes_and_missing_shipped_trace(tmp_path):
         "the nearest shipped: --model qwen2.5-7b --ctx 2048.\n")
     r = run("--shipped", "--model", "mistral-7b-v0.3", "--ctx", "8192", "--modes", "eager,graph", "-o", tmp_path)
     assert r.returncode == 2 and r.stderr.endswith("the nearest shipped: --model mistral-7b-v0.3 --ctx 2048.\n")
+    # a hub id is matched to its registry name, not to the first shipped model
+    r = run("--shipped", "--model", "Qwen/Qwen2.5-7B", "-o", tmp_path)
+    assert r.returncode == 2 and r.stderr.endswith("the nearest shipped: --model qwen2.5-7b --ctx 2048.\n")
+
+
+def test_shipped_traces_are_found_in_the_clone_run_from_without_an_editable_install(tmp_path, monkeypatch):
+    """A clone installed with `pip install .` runs from its root: the package sits in
+    site-packages, the traces in ./traces."""
+    from stepscope import cli
+    monkeypatch.setattr(cli, "ROOT", tmp_path / "site-packages")
+    monkeypatch.chdir(ROOT)
+    assert cli._traces_dir() == ROOT / "traces"
+    assert cli._shipped_traces("qwen2.5-7b", 2048, ["eager-static", "graph"])[0].parent == ROOT / "traces"
 
 
 def test_a_hub_id_without_the_hub_fails_in_one_sentence_at_once(tmp_path, monkeypatch, capsys):

@@ -158,7 +158,7 @@ def test_render_shows_both_arms_the_intervals_the_rule_and_the_verdict():
     assert "intervals: bootstraps over the steps of one session per arm (30 + 30 timed, 3 traced, the node gap)" in lines
     assert any(x.startswith("sensitivity: 'explained' for node gaps 0-") for x in lines)
     assert "host side of the eager-static step:\n  the GPU waited for framework code between API calls 65%" in text
-    assert "trace with --host-spans to name the module" in text
+    assert "capture with `stepscope trace --host-spans` to name the module" in text
     assert max(len(x) for x in lines) <= 100
     full = render(c, "test", explain=True)
     assert f"rule: {CM.RULE}" in full and "bootstrap over 30 and 30 steps of one session per arm" in full

@@ -263,7 +263,7 @@ def test_verdict_text():
     t = constructed()
     t.tables["host_spans"] = table_from_rows("host_spans", {"start_ns": []})
     assert TraceAnalysis(t).get_host()["verdict"].endswith(
-        "\nthe framework code is not named: trace with --host-spans to name the module")
+        "\nthe framework code is not named: capture with `stepscope trace --host-spans` to name the module")
     t = constructed()
     t["host_spans"]["thread_id"][:] = TID + 1           # spans recorded, none on the launching thread
     assert TraceAnalysis(t).get_host()["verdict"].endswith("\nlargest: framework code outside any host span, 57%")

@@ -119,3 +119,12 @@ def test_over_sessions_pairs_each_arm_with_its_own_sessions_baseline():
     lo, hi = next(r for r in many if r["arm"] == "q")["realised_speedup_ci"]
     assert 1.0 <= lo <= 1.25 <= hi <= 1.5
     assert rows["bf16"]["realised_speedup"] is None and rows["bf16"]["median_ms"] == 10.0
+
+
+def test_table_title_names_the_workload_and_gpu():
+    """The table is titled by what it compares and the trace's workload, not by a model
+    family ("Qwen-style table", issue 29)."""
+    title = quant_markdown([], "NVIDIA H100 80GB HBM3", "qwen2.5-7b", 2048).splitlines()[0]
+    assert title == ("Quantised weight paths vs bf16: qwen2.5-7b ctx 2048 on NVIDIA H100 80GB HBM3 "
+                     "(ms per decode step, median of 30 untraced steps)")
+    assert quant_markdown([], "L4").splitlines()[0].startswith("Quantised weight paths vs bf16: on L4 (")

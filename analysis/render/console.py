@@ -122,8 +122,7 @@ class ConsoleRenderer:
         ctx = f"  ctx {s['ctx']}" if s["ctx"] else ""
         what = s["model"] or (wl.get("name") if wl.get("kind") not in (None, "decode") else None)
         if not what:
-            what = ("a torch.profiler trace (no model: --model and --ctx give one)"
-                    if a.trace.meta.get("source", "").startswith("torch.profiler")
+            what = ("a torch.profiler trace" if a.trace.meta.get("source", "").startswith("torch.profiler")
                     else f"a {wl['kind']} trace" if wl.get("kind") else "a trace")
         w.append(f"stepscope report: {what}{ctx}  on {s['gpu'] or 'an unknown GPU'}")
         pk = s["peak_bytes_per_s"]
@@ -319,7 +318,7 @@ class ConsoleRenderer:
                 w.append(f"    step {lg['step'][i]}  {lg['gap_ns'][i] / 1e6:8.3f} ms  {span}  "
                          f"[{', '.join(lg['apis_inside'][i]) or 'none'}]")
                 w.append(f"      -> {shorten(lg['next_kernel'][i], 64)} ({lg['launch_api'][i]})")
-        w += [f"  verdict: {line}" if i == 0 else f"           {line}" for i, line in enumerate(h["verdict"].split("\n"))]
+        w += [f"  {line}" for line in h["verdict"].split("\n")]
         return w + self.stacks(a)
 
     def stacks(self, a: TraceAnalysis) -> list[str]:

@@ -107,12 +107,17 @@ def compare_figure(res: dict, floors: list[dict], out) -> Path:
     pts = [(b, r["graph_speedup_median"]) for b, r in zip(bw, rows) if r["graph_speedup_median"] is not None]
     if pts:
         a2.plot(*zip(*pts), "D-", color="#EE7733")
+        for (b, sp), r in zip(pts, [r for r in rows if r["graph_speedup_median"] is not None]):
+            a2.annotate(f"{r['gpu'].replace('NVIDIA ', '')}: {sp:.2f}x", (b, sp), fontsize=8,
+                        textcoords="offset points", xytext=(4, 4))
     a2.set_xlabel("peak DRAM bandwidth (TB/s, NVML)")
     a2.set_ylabel("graph speedup over eager (x, median over cells)")
     a1.set_title("% of floor vs bandwidth, per mode", fontsize=10)
     a2.set_title("graph speedup over eager vs bandwidth", fontsize=10)
-    for ax in (a1, a2):   # from zero: the eye reads ratios off the axes
-        ax.set_xlim(0, max(bw, default=1) * 1.15)
+    lo, hi = min(bw, default=0.0), max(bw, default=1.0)
+    pad = max(0.25 * (hi - lo), 0.1 * hi)
+    for ax in (a1, a2):   # y from zero (the eye reads ratios off it); x spans the GPUs measured
+        ax.set_xlim(max(lo - pad, 0.0), hi + pad)
         ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
     gpus = ", ".join(r["gpu"].replace("NVIDIA ", "") for r in rows)
     models = ", ".join(sorted({f["model"] for f in floors})) if floors else "the sweep's models"

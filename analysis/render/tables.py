@@ -78,10 +78,11 @@ def compare_text(res: dict, floors: list[dict]) -> str:
         falls = ", ".join(f"{m}: {'yes' if v else 'no'}" for m, v in ans["pct_floor_falls_as_peak_rises"].items())
         sps = ", ".join(f"{r['graph_speedup_median']:.2f}x on {r['gpu']}" for r in res["gpus"]
                         if r["graph_speedup_median"] is not None)
-        out.append(f"\n% of floor falls as peak bandwidth rises? {falls}. Graph speedup grows with peak "
-                   f"bandwidth? {'yes' if ans['graph_speedup_grows_with_peak'] else 'no'} in these data ({sps}), "
-                   "which are not evidence either way: the speedup also depends on how fast each machine's host "
-                   "issues eager kernels, which the sweep does not calibrate.")
+        out += ["", f"% of floor falls as peak bandwidth rises? {falls}.",
+                f"Graph speedup grows with peak bandwidth? {'yes' if ans['graph_speedup_grows_with_peak'] else 'no'} "
+                "in these data, which are not evidence either way:",
+                f"  {sps};", "  the speedup also depends on how fast each machine's host issues eager kernels, which the",
+                "  sweep does not calibrate."]
     out.append("\nAnalytic floor at ctx 2048, ms (all parameters + KV over datasheet peak; not measurements):")
     gpus = [k for k in floors[0] if k not in ("model", "ctx")] if floors else []
     out.append("| model | " + " | ".join(gpus) + " |")
