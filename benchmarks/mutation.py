@@ -284,6 +284,13 @@ MODULES: dict[str, dict] = {
         # by every mutant (tests/analysis_cache.py): a renderer mutant cannot change them
         "analysis_cache": True},
     "stepscope.analysis.untraced": {"tests": ["tests/test_untraced_equivalent.py", "tests/test_kills_untraced.py"]},
+    # What the tracer cost a recorded program (record --repeat): anchors, per-step bootstrap, spans.
+    "stepscope.analysis.record_cost": {"tests": ["tests/test_record_cost.py"]},
+    # The main job's two-arm comparison and verdict.
+    "stepscope.analysis.compare_modes": {"tests": ["tests/test_compare_modes.py"]},
+    # The per-mode summary the headline table prints (the JSON goldens hold every field).
+    "stepscope.analysis.summary": {"tests": ["tests/test_golden_outputs.py", "tests/test_graph_level.py",
+                                             "tests/test_untraced_equivalent.py"]},
     # The Perfetto export's per-gap context (the idle-cause track), checked against report --json.
     "stepscope.analysis.gap_context": {"tests": ["tests/test_perfetto_idle.py"]},
     # The typed Kineto reader: column for column against the general reader, and its fallbacks.
