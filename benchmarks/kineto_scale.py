@@ -29,6 +29,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _common import shift_event  # noqa: E402
+
 SRC = ROOT / "traces" / "kineto-qwen2.5-7b-ctx2048-eager-h100.json.gz"
 GPU_CATS = ("kernel", "gpu_memcpy", "gpu_memset", "gpu_user_annotation")
 
@@ -73,18 +76,7 @@ def build(out: Path, steps: int, markers: bool, src: Path = SRC) -> dict:
         for k in range(steps):
             parts = []
             for e in body:
-                e2 = dict(e)
-                e2["ts"] = round(float(e["ts"]) + k * period, 3)
-                a = e2.get("args")
-                if a:
-                    a = dict(a)
-                    if "correlation" in a:
-                        a["correlation"] = int(a["correlation"]) + k * corr
-                    if "External id" in a:
-                        a["External id"] = int(a["External id"]) + k * eid
-                    e2["args"] = a
-                if e2.get("ph") in ("s", "f") and isinstance(e2.get("id"), int):
-                    e2["id"] += k * corr
+                e2 = shift_event(e, k, period, corr, eid)     # every body event has a ts
                 if str(e2.get("name", "")).startswith("ProfilerStep#"):
                     e2["name"] = f"ProfilerStep#{k}"
                 parts.append(orjson.dumps(e2))

@@ -420,6 +420,21 @@ def mutmut_env(mod: str, dest: Path) -> dict:
     return env
 
 
+def _wait_or_stop(proc: subprocess.Popen, left_s: float) -> tuple[int | None, bool]:
+    """(exit code, False) of a mutmut run that ends within ``left_s``; else (None, True)
+    after stopping it with its workers (their own session): SIGTERM, SIGKILL 30 s later."""
+    try:
+        return proc.wait(timeout=max(left_s, 1)), False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        return None, True
+
+
 def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: float, resume: bool) -> dict:
     """Stage ``mod``, run mutmut on it until done or ``deadline`` (time.monotonic()), collect."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -432,17 +447,7 @@ def run_module(mutmut: str, mod: str, dest: Path, max_children: int, deadline: f
     t0 = time.monotonic()
     proc = subprocess.Popen([mutmut, "run", "--max-children", str(max_children), *names], cwd=dest,
                             start_new_session=True, stdout=subprocess.DEVNULL, env=mutmut_env(mod, dest))
-    try:
-        code = proc.wait(timeout=max(deadline - t0, 1))
-        cut = False
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)     # mutmut and its workers: their own session
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        code, cut = None, True
+    code, cut = _wait_or_stop(proc, deadline - t0)
     seconds = time.monotonic() - t0
     m = collect(dest).get(mod, {"counts": {}, "total": 0, "equivalent": 0, "score_non_equivalent": 0.0,
                                 "survivors": []})
@@ -468,16 +473,7 @@ def rerun_survivors(mutmut: str, mod: str, dest: Path, max_children: int, deadli
     t0 = time.monotonic()
     proc = subprocess.Popen([mutmut, "run", "--max-children", str(max_children), *names], cwd=dest,
                             start_new_session=True, stdout=subprocess.DEVNULL, env=mutmut_env(mod, dest))
-    try:
-        code, cut = proc.wait(timeout=max(deadline - t0, 1)), False
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        code, cut = None, True
+    code, cut = _wait_or_stop(proc, deadline - t0)
     seconds = time.monotonic() - t0
     codes = {}
     for meta in (dest / "mutants").rglob("*.py.meta"):

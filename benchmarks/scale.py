@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from analysis_speed import tile  # noqa: E402
 
+from _common import shift_event  # noqa: E402
 from stepscope.analysis.trace import Trace  # noqa: E402
 
 NATIVE = ROOT / "traces" / "qwen2.5-7b-ctx2048-eager-static-h100.stepscope"
@@ -71,19 +72,7 @@ def tile_kineto(src: Path, copies: int, out: Path) -> int:
             for e in ev:
                 if e.get("ph") == "M" and k:
                     continue
-                e2 = dict(e)
-                if "ts" in e2:
-                    e2["ts"] = round(float(e2["ts"]) + k * period, 3)
-                a = e2.get("args")
-                if a:
-                    a = dict(a)
-                    if "correlation" in a:
-                        a["correlation"] = int(a["correlation"]) + k * corr
-                    if "External id" in a:
-                        a["External id"] = int(a["External id"]) + k * eid
-                    e2["args"] = a
-                if e2.get("ph") in ("s", "f") and isinstance(e2.get("id"), int):
-                    e2["id"] += k * corr
+                e2 = shift_event(e, k, period, corr, eid)
                 name = str(e2.get("name", ""))
                 if name.startswith("ProfilerStep#"):
                     e2["name"] = f"ProfilerStep#{int(name.split('#')[1]) + k * n_steps}"

@@ -133,10 +133,7 @@ def _budgeted(path: Path):
         out = _select(events)
         kept[0] += len(out)
         if kept[0] * EVENT_BYTES > limit:
-            raise TraceFileError(
-                f"{path}: holds more than {kept[0]} events to import, about {kept[0] * EVENT_BYTES / 2**20:.0f} MB "
-                f"in memory, over the {limit / 2**20:.0f} MB limit (raise it with --max-trace-mb or "
-                "STEPSCOPE_MAX_TRACE_MB if the machine has the memory).")
+            raise _over_budget(path, kept[0], limit, EVENT_BYTES)
         return out
     return select
 
