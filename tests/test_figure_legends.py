@@ -129,7 +129,10 @@ def test_bar_labels_are_distinct():
     assert len(set(labels)) == 3 and common == "qwen2.5-7b ctx 2048 H100"
 
 
-def test_compare_axes_start_at_zero(tmp_path):
+def test_compare_y_from_zero_x_spans_the_gpus_measured(tmp_path):
+    """Speedup and % of floor are read as ratios, so y starts at zero; the x axis (peak
+    bandwidth) spans the GPUs measured with a margin, not 0..max (half-empty axes), and no
+    measured point sits on its edge."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -142,14 +145,18 @@ def test_compare_axes_start_at_zero(tmp_path):
     real_savefig = plt.Figure.savefig
 
     def spy(fig, *a, **kw):
-        seen.extend((ax.get_xlim()[0], ax.get_ylim()[0]) for ax in fig.axes)
+        seen.extend((ax.get_xlim(), ax.get_ylim()[0]) for ax in fig.axes)
         return real_savefig(fig, *a, **kw)
     plt.Figure.savefig = spy
     try:
         compare_figure(res, [], tmp_path / "c.png")
     finally:
         plt.Figure.savefig = real_savefig
-    assert seen and all(lim == (0, 0) for lim in seen)
+    bw_tbs = [r["peak_bytes_per_s"] / 1e12 for r in res["gpus"]]
+    assert len(seen) == 2 and all(y0 == 0 for _, y0 in seen)
+    for (x0, x1), _ in seen:
+        assert 0 < x0 < min(bw_tbs) and max(bw_tbs) < x1
+        assert (max(bw_tbs) - min(bw_tbs)) / (x1 - x0) > 0.5   # the points fill most of the axis
 
 
 def test_timeline_title_names_the_mode_drawn_and_the_peak_its_source(tmp_path):
