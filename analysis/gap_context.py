@@ -134,7 +134,7 @@ def gap_context(trace, attr: dict) -> dict:
     waited[is_sync] = "API call " + _sync_call_names(trace, gaps["start_ns"][is_sync], gaps["end_ns"][is_sync])
     for c, words in ((GapCause.QUEUED, "the GPU: {} was already launched"), (GapCause.COPY, "host copy {}"),
                      (GapCause.GRAPH, "the graph's next node {}")):
-        m = (cause == c) & (record != "")
+        m = cause == c      # gaps.classify gives these causes only to gaps that a record ends
         waited[m] = [words.format(r) for r in record[m]]
     other = cause == GapCause.OTHER
     waited[other] = "host work after the last GPU record, not recorded"

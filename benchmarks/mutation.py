@@ -112,6 +112,19 @@ EQUIVALENT = [
     (r"\+.*bootstrap\(\(b, a\), _ratio_of_medians, vectorized=True",
      "paired=False dropped: scipy's default is paired=False", "stepscope.analysis.results.ab"),
 
+    (r"\+.*corr = rec\.correlation\[np\.clip\(nxt, None, None\)\]",
+     "a gap without a next record (nxt = -1) reads the last record's correlation, and ok (nxt >= 0) masks it",
+     "stepscope.analysis.gap_context"),
+    (r"\+.*ends\[np\.clip\(i, None, len\(ends\) - 1\)\]",
+     "i comes from np.searchsorted, never negative: only the upper clip matters", "stepscope.analysis.gap_context"),
+    (r"\+\s*waited = np\.full\(n, (None|\"XXXX\"), dtype=object\)|\+\s*is_launch = None",
+     "every gap's cause is one of the six GapCause values and each has a branch that sets its gaps' entry, so "
+     "the initial value is never read; is_launch = None writes the leaders into every entry, and each "
+     "non-launch entry is then overwritten by its own cause's branch", "stepscope.analysis.gap_context"),
+    (r"\+\s*waited\[other & \(nxt (> 0|>= 1)\)\]",
+     "record 0 is the trace's first record, so the gap it ends is its step's leading gap, and a leading gap "
+     "with a record is launch overhead (gaps.classify), never other idle", "stepscope.analysis.gap_context"),
+
     (r"\+.*for _ in range\(65\):", "the climb stops as soon as nothing is left to climb; nesting is far below "
      "64 levels, so a 65th round never runs", "stepscope.analysis.host"),
     (r"\+.*np\.clip\((j|p|lrow|srow), None, None\)",
@@ -292,12 +305,32 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.summary": {"tests": ["tests/test_golden_outputs.py", "tests/test_graph_level.py",
                                              "tests/test_untraced_equivalent.py"]},
     # The Perfetto export's per-gap context (the idle-cause track), checked against report --json.
-    "stepscope.analysis.gap_context": {"tests": ["tests/test_perfetto_idle.py"]},
+    "stepscope.analysis.gap_context": {"tests": ["tests/test_gap_context.py", "tests/test_perfetto_idle.py"]},
     # The typed Kineto reader: column for column against the general reader, and its fallbacks.
     "stepscope.analysis.trace.kineto_fast": {"tests": ["tests/test_kineto_fast.py"]},
     # The Kineto importer's host-span nesting and exact microsecond conversion.
     "stepscope.analysis.trace.kineto": {"tests": ["tests/test_kineto_nesting.py", "tests/test_kineto_fast.py"],
                                         "functions": ["host_table", "_nest_stack", "_nest", "_us_to_ns"]},
+    # Cross-GPU prediction: the model, its GPU table, and the per-kernel prediction.
+    "stepscope.analysis.predict": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py"]},
+    "stepscope.analysis.predict_model": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py"]},
+    "stepscope.analysis.gpu_table": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py"]},
+    # The analytic memory floor.
+    "stepscope.analysis.floor": {"tests": ["tests/test_attribution.py", "tests/test_kills_dram.py",
+                                           "tests/test_predict_sweep.py"]},
+    # Per-kernel DRAM bytes from PM samples (the NNLS fit) and their tables.
+    "stepscope.analysis.dram_kernels": {"tests": ["tests/test_dram_kernels.py"]},
+    "stepscope.analysis.dram_nnls": {"tests": ["tests/test_dram_kernels.py"]},
+    # Kernel classes and short names (every table and figure groups by them).
+    "stepscope.analysis.kernel_classes": {"tests": ["tests/test_kernel_classes.py", "tests/test_graph_level.py",
+                                                    "tests/test_wrong_numbers.py"]},
+    "stepscope.analysis.window": {"tests": ["tests/test_window.py"]},
+    # Result tables: the quantised arms, the sweep, the main job's text.
+    "stepscope.analysis.results.quant": {"tests": ["tests/test_quant.py", "tests/test_int4.py"]},
+    "stepscope.analysis.results.sweep": {"tests": ["tests/test_ab_sweep.py", "tests/test_wrong_numbers.py"]},
+    "stepscope.analysis.render.tables": {"tests": ["tests/test_ab_sweep.py", "tests/test_quant.py"]},
+    "stepscope.analysis.render.main_job": {"tests": ["tests/test_compare_modes.py",
+                                                     "tests/test_untraced_equivalent.py"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
 
