@@ -153,6 +153,8 @@ def main(argv=None) -> int:
     ap.add_argument("--big", action="store_true", help="also the 1000-step traces (about 2 GB each)")
     ap.add_argument("--big-hta", action="store_true", help="also HTA on the 1000-step trace with markers")
     ap.add_argument("--only-big", action="store_true", help="only the 1000-step traces, added to the --out results")
+    ap.add_argument("--big-steps", type=int, default=1000,
+                    help="steps of the big traces (1400 makes the ~2.8 GB of issue 32: 2.0 MB per step here)")
     ap.add_argument("--kinds", nargs="+", default=["markers", "nomarkers"], choices=["markers", "nomarkers"])
     a = ap.parse_args(argv)
     a.work.mkdir(parents=True, exist_ok=True)
@@ -162,13 +164,14 @@ def main(argv=None) -> int:
                  "source": SRC.name, "traces": {}}
     if a.only_big:
         res = json.loads(a.out.with_suffix(".json").read_text())
-        res["machine_1000_steps"] = machine
+        res[f"machine_{a.big_steps}_steps"] = machine
     else:
         one = a.work / "one-step.json"
         res["traces"]["1-step"] = {**build(one, 1, True), "stepscope_report": best([timed(stepscope(one))
                                                                                       for _ in range(a.runs)])}
         print("1-step", res["traces"]["1-step"]["stepscope_report"]["runs"], flush=True)
-    plan = ((1000, 1),) if a.only_big else ((100, a.runs),) + (((1000, 1),) if a.big else ())
+    big = ((a.big_steps, 1),)
+    plan = big if a.only_big else ((100, a.runs),) + (big if a.big else ())
     for steps, runs in plan:
         for markers in [k == "markers" for k in a.kinds]:
             p = a.work / f"{steps}-{'markers' if markers else 'nomarkers'}.json"
@@ -195,7 +198,7 @@ def main(argv=None) -> int:
                     print(f" {m}", got[m][-1], flush=True)
             r = {**info, **{m: best(v) for m, v in got.items()}}
             res["traces"][key] = r
-            if steps == 1000:
+            if steps != 100:
                 p.unlink()
                 p.with_suffix(".info.json").unlink()
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

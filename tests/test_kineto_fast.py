@@ -85,7 +85,10 @@ def test_profiler_steps_as_cpu_ops_and_kinds(tmp_path):
 
 
 def test_events_count_against_the_limit_by_their_columns(tmp_path, monkeypatch):
-    """EVENT_BYTES per event kept: refused over the limit, read under it."""
+    """EVENT_BYTES per event kept: refused over the limit, read under it. The shipped
+    trace's text is ~390 bytes per kept event, more than EVENT_BYTES (320), so its text
+    check would bind first; a larger per-event count makes the events check the one that binds."""
+    monkeypatch.setattr(kineto_fast, "EVENT_BYTES", 1024)
     p = TRACES / SHIPPED[0]
     n = kineto._read_fast(p)
     kept = sum(n.n(t) for t in ("kernels", "api", "memcpy", "memset", "host_spans")) + n.n("steps")
@@ -186,11 +189,17 @@ def test_no_fork_with_other_threads_or_when_asked_not_to(tmp_path, monkeypatch):
     assert not kineto._split_worth(gz)      # a .json.gz inflates in order: one process
     monkeypatch.setattr(kineto, "SPLIT_BYTES", p.stat().st_size + 1)
     assert not kineto._split_worth(p)
+    monkeypatch.setattr(kineto, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(kineto, "SPLIT_MAX_BYTES", p.stat().st_size)
+    assert kineto._split_worth(p)           # at the cap: still two halves
+    monkeypatch.setattr(kineto, "SPLIT_MAX_BYTES", p.stat().st_size - 1)
+    assert not kineto._split_worth(p)       # above it: one process (memory over speed)
 
 
 def test_the_size_limit_counts_both_halves(tmp_path, monkeypatch):
     """Each half under the events limit, both together over it: refused, as one process
-    refuses the file."""
+    refuses the file (EVENT_BYTES raised so that the events check, not the text check, binds)."""
+    monkeypatch.setattr(kineto_fast, "EVENT_BYTES", 1024)
     p = _plain(tmp_path)
     n = _one_process(p, monkeypatch)
     kept = sum(n.n(t) for t in ("kernels", "api", "memcpy", "memset", "host_spans")) + n.n("steps")

@@ -24,7 +24,10 @@ from .model import DOMAIN_DRIVER, DOMAIN_RUNTIME, HostSpanKind, Trace, table_fro
 #: Memory per imported event, counted against the size limit as events are kept: the
 #: columns of the trace model (up to 15 int64 per kernel, 120 bytes), their per-piece
 #: copies before they are joined, the float64 times, and the arrays a report derives.
-EVENT_BYTES = 512
+#: Measured peak of a whole `stepscope report` per event kept (benchmarks/kineto_scale.py,
+#: one process): 247 bytes at 9.5M events (1000 steps), 289 at 0.95M (100 steps, with
+#: ~45 MiB of interpreter and imports); 320 leaves about 30% over the larger figure.
+EVENT_BYTES = 320
 
 
 class Unexpected(Exception):
