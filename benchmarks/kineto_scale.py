@@ -214,7 +214,7 @@ def markdown(res: dict) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in res["traces"].items():
         j, h = r.get("json_load", {}), r.get("hta_load_and_breakdowns", {})
-        for reader, s in (("two processes", r["stepscope_report"]), ("one process", r.get("stepscope_report_one_process"))):
+        for reader, s in (("default", r["stepscope_report"]), ("one process", r.get("stepscope_report_one_process"))):
             if not s:
                 continue
             loads = [x[k] for part in (s, j, h) for x in part.get("runs", [])
@@ -235,8 +235,9 @@ def markdown(res: dict) -> str:
             "Times are the minimum over the runs, the measures interleaved run by run (same load); CPU s: user + "
             "system time of that process and its forked reader (min over runs); RSS: the largest peak over the "
             "runs, for stepscope the sum of the process's and its forked reader's peaks (what both could hold at "
-            "once). The 'two processes' reader reads a plain .json of 64 MB or more as two halves at once "
-            "(a 1-step trace is read in one process either way). Every run's figures and load averages are in "
+            "once). The default reader reads a plain .json of 64 MB to 1 GiB as two halves at once, the second "
+            "in a forked process (the 1-step and the 1000- and 1400-step traces are read in one process either "
+            "way); 'one process' sets STEPSCOPE_READ_PROCESSES=1. Every run's figures and load averages are in "
             "kineto_scale.json. See docs/performance.md.\n")
 
 

@@ -361,7 +361,7 @@ def test_env_limit_that_is_not_a_number(capsys, monkeypatch):
 
 def test_many_kineto_events_count_against_the_limit(capsys, tmp_path):
     """D4: the events kept while importing are counted against the limit as they are
-    parsed (kineto_fast.EVENT_BYTES each: 40,000 events are about 12 MB); the same file
+    parsed (kineto_fast.EVENT_BYTES each: 40,000 events are about 15 MB); the same file
     loads under a larger one."""
     p = corpus.many_events(tmp_path, 40_000)
     refuse(capsys, ["--max-trace-mb", "8", "report", p], [p], "events to import")

@@ -86,8 +86,8 @@ def test_profiler_steps_as_cpu_ops_and_kinds(tmp_path):
 
 def test_events_count_against_the_limit_by_their_columns(tmp_path, monkeypatch):
     """EVENT_BYTES per event kept: refused over the limit, read under it. The shipped
-    trace's text is ~390 bytes per kept event, more than EVENT_BYTES (320), so its text
-    check would bind first; a larger per-event count makes the events check the one that binds."""
+    trace's text is ~390 bytes per kept event, about EVENT_BYTES (384), so its text
+    check could bind first; a larger per-event count makes the events check the one that binds."""
     monkeypatch.setattr(kineto_fast, "EVENT_BYTES", 1024)
     p = TRACES / SHIPPED[0]
     n = kineto._read_fast(p)

@@ -589,3 +589,19 @@ def test_readme_sweep_numbers_are_the_results():
     assert f"Eager steps miss by up to {max(abs(r['err_pct']) for r in eager):.0f}%" in flat
     assert f"within {max(abs(r['busy_err_ms'] / r['measured_busy_ms']) for r in eager) * 100:.1f}% of every cell" in flat
     assert (ROOT / "benchmarks/results/predict/floor_vs_bandwidth.png").exists()
+
+
+def test_kineto_scale_paragraph():
+    """The big-trace paragraph: report, HTA and json.load of the 100-step trace with
+    markers (min wall, largest RSS), and the 1400-step report, from kineto_scale.json."""
+    r = _json("kineto_scale.json")["traces"]
+    t100, t1400 = r["100-markers"], r["1400-markers"]
+    s = t100["stepscope_report"]
+    _has(f"({t100['file_mb']} MB of JSON")
+    _has(f"takes {f(s['min_wall_s'], 2)} s and {s['max_peak_rss_mib']:.0f} MiB on the quiet 2-core machine")
+    h = t100["hta_load_and_breakdowns"]
+    _has(f"against {f(h['min_wall_s'], 2)} s and {h['max_peak_rss_mib']:.0f} MiB for HTA 0.5.0's")
+    _has(f"and {f(t100['json_load']['min_wall_s'], 2)} s for `json.load`")
+    b = t1400["stepscope_report"]
+    _has(f"the same trace 1400 steps long ({t1400['file_mb']} MB) reports in {f(b['min_wall_s'], 2)} s "
+         f"and {b['max_peak_rss_mib']:.0f} MiB")

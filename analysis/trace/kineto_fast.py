@@ -25,9 +25,10 @@ from .model import DOMAIN_DRIVER, DOMAIN_RUNTIME, HostSpanKind, Trace, table_fro
 #: columns of the trace model (up to 15 int64 per kernel, 120 bytes), their per-piece
 #: copies before they are joined, the float64 times, and the arrays a report derives.
 #: Measured peak of a whole `stepscope report` per event kept (benchmarks/kineto_scale.py,
-#: one process): 247 bytes at 9.5M events (1000 steps), 289 at 0.95M (100 steps, with
-#: ~45 MiB of interpreter and imports); 320 leaves about 30% over the larger figure.
-EVENT_BYTES = 320
+#: one process): 349 bytes at 6.7M kept events (1000 steps, 2,230 MiB), 344 at 9.4M (1400
+#: steps, 3,080 MiB), 339 at 0.67M after ~45 MiB of interpreter and imports (100 steps);
+#: 384 is 10% over the largest.
+EVENT_BYTES = 384
 
 
 class Unexpected(Exception):
