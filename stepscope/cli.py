@@ -412,6 +412,17 @@ def _traces_dir() -> Path:
     return here if here.is_dir() or not cwd.is_dir() else cwd
 
 
+def _shown(path: Path) -> str:
+    """A shipped trace's path as the user can type it: from the clone's root (beside the
+    package, or the current folder when the package is installed elsewhere), else whole."""
+    for base in (ROOT, Path.cwd()):
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            pass
+    return str(path)
+
+
 def _shipped_traces(model: str, ctx: int, modes: list[str]) -> list[Path]:
     paths = [_traces_dir() / f"{model}-ctx{ctx}-{m}-{SHIPPED_GPU}.stepscope" for m in modes]
     if all(p.is_file() for p in paths):
@@ -502,7 +513,7 @@ def cmd_default(a) -> int:
         else:
             paths = _shipped_traces(a.model, a.ctx, modes)
             why = "--shipped" if a.shipped else "no CUDA GPU here"
-            p(f"{why}; comparing the shipped traces {paths[0].relative_to(ROOT)} and {paths[1].relative_to(ROOT)}")
+            p(f"{why}; comparing the shipped traces {_shown(paths[0])} and {_shown(paths[1])}")
             source = f"shipped traces recorded on an {SHIPPED_GPU.upper()}, not this machine"
             p.start(2)
         from stepscope.analysis.compare_modes import compare

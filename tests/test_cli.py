@@ -102,6 +102,21 @@ def test_shipped_traces_are_found_in_the_clone_run_from_without_an_editable_inst
     assert cli._shipped_traces("qwen2.5-7b", 2048, ["eager-static", "graph"])[0].parent == ROOT / "traces"
 
 
+def test_main_job_runs_from_a_clone_without_an_editable_install(tmp_path, monkeypatch, capsys):
+    """The whole main job there (the audit of issue 29 found it failing on the line that
+    names the shipped traces, relative to the package's folder): rc 0, the traces named
+    from the clone's root."""
+    from stepscope import cli
+    monkeypatch.setattr(cli, "ROOT", tmp_path / "site-packages")
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["--shipped", "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "comparing the shipped traces traces/qwen2.5-7b-ctx2048-eager-static-h100.stepscope and " \
+           "traces/qwen2.5-7b-ctx2048-graph-h100.stepscope" in err
+    monkeypatch.chdir(tmp_path)
+    assert cli._shown(ROOT / "traces" / "x.stepscope") == str(ROOT / "traces" / "x.stepscope")
+
+
 def test_a_hub_id_without_the_hub_fails_in_one_sentence_at_once(tmp_path, monkeypatch, capsys):
     """No network (the hub does not answer) and nothing cached: one sentence within about
     a second, not the download's retries (24 s of them were seen)."""
