@@ -11,7 +11,7 @@ import pytest
 
 from conftest import RESULTS, TRACES, trace_path
 from stepscope.analysis.facade import TraceAnalysis
-from stepscope.analysis.render import figures, result_figures
+from stepscope.analysis.render import figures, predict_figure, result_figures
 from stepscope.cli import load_trace
 
 MIN_PT = 8.0
@@ -36,6 +36,7 @@ def captured(monkeypatch):
             figures._plt().close = real_close
     monkeypatch.setattr(figures, "save_figure", keep)
     monkeypatch.setattr(result_figures, "save_figure", keep)
+    monkeypatch.setattr(predict_figure, "save_figure", keep)
     yield figs
     for f in figs:
         figures._plt().close(f)
@@ -242,3 +243,23 @@ def test_kernel_class_colours_stay_apart_for_colour_blind_readers():
         i, j = np.unravel_index(np.argmin(d), d.shape)
         worst[name] = (float(d[i, j]), drawn[i].name, drawn[j].name)
     assert all(v[0] >= MIN_DELTA_E for v in worst.values()), worst
+
+
+def test_predict_sweep_figure_reads(tmp_path, captured):
+    """README's floor_vs_bandwidth.png, drawn again from benchmarks/results/predict/sweep.json
+    (every GPU of the table, every source, the measured cells and the paper's): the audit of
+    issue 29 found its GPU names and legend at 6 pt."""
+    r = json.loads((RESULTS / "predict" / "sweep.json").read_text())
+    spec = {c["gpu"]: c["peak_bytes_per_s"] for s in r["sources"] for c in s["cells"]}
+    res = {"ctxs": r["ctxs"], "sources": r["sources"],
+           "target_specs": [{"name": g, "peak_bytes_per_s": spec[g]} for g in r["targets"]]}
+    measured = [{"model": x["model"], "mode": x["mode"], "ctx": x["ctx"], "gpu": x["target"],
+                 "peak_bytes_per_s": spec[x["target"]], "pct_floor_all": x["measured_pct_floor_all"]}
+                for x in r["rows"]]
+    paper = [dict(p, peak_bytes_per_s=spec[p["gpu"]]) for p in r["paper"]]
+    predict_figure.floor_vs_bandwidth_figure(res, tmp_path / "f.png", measured, paper)
+    (fig,) = captured
+    assert check_figure(fig) == []
+    names = " ".join(t.get_text() for t in fig.axes[0].texts)
+    for g in r["targets"]:
+        assert g in names, g

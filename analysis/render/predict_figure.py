@@ -10,6 +10,20 @@ MODEL_COLORS = {"qwen2.5-7b": "#332288", "llama-3.1-8b": "#CC6677", "mistral-7b-
 MODE_STYLE = {"graph": "-", "eager": "--", "eager-static": ":"}
 
 
+def _gpu_labels(specs: list[dict], apart: float = 1.1) -> list[tuple[float, list[str]]]:
+    """(x in TB/s, names) per label: GPUs whose peak bandwidths are within ``apart`` of the
+    previous one share a label (H100 PCIe at 2.0 TB/s and A100-80GB SXM at 2.04 would print
+    over each other), placed at the group's first peak."""
+    out: list[tuple[float, list[str]]] = []
+    for g in sorted(specs, key=lambda g: g["peak_bytes_per_s"]):
+        x = g["peak_bytes_per_s"] / 1e12
+        if out and x <= out[-1][0] * apart:
+            out[-1][1].append(g["name"])
+        else:
+            out.append((x, [g["name"]]))
+    return out
+
+
 def floor_vs_bandwidth_figure(res: dict, out, measured: list[dict] = (), paper: list[dict] = ()):
     """``res``: ``predict_sweep``'s result; ``measured``: dicts with model, mode, ctx,
     peak_bytes_per_s, pct_floor_all (and gpu); ``paper``: the same without mode. One panel per
@@ -32,8 +46,8 @@ def floor_vs_bandwidth_figure(res: dict, out, measured: list[dict] = (), paper: 
         for p in (x for x in paper if x["ctx"] == ctx):
             ax.plot(p["peak_bytes_per_s"] / 1e12, p["pct_floor_all"], "*", ms=14, color="#EE7733",
                     label=f"paper {p['model']} ({p['gpu']})")
-        for g in res["target_specs"]:
-            ax.annotate(g["name"], (g["peak_bytes_per_s"] / 1e12, 2), fontsize=6, rotation=90, ha="center", va="bottom")
+        for x, names in _gpu_labels(res["target_specs"]):
+            ax.annotate(" / ".join(names), (x, 2), fontsize=8, rotation=90, ha="center", va="bottom")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(plt.matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(plt.matplotlib.ticker.NullFormatter())
@@ -45,10 +59,10 @@ def floor_vs_bandwidth_figure(res: dict, out, measured: list[dict] = (), paper: 
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
-    fig.legend(uniq.values(), uniq.keys(), fontsize=6, frameon=False, loc="lower center", ncol=3)
+    fig.legend(uniq.values(), uniq.keys(), fontsize=8, frameon=False, loc="lower center", ncol=3)
     fig.suptitle("batch-1 decode: fraction of the memory floor vs peak bandwidth (lines predicted, circles/squares "
                  "measured)", fontsize=10)
-    bottom = 0.02 + 0.025 * ((len(uniq) + 2) // 3) / nrow
+    bottom = 0.02 + 0.034 * ((len(uniq) + 2) // 3) / nrow
     fig.tight_layout(rect=(0, bottom, 1, 0.96))
     save_figure(fig, out)
     return out
