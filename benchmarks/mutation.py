@@ -125,6 +125,17 @@ EQUIVALENT = [
      "record 0 is the trace's first record, so the gap it ends is its step's leading gap, and a leading gap "
      "with a record is launch overhead (gaps.classify), never other idle", "stepscope.analysis.gap_context"),
 
+    (r"\+\s*starts = np\.sort\(m\[\"start_ns\"\]\[keep\], (kind=None|kind=\"STABLE\"|)\)",
+     "np.sort returns the sorted values, the same for any sort kind (no indices to keep stable)",
+     "stepscope.analysis.record_cost"),
+    (r"\+\s*last = np\.searchsorted\(starts, e, \) - 1",
+     "side='left' is np.searchsorted's default", "stepscope.analysis.record_cost"),
+    (r"\+\s*same = \[r if \(len\(r\) == len\(ref\)\) and False else"
+     r"|\+.*r\[len\(r\) - len\(ref\):\] if len\(r\) >= len\(ref\) else",
+     "a run of exactly len(ref) read-backs comes out whole from every branch (r[0:], or no zeros "
+     "before r)", "stepscope.analysis.record_cost"),
+    (r"\+.*else float\(\"NAN\"\)", "float() reads 'NAN' as nan", "stepscope.analysis.record_cost"),
+
     (r"\+.*for _ in range\(65\):", "the climb stops as soon as nothing is left to climb; nesting is far below "
      "64 levels, so a 65th round never runs", "stepscope.analysis.host"),
     (r"\+.*np\.clip\((j|p|lrow|srow), None, None\)",
@@ -298,7 +309,7 @@ MODULES: dict[str, dict] = {
         "analysis_cache": True},
     "stepscope.analysis.untraced": {"tests": ["tests/test_untraced_equivalent.py", "tests/test_kills_untraced.py"]},
     # What the tracer cost a recorded program (record --repeat): anchors, per-step bootstrap, spans.
-    "stepscope.analysis.record_cost": {"tests": ["tests/test_record_cost.py"]},
+    "stepscope.analysis.record_cost": {"tests": ["tests/test_record_cost.py", "tests/test_kills_record_cost.py"]},
     # The main job's two-arm comparison and verdict.
     "stepscope.analysis.compare_modes": {"tests": ["tests/test_compare_modes.py"]},
     # The per-mode summary the headline table prints (the JSON goldens hold every field).
@@ -312,9 +323,12 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.trace.kineto": {"tests": ["tests/test_kineto_nesting.py", "tests/test_kineto_fast.py"],
                                         "functions": ["host_table", "_nest_stack", "_nest", "_us_to_ns"]},
     # Cross-GPU prediction: the model, its GPU table, and the per-kernel prediction.
-    "stepscope.analysis.predict": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py"]},
-    "stepscope.analysis.predict_model": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py"]},
-    "stepscope.analysis.gpu_table": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py"]},
+    "stepscope.analysis.predict": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py",
+                                             "tests/test_predict_golden.py"]},
+    "stepscope.analysis.predict_model": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py",
+                                                   "tests/test_predict_golden.py"]},
+    "stepscope.analysis.gpu_table": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py",
+                                               "tests/test_predict_golden.py"]},
     # The analytic memory floor.
     "stepscope.analysis.floor": {"tests": ["tests/test_attribution.py", "tests/test_kills_dram.py",
                                            "tests/test_predict_sweep.py"]},
@@ -331,6 +345,21 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.render.tables": {"tests": ["tests/test_ab_sweep.py", "tests/test_quant.py"]},
     "stepscope.analysis.render.main_job": {"tests": ["tests/test_compare_modes.py",
                                                      "tests/test_untraced_equivalent.py"]},
+    # Sampled host stacks over launch gaps; joining traces; the streamed JSON reader;
+    # atomic trace writes; the Perfetto export; the per-kernel tables of the report.
+    "stepscope.analysis.stacks": {"tests": ["tests/test_stacks.py"]},
+    "stepscope.analysis.trace.merge": {"tests": ["tests/test_kills_host.py", "tests/test_stacks.py"]},
+    "stepscope.analysis.trace.json_stream": {"tests": ["tests/test_json_stream.py", "tests/test_bad_input.py"]},
+    "stepscope.analysis.trace.atomic": {"tests": ["tests/test_bad_input.py", "tests/test_trace_format.py"]},
+    "stepscope.analysis.render.perfetto": {"tests": ["tests/test_perfetto_idle.py", "tests/test_figures_exports.py"]},
+    "stepscope.analysis.render.predict": {"tests": ["tests/test_predict_golden.py", "tests/test_predict.py",
+                                                    "tests/test_predict_sweep.py"]},
+    "stepscope.analysis.kernel_tables": {"tests": ["tests/test_kills_dram.py", "tests/test_quant.py",
+                                                   "tests/test_kills_console.py"]},
+    # The trace checks and archive limits (the bad-input corpus), Nsight Compute's CSV.
+    "stepscope.analysis.trace.validate": {"tests": ["tests/test_bad_input.py", "tests/test_trace_format.py"]},
+    "stepscope.analysis.trace.archive": {"tests": ["tests/test_bad_input.py", "tests/test_trace_format.py"]},
+    "stepscope.analysis.dram_ncu": {"tests": ["tests/test_dram_counters.py", "tests/test_dram_kernels.py"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
 
