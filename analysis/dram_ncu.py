@@ -22,20 +22,44 @@ METRICS = {"dram__bytes_read.sum": "read_bytes", "dram__bytes_write.sum": "write
            "gpu__time_duration.sum": "duration_ns"}
 
 
+#: The units of ``--print-units base`` ("ns" in the committed exports, "nsecond" in older
+#: ncu releases); a scaled unit such as "Mbyte" or "usecond" is refused, not guessed.
+BASE_UNITS = {"read_bytes": ("byte",), "write_bytes": ("byte",), "duration_ns": ("ns", "nsecond")}
+COLUMNS = ("ID", "Kernel Name", "Metric Name", "Metric Value")
+
+
 def parse_csv(text: str) -> dict:
-    """Per kernel (launch order): name, read_bytes, write_bytes, duration_ns."""
+    """Per kernel (launch order): name, read_bytes, write_bytes, duration_ns. Text that is
+    not that export (no header, a column missing, a value that is not a number, a unit
+    other than the base one) raises ValueError, one sentence."""
     lines = text.splitlines()
     start = next((i for i, ln in enumerate(lines) if ln.startswith('"ID"')), None)
     if start is None:
         raise ValueError("no ncu CSV header (a line starting with \"ID\") in the text")
+    reader = csv.DictReader(io.StringIO("\n".join(lines[start:])))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        raise ValueError(f"the ncu CSV has no {', '.join(repr(c) for c in missing)} column (one row per kernel "
+                         "and metric is read: ncu --csv --print-units base, not --page raw)")
     rows: dict[int, dict] = {}
-    for r in csv.DictReader(io.StringIO("\n".join(lines[start:]))):
-        key = METRICS.get(r.get("Metric Name", ""))
+    for r in reader:
+        key = METRICS.get(r["Metric Name"])
         if key is None:
             continue
-        k = int(r["ID"])
+        unit = r.get("Metric Unit")
+        if unit is not None and unit not in BASE_UNITS[key]:
+            raise ValueError(f"{r['Metric Name']} is in {unit!r}, not {BASE_UNITS[key][0]!r} (export with "
+                             "--print-units base)")
+        try:
+            k = int(r["ID"])
+        except (TypeError, ValueError):
+            raise ValueError(f"a kernel ID is {r['ID']!r}, not a whole number") from None
+        try:
+            value = float(r["Metric Value"].replace(",", ""))
+        except (AttributeError, ValueError):
+            raise ValueError(f"kernel ID {k}: {r['Metric Name']} is {r['Metric Value']!r}, not a number") from None
         d = rows.setdefault(k, {"name": r["Kernel Name"]})
-        d[key] = float(r["Metric Value"].replace(",", ""))
+        d[key] = value
     ids = sorted(rows)
     return {"name": [rows[i]["name"] for i in ids],
             **{v: np.array([rows[i].get(v, np.nan) for i in ids]) for v in METRICS.values()}}

@@ -53,6 +53,32 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 2: "interrupte
 #: Survivors judged equivalent: (regex on the diff's "+" side, why no valid input can tell the
 #: mutant from the original). Each is a reviewed class, not a wildcard; mutation.md lists them.
 EQUIVALENT = [
+    # Module classes that must come before the general ones below.
+    # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
+    (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
+     "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",
+     "stepscope.analysis.trace.detect"),
+    (r"\+\s*if ratio <= 1\.5 or", "at ratio 1.5 exactly, |1.5 - round(1.5)| = 0.5 > 0.075: False either way",
+     "stepscope.analysis.trace.detect"),
+    (r"\+\s*score = np\.median\(gap\[np\.clip\(idx, (None, len\(gap\) - 1|0, None|0, len\(gap\) \+ 1)\)\]",
+     "idx = an anchor's position minus 0..span-1 with span <= the first regular anchor + 1: 0 <= idx <= the "
+     "last launch, so the clip's bounds never bite", "stepscope.analysis.trace.detect"),
+    (r"\(np\.diff\(pos\) >= chosen\.length\)", "an irregular segment is more than 1 launch from the "
+     "median length, so it never equals it", "stepscope.analysis.trace.detect"),
+    (r"if i <= first_dec|if i >= last_dec", "labels[first_dec] and labels[last_dec] are 'decode', never "
+     "'irregular'", "stepscope.analysis.trace.detect"),
+    (r'\+ *return int\(cfg\.get\("head_dim"\) or cfg\["hidden_size"\] / cfg\["num_attention_heads"\]\)',
+     "int() of a positive quotient truncates as // does (model sizes are far below 2**53)", "stepscope.analysis.floor"),
+    (r'\+ *tied = bool\(cfg\.get\("tie_word_embeddings", (None|)\)\)', "bool(None) is False, the default given",
+     "stepscope.analysis.floor"),
+    (r'\+ *name = gpu\.get\("name", "XXXX"\)', "no datasheet key is inside 'XXXX', as none is inside '': both "
+     "read as an unknown GPU", "stepscope.analysis.floor"),
+    (r'kind="STABLE"\)\]\[:top\]', "numpy reads a sort kind's name case-insensitively: \"STABLE\" is the stable sort "
+     "(ties in ncu's read bytes are common: this one is not the general rule's distinct-keys case)",
+     "stepscope.analysis.dram_ncu"),
+    (r'\+ +out\[f"ncu_\{col\}_bytes"\] = np\.bincount\(g, weights=np\.nan_to_num\(ncu\[f"\{col\}_bytes"\]\), \)',
+     "the per-group sums are read only at values of g, which bincount covers without minlength; the arrays are "
+     "deleted before returning", "stepscope.analysis.dram_ncu"),
     (r"\+.*(np\.(zeros|ones|empty|array|asarray|arange)\(ARG,|np\.full\(ARG,ARG,|\.astype\()\s*(None|)\s*\)"
      .replace("ARG", r"(?:[^(),]|\((?:[^()]|\([^()]*\))*\))+"),
      "dtype argument dropped or None: numpy's default here is the same dtype (int64 / float64 / bool "
@@ -331,7 +357,7 @@ MODULES: dict[str, dict] = {
     # What the tracer cost a recorded program (record --repeat): anchors, per-step bootstrap, spans.
     "stepscope.analysis.record_cost": {"tests": ["tests/test_record_cost.py", "tests/test_kills_record_cost.py"]},
     # The main job's two-arm comparison and verdict.
-    "stepscope.analysis.compare_modes": {"tests": ["tests/test_compare_modes.py"]},
+    "stepscope.analysis.compare_modes": {"tests": ["tests/test_compare_modes_golden.py", "tests/test_compare_modes.py"]},
     # The per-mode summary the headline table prints (the JSON goldens hold every field).
     "stepscope.analysis.summary": {"tests": ["tests/test_golden_outputs.py", "tests/test_graph_level.py",
                                              "tests/test_untraced_equivalent.py"]},
@@ -346,11 +372,11 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.predict": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py",
                                              "tests/test_predict_golden.py"]},
     "stepscope.analysis.predict_model": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py",
-                                                   "tests/test_predict_golden.py"]},
+                                                   "tests/test_predict_golden.py", "tests/test_kills_predict_model.py"]},
     "stepscope.analysis.gpu_table": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py",
                                                "tests/test_predict_golden.py"]},
     # The analytic memory floor.
-    "stepscope.analysis.floor": {"tests": ["tests/test_attribution.py", "tests/test_kills_dram.py",
+    "stepscope.analysis.floor": {"tests": ["tests/test_kills_floor.py", "tests/test_attribution.py", "tests/test_kills_dram.py",
                                            "tests/test_predict_sweep.py"]},
     # Per-kernel DRAM bytes from PM samples (the NNLS fit) and their tables.
     "stepscope.analysis.dram_kernels": {"tests": ["tests/test_dram_kernels.py"]},
@@ -358,7 +384,7 @@ MODULES: dict[str, dict] = {
     # Kernel classes and short names (every table and figure groups by them).
     "stepscope.analysis.kernel_classes": {"tests": ["tests/test_kernel_classes.py", "tests/test_graph_level.py",
                                                     "tests/test_wrong_numbers.py"]},
-    "stepscope.analysis.window": {"tests": ["tests/test_window.py"]},
+    "stepscope.analysis.window": {"tests": ["tests/test_kills_window.py", "tests/test_window.py"]},
     # Result tables: the quantised arms, the sweep, the main job's text.
     "stepscope.analysis.results.quant": {"tests": ["tests/test_quant.py", "tests/test_int4.py"]},
     "stepscope.analysis.results.sweep": {"tests": ["tests/test_ab_sweep.py", "tests/test_wrong_numbers.py"]},
@@ -372,7 +398,8 @@ MODULES: dict[str, dict] = {
                                                  "tests/test_stacks.py"]},
     # test_bad_input's round-2 cases read profiler/workloads from the checkout's layout, which
     # the staged copy does not have: deselected (they test the CLI's results readers).
-    "stepscope.analysis.trace.json_stream": {"tests": ["tests/test_json_stream.py", "tests/test_bad_input.py",
+    "stepscope.analysis.trace.json_stream": {"tests": ["tests/test_json_stream.py", "tests/test_kills_json_stream.py",
+                                                       "tests/test_bad_input.py",
                                                        "-k", "not round2"]},
     "stepscope.analysis.trace.atomic": {"tests": ["tests/test_bad_input.py", "tests/test_trace_format.py",
                                                   "-k", "not round2"]},
@@ -386,7 +413,8 @@ MODULES: dict[str, dict] = {
                                                     "-k", "not round2"]},
     "stepscope.analysis.trace.archive": {"tests": ["tests/test_bad_input.py", "tests/test_trace_format.py",
                                                    "-k", "not round2"]},
-    "stepscope.analysis.dram_ncu": {"tests": ["tests/test_dram_counters.py", "tests/test_dram_kernels.py"]},
+    "stepscope.analysis.dram_ncu": {"tests": ["tests/test_dram_counters.py", "tests/test_dram_kernels.py",
+                                              "tests/test_kills_dram_ncu.py"]},
 }
 SUMMARIES = ROOT / "benchmarks" / "results" / "mutation"
 
@@ -564,6 +592,9 @@ def rerun_survivors(mutmut: str, mod: str, dest: Path, max_children: int, deadli
                             start_new_session=True, stdout=subprocess.DEVNULL, env=mutmut_env(mod, dest))
     code, cut = _wait_or_stop(proc, deadline - t0)
     seconds = time.monotonic() - t0
+    if not cut and code != 0:
+        raise SystemExit(f"{mod}: mutmut exited {code}: the tests fail or do not start on the unmutated copy "
+                         f"(run them in {dest}); its summary is left as it was")
     codes = {}
     for meta in (dest / "mutants").rglob("*.py.meta"):
         codes.update(json.loads(meta.read_text()).get("exit_code_by_key", {}))
@@ -588,6 +619,17 @@ def rerun_survivors(mutmut: str, mod: str, dest: Path, max_children: int, deadli
             "survivors_rerun": {"date": datetime.date.today().isoformat(), "commit": head, "rerun": len(names),
                                 "now_killed": len(names) - len(survivors), "seconds": round(seconds),
                                 "mutmut_exit": code}}
+
+
+def reclassify(m: dict) -> dict:
+    """A summary with its survivors judged again against ``EQUIVALENT`` (after a class was
+    added or narrowed): the counts are unchanged, the equivalent count and score follow."""
+    survivors = [{**x, "equivalent": equivalent_reason(x["diff"], m["module"])} for x in m["survivors"]]
+    eq = sum(1 for x in survivors if x["equivalent"])
+    c = m["counts"]
+    killed = c.get("killed", 0) + c.get("timeout", 0)
+    return {**m, "survivors": survivors, "equivalent": eq,
+            "score_non_equivalent": killed / max(sum(c.values()) - eq, 1)}
 
 
 def render_index() -> str:
@@ -627,6 +669,8 @@ def main(argv=None) -> int:
                    help="re-check only the survivors of each module's committed summary (after adding tests) and "
                         "update its counts; the module's source must be the summary's")
     p.add_argument("--stale", action="store_true", help="list modules whose summary is missing, incomplete or from other source")
+    p.add_argument("--reclassify", action="store_true",
+                   help="judge the committed survivors again against the current equivalence classes; run nothing")
     p.add_argument("--output-dir", default=str(SUMMARIES))
     a = p.parse_args(argv)
     out_dir = Path(a.output_dir)
@@ -638,6 +682,12 @@ def main(argv=None) -> int:
                  or not s["complete"]]
         print("\n".join(stale) or "all module summaries are from the checkout's source")
         return 1 if stale else 0
+    if a.reclassify:
+        for f in sorted(out_dir.glob("*.json")):
+            m = reclassify(json.loads(f.read_text()))
+            f.write_text(json.dumps(m, indent=1) + "\n")
+        (out_dir / "README.md").write_text(render_index())
+        return 0
     mods = resolve(a.modules) if a.modules else changed_since(a.since) if a.since else list(MODULES)
     if not mods:
         print("no module under mutation testing changed")
