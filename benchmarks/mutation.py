@@ -54,6 +54,11 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 2: "interrupte
 #: mutant from the original). Each is a reviewed class, not a wildcard; mutation.md lists them.
 EQUIVALENT = [
     # Module classes that must come before the general ones below.
+    (r'-    rows\.sort\(key=lambda r: r\["peak_bytes_per_s"\] or 0\) \|\| \+.* or 1\)', "peaks are bytes/s (1e11 and "
+     "more): a GPU without one sorts first with 0 or with 1", "stepscope.analysis.results.sweep"),
+    (r'<= rows\[i\]\.get\(k, -np\.inf\) \|\| \+.*<= rows\[i\]\.get\(k, (None|\+np\.inf|)\)', "rows[i] is read "
+     "only when every pair before it held; a row without the mode fails its pair with the row before (inf <= a "
+     "finite %), so all() stops before this default is read", "stepscope.analysis.results.sweep"),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",
@@ -386,9 +391,11 @@ MODULES: dict[str, dict] = {
                                                     "tests/test_wrong_numbers.py"]},
     "stepscope.analysis.window": {"tests": ["tests/test_kills_window.py", "tests/test_window.py"]},
     # Result tables: the quantised arms, the sweep, the main job's text.
-    "stepscope.analysis.results.quant": {"tests": ["tests/test_quant.py", "tests/test_int4.py"]},
-    "stepscope.analysis.results.sweep": {"tests": ["tests/test_ab_sweep.py", "tests/test_wrong_numbers.py"]},
-    "stepscope.analysis.render.tables": {"tests": ["tests/test_ab_sweep.py", "tests/test_quant.py"]},
+    "stepscope.analysis.results.quant": {"tests": ["tests/test_quant_golden.py", "tests/test_quant.py", "tests/test_int4.py"]},
+    "stepscope.analysis.results.sweep": {"tests": ["tests/test_kills_sweep.py", "tests/test_ab_sweep.py",
+                                                   "tests/test_wrong_numbers.py"]},
+    "stepscope.analysis.render.tables": {"tests": ["tests/test_tables_golden.py", "tests/test_ab_sweep.py",
+                                                   "tests/test_quant.py"]},
     "stepscope.analysis.render.main_job": {"tests": ["tests/test_compare_modes.py",
                                                      "tests/test_untraced_equivalent.py"]},
     # Sampled host stacks over launch gaps; joining traces; the streamed JSON reader;

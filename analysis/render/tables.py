@@ -12,7 +12,7 @@ COLUMNS = ("gpu", "model", "ctx", "mode", "valid", "median_ms", "p10_ms", "p90_m
 
 def sweep_csv(cells) -> str:
     f = io.StringIO()
-    w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+    w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")   # as the committed cells.csv
     w.writeheader()
     for c in cells:
         w.writerow({k: (";".join(v) if isinstance(v, list) else v) for k, v in c.items()})
