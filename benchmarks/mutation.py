@@ -396,7 +396,7 @@ MODULES: dict[str, dict] = {
                                                    "tests/test_wrong_numbers.py"]},
     "stepscope.analysis.render.tables": {"tests": ["tests/test_tables_golden.py", "tests/test_ab_sweep.py",
                                                    "tests/test_quant.py"]},
-    "stepscope.analysis.render.main_job": {"tests": ["tests/test_compare_modes.py",
+    "stepscope.analysis.render.main_job": {"tests": ["tests/test_compare_modes_golden.py", "tests/test_compare_modes.py",
                                                      "tests/test_untraced_equivalent.py"]},
     # Sampled host stacks over launch gaps; joining traces; the streamed JSON reader;
     # atomic trace writes; the Perfetto export; the per-kernel tables of the report.

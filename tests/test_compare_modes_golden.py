@@ -8,14 +8,16 @@ in its one sentence. Every field of the goldens is compared (floats to conftest'
 GOLDEN_REL), so a mutant that changes any figure or label the main job prints fails.
 Regenerate with `python tests/test_compare_modes_golden.py` after a change that means to
 move them (say so in the commit)."""
+import functools
 import json
 import sys
 
 import pytest
 
-from conftest import ROOT, same_json, trace_path
+from conftest import ROOT, same_json, same_text, trace_path
 from stepscope.analysis.compare_modes import arm, compare
 from stepscope.analysis.facade import TraceAnalysis
+from stepscope.analysis.render.main_job import render, render_json
 
 GOLDEN = ROOT / "tests" / "golden" / "compare_modes"
 Q = "qwen2.5-7b-ctx2048-"
@@ -46,9 +48,20 @@ def _arm(name):
     return _json(arm(TraceAnalysis(trace_path(name))))
 
 
+@functools.cache
+def _result(first, second, gaps, source):
+    return compare(TraceAnalysis(trace_path(first)), TraceAnalysis(trace_path(second)),
+                   node_gaps_ns=None if gaps is None else list(gaps), node_gap_source=source)
+
+
 def _compare(first, second, gaps, source):
-    return _json(compare(TraceAnalysis(trace_path(first)), TraceAnalysis(trace_path(second)),
-                         node_gaps_ns=gaps, node_gap_source=source))
+    return _json(_result(first, second, None if gaps is None else tuple(gaps), source))
+
+
+def _texts(first, second, gaps, source):
+    """The main job's text of the pair, short and with --explain."""
+    c = _result(first, second, None if gaps is None else tuple(gaps), source)
+    return render(c, "shipped traces") + "\n", render(c, "shipped traces", explain=True) + "\n"
 
 
 @pytest.mark.parametrize("name", ARMS)
@@ -60,6 +73,21 @@ def test_arm_is_the_golden(name):
 def test_compare_is_the_golden(case):
     name, *args = case
     assert (d := same_json(_compare(*args), (GOLDEN / f"compare-{name}.json").read_text())) is None, d
+
+
+@pytest.mark.parametrize("case", PAIRS, ids=[p[0] for p in PAIRS])
+def test_main_job_text_is_the_golden(case):
+    """What the main job prints for the pair, to each number's last digit."""
+    name, *args = case
+    short, full = _texts(*args)
+    assert (d := same_text(short, (GOLDEN / f"text-{name}.txt").read_text())) is None, d
+    assert (d := same_text(full, (GOLDEN / f"text-{name}-explain.txt").read_text())) is None, d
+
+
+def test_main_job_json_writes_nan_as_null_and_adds_the_paths():
+    c = {**_result(*PAIRS[0][1:]), "measured_speedup": float("nan")}
+    d = json.loads(render_json(c, traces=["a", "b"]))
+    assert d["measured_speedup"] is None and d["traces"] == ["a", "b"] and d["verdict"] == c["verdict"]
 
 
 @pytest.mark.parametrize("first, second, gaps, message", [
@@ -95,4 +123,7 @@ if __name__ == "__main__":
         (GOLDEN / f"arm-{n}.json").write_text(_arm(n))
     for name, *args in PAIRS:
         (GOLDEN / f"compare-{name}.json").write_text(_compare(*args))
+        short, full = _texts(*args)
+        (GOLDEN / f"text-{name}.txt").write_text(short)
+        (GOLDEN / f"text-{name}-explain.txt").write_text(full)
     print("wrote", GOLDEN)
