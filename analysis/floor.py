@@ -8,8 +8,11 @@ KV: the step reads ``position`` tokens of K and V (all layers) and writes one.
 """
 from __future__ import annotations
 
-#: Datasheet peak memory bandwidth, bytes/s (docs/models.md): (substring of the GPU name
-#: as NVML reports it, display name, bytes/s); the first match wins.
+from .gpu_table import contains_name
+
+#: Datasheet peak memory bandwidth, bytes/s (docs/models.md): (words inside the GPU name
+#: as NVML reports it, display name, bytes/s); the first match wins ("L4" does not match
+#: "L40", nor "H200" "GH200": those GPUs are unknown here, not another GPU).
 DATASHEET = [
     ("H100 PCIe", "H100 PCIe", 2.0e12), ("H100", "H100 SXM5", 3.35e12), ("H200", "H200", 4.8e12),
     ("A100-SXM4-80GB", "A100-80GB SXM4", 2.039e12), ("A100 80GB", "A100-80GB SXM4", 2.039e12),
@@ -26,7 +29,7 @@ def peak_bandwidth(meta: dict) -> tuple[float | None, str]:
         return float(gpu["peak_bytes_per_s"]), "nvml: bus width x max memory clock x 2"
     name = gpu.get("name", "")
     for key, label, bw in DATASHEET:
-        if key in name:
+        if contains_name(name, key):
             return bw, f"datasheet ({label})"
     return None, "unknown GPU: no NVML peak and no datasheet entry"
 

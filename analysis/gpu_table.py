@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 TABLE_PATH = Path(__file__).with_name("gpus.json")
@@ -48,15 +49,21 @@ def check_entry(e: dict, path) -> None:
             raise ValueError(f"{path}: {name}'s measured {f} needs value, lo and hi with lo <= value <= hi.")
 
 
+def contains_name(text: str, name: str) -> bool:
+    """``name`` inside ``text`` as whole words: not "L4" inside "L40", nor "H200" inside
+    "GH200" (a GPU the table lacks is refused, not read as another)."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", text) is not None
+
+
 def find(entries: list[dict], name: str) -> dict:
     """The entry named ``name`` (its name or an alias, case-insensitive), else the entry
-    whose name or alias is the longest contained in ``name`` (an NVML name)."""
+    whose name or alias is the longest contained in ``name`` (an NVML name) as whole words."""
     key = name.strip().lower()
     for e in entries:
         if key in [n.lower() for n in [e["name"], *e.get("aliases", [])]]:
             return e
     best = max(((len(n), e) for e in entries for n in [e["name"], *e.get("aliases", [])]
-                if n.lower() in key), key=lambda x: x[0], default=None)
+                if contains_name(key, n.lower())), key=lambda x: x[0], default=None)
     if best is None:
         raise ValueError(f"no GPU called {name!r} in the table (known: {', '.join(e['name'] for e in entries)}); "
                          "pass --gpu-spec FILE for another GPU.")

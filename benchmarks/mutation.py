@@ -59,6 +59,10 @@ EQUIVALENT = [
     (r'<= rows\[i\]\.get\(k, -np\.inf\) \|\| \+.*<= rows\[i\]\.get\(k, (None|\+np\.inf|)\)', "rows[i] is read "
      "only when every pair before it held; a row without the mode fails its pair with the row before (inf <= a "
      "finite %), so all() stops before this default is read", "stepscope.analysis.results.sweep"),
+    (r'-            bm = \(b or \{\}\)\.get\("modes", \{\}\)\.get\(mode, \{\}\) if b and b\.get\("valid"\) else \{\} \|\| '
+     r'\+            bm = \(b or \{\}\)\.get\("modes", (None|)\)\.get\(mode, \{\}\)', "b is valid here, and a valid arm "
+     "has modes (profiler.experiments.quant.read_arm derives valid from them): the default is never read",
+     "stepscope.analysis.results.quant"),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",
@@ -378,7 +382,8 @@ MODULES: dict[str, dict] = {
                                              "tests/test_predict_golden.py"]},
     "stepscope.analysis.predict_model": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py",
                                                    "tests/test_predict_golden.py", "tests/test_kills_predict_model.py"]},
-    "stepscope.analysis.gpu_table": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py",
+    "stepscope.analysis.gpu_table": {"tests": ["tests/test_kills_gpu_table.py", "tests/test_predict.py",
+                                               "tests/test_predict_sweep.py",
                                                "tests/test_predict_golden.py"]},
     # The analytic memory floor.
     "stepscope.analysis.floor": {"tests": ["tests/test_kills_floor.py", "tests/test_attribution.py", "tests/test_kills_dram.py",

@@ -3,8 +3,8 @@ counts of the three registry models from their config.json (the counts their mod
 publish, ../shared/REFERENCE.md), each optional term of the count (qkv bias, MLP bias, tied
 embeddings, an explicit head_dim), KV bytes per token, the bytes of a decode step in both
 conventions from a config and from measured parameter sizes, the peak bandwidth's sources
-(NVML first, then the first datasheet name that matches: "L4" is inside "L40S"), and the
-floor's rounding."""
+(NVML first, then the first datasheet name inside the GPU's name as whole words: an L40 is
+not an L4, a GH200 not an H200), and the floor's rounding."""
 import json
 from pathlib import Path
 
@@ -103,6 +103,10 @@ def test_step_bytes_from_measured_parameter_sizes():
     ({"name": "NVIDIA L40S"}, (864e9, "datasheet (L40S)")),
     ({"name": "NVIDIA L4"}, (300e9, "datasheet (L4)")),
     ({"name": "Tesla T4"}, (None, "unknown GPU: no NVML peak and no datasheet entry")),
+    # whole words only: an L40 is not an L4, a GH200 not an H200
+    ({"name": "NVIDIA L40"}, (None, "unknown GPU: no NVML peak and no datasheet entry")),
+    ({"name": "NVIDIA GH200 480GB"}, (None, "unknown GPU: no NVML peak and no datasheet entry")),
+    ({"name": "NVIDIA H200 NVL"}, (4.8e12, "datasheet (H200)")),
     ({}, (None, "unknown GPU: no NVML peak and no datasheet entry")),
 ])
 def test_peak_bandwidth_nvml_first_then_the_first_datasheet_match(gpu, want):

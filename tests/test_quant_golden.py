@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import RESULTS, ROOT, same_json
-from stepscope.analysis.results.quant import over_sessions, step_cis, table
+from stepscope.analysis.results.quant import over_sessions, path, step_cis, table
 from stepscope.profiler.experiments import quant as pq
 
 GOLDEN = ROOT / "tests" / "golden" / "quant"
@@ -79,6 +79,35 @@ def test_table_rows_of_constructed_arms():
         r = next(x for x in table(arms, base=base) if x["arm"] == "q" and x["mode"] == "graph")
         assert (r["expected_speedup"], r["realised_speedup"], r["dram_speedup"]) == (None, None, None)
     assert table([bf16, arm("q", {"graph": mode(8.0, 5.0, 4.0)})])[2]["dram_speedup"] == 4.0
+
+
+def test_an_invalid_mode_does_not_hide_the_modes_after_it():
+    bf16 = arm("bf16", {"eager": mode(20.0, 15.0, 16.0), "graph": mode(10.0, 15.0, 16.0)})
+    q = arm("q", {"eager": {"valid": False, "reason": "oom"}, "graph": mode(8.0, 5.0, 4.0),
+                  "eager-static": mode(12.0, 5.0, 4.0)})
+    rows = [(r["arm"], r["mode"], r["valid"]) for r in table([bf16, q])]
+    assert rows == [("bf16", "eager", True), ("bf16", "graph", True), ("q", "eager", False), ("q", "graph", True),
+                    ("q", "eager-static", True)]
+    # eager-static has no baseline mode: nothing to compare with
+    last = table([bf16, q])[-1]
+    assert (last["expected_speedup"], last["realised_speedup"], last["dram_speedup"]) == (None, None, None)
+    s = over_sessions([[bf16, q]])
+    assert [(r["arm"], r["mode"]) for r in s] == [("bf16", "eager"), ("bf16", "graph"), ("q", "graph"),
+                                                  ("q", "eager-static")]
+
+
+def test_path_of_an_arm_without_matmul_kernels():
+    assert path("q", []) == "fused low-bit GEMV ()"
+
+
+def test_ten_sessions_get_a_bootstrap_interval_by_default():
+    def a(name, ms):
+        return {"arm": name, "valid": True, "modes": {"graph": {"valid": True, "median_ms": ms}}}
+    ten = [[a("bf16", 10.0), a("q", 8.0 + i / 10)] for i in range(10)]
+    q = next(r for r in over_sessions(ten) if r["arm"] == "q")
+    assert q["median_ms_ci"] is not None and q["realised_speedup_ci"] is not None
+    q = next(r for r in over_sessions(ten[:9]) if r["arm"] == "q")
+    assert q["median_ms_ci"] is None and q["realised_speedup_ci"] is None
 
 
 def test_step_intervals_need_two_steps_on_each_side():
