@@ -52,6 +52,7 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 2: "interrupte
 
 #: Survivors judged equivalent: (regex on the diff's "+" side, why no valid input can tell the
 #: mutant from the original). Each is a reviewed class, not a wildcard; mutation.md lists them.
+_PM = "stepscope.analysis.predict_model"
 EQUIVALENT = [
     # Module classes that must come before the general ones below.
     (r'-    rows\.sort\(key=lambda r: r\["peak_bytes_per_s"\] or 0\) \|\| \+.* or 1\)', "peaks are bytes/s (1e11 and "
@@ -63,6 +64,27 @@ EQUIVALENT = [
      r'\+            bm = \(b or \{\}\)\.get\("modes", (None|)\)\.get\(mode, \{\}\)', "b is valid here, and a valid arm "
      "has modes (profiler.experiments.quant.read_arm derives valid from them): the default is never read",
      "stepscope.analysis.results.quant"),
+    (r"""\+.*float\(["']NAN["']\)""", "float() reads 'NAN' as nan, as 'nan'"),
+    (r"-.*_fmt\(r\['realised_speedup'\], '\.2f'\).* \|\| \+.*_fmt\(r\['realised_speedup'\], '\.2F'\)",
+     "'.2F' differs from '.2f' only for nan and inf (printed upper-case); a realised speedup is a ratio of two "
+     "positive medians, or None (printed '-')", "stepscope.analysis.render.tables"),
+    # predict_model (reviewed: random valid sources give the same output to below a ns)
+    (r"\+\s*(first = np\.r_\[False, seg\[1:\] != seg\[:-1\]\]|sid = np\.cumsum\(first\) (\+ 1|- 2)|off = sid \* "
+     r"\(float\(x\.max\(\)\) \+ 2\.0\))$", "_segmented_cummax: every segment's offset shifts by one constant, or "
+     "segments are spaced max(x)+2 apart (any spacing >= max(x) keeps them apart, x >= 0); a running max commutes with a "
+     "constant shift, so only rounding changes (<= 4e-9 ns on random sources), below the integer ns of a prediction", _PM),
+    (r"\+\s*beta\[c\] = max\(float\(\(bc \* \(r\[m\] \+ r\[m\]\.mean\(\)\)\)\.sum\(\) / \(bc \* bc\)\.sum\(\)\), 0\.0\)",
+     "bc is centred (sums to 0), so sum(bc*(r + mean r)) = sum(bc*r) = sum(bc*(r - mean r)) up to rounding", _PM),
+    (r"\+\s*base = np\.where\(src\[\"first\"\], c \+ g - t_ns, np\.nan\)",
+     "g is set to 0 at every step's first record on the line before, and base keeps only those entries", _PM),
+    (r"\+\s*prev_e = np\.where\(src\[\"first\"\], 0\.0, np\.r_\[1\.0, e\[:-1\]\]\)|\+\s*prev_end = np\.r_\[1, latest\[:-1\]\]",
+     "element 0 is always a step's first record (first = np.r_[True, ...]), where np.where takes the other branch: "
+     "the shifted-in value is never read", _PM),
+    (r"\+\s*waited = s_start >= prev_e \+ g \+ 1e-6$", "differs only when the host release beats GPU-ready by "
+     "exactly fl(1e-6) ns, the edge of the rounding tolerance; both read a tie at 0 ns the same", _PM),
+    (r"\+.*\"(busy_ns|launch_ns|gpu_gap_ns)\": np\.bincount\(inv, (t_ns|np\.where\(waited, (idle, 0\.0|0\.0, idle)\)), \)",
+     "inv from np.unique(return_inverse=True) takes every value 0..len(uniq)-1, so bincount's length is len(uniq) "
+     "without minlength", _PM),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",
@@ -399,7 +421,8 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.results.quant": {"tests": ["tests/test_quant_golden.py", "tests/test_quant.py", "tests/test_int4.py"]},
     "stepscope.analysis.results.sweep": {"tests": ["tests/test_kills_sweep.py", "tests/test_ab_sweep.py",
                                                    "tests/test_wrong_numbers.py"]},
-    "stepscope.analysis.render.tables": {"tests": ["tests/test_tables_golden.py", "tests/test_ab_sweep.py",
+    "stepscope.analysis.render.tables": {"tests": ["tests/test_tables_golden.py", "tests/test_kills_tables.py",
+                                                   "tests/test_ab_sweep.py",
                                                    "tests/test_quant.py"]},
     "stepscope.analysis.render.main_job": {"tests": ["tests/test_compare_modes_golden.py", "tests/test_compare_modes.py",
                                                      "tests/test_untraced_equivalent.py"]},
@@ -425,6 +448,14 @@ MODULES: dict[str, dict] = {
                                                     "-k", "not round2"]},
     "stepscope.analysis.trace.archive": {"tests": ["tests/test_bad_input.py", "tests/test_trace_format.py",
                                                    "-k", "not round2"]},
+    # Small modules: throttle bit names, per-step NVML values, the JSON report's value
+    # conversion, the reader's regular-file check, the workload builder.
+    "stepscope.analysis.throttle": {"tests": ["tests/test_kills_small_modules.py"]},
+    "stepscope.analysis.trace.nvml_steps": {"tests": ["tests/test_kills_small_modules.py", "tests/test_capture_golden.py"]},
+    "stepscope.analysis.render.json_report": {"tests": ["tests/test_kills_small_modules.py", "tests/test_golden_outputs.py"]},
+    "stepscope.analysis.trace.errors": {"tests": ["tests/test_kills_small_modules.py", "tests/test_bad_input.py",
+                                                  "-k", "not round2"]},
+    "stepscope.analysis.trace.workload": {"tests": ["tests/test_kills_small_modules.py"]},
     "stepscope.analysis.dram_ncu": {"tests": ["tests/test_dram_counters.py", "tests/test_dram_kernels.py",
                                               "tests/test_kills_dram_ncu.py"]},
 }
