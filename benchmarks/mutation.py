@@ -390,8 +390,8 @@ MODULES: dict[str, dict] = {
     # The main job's two-arm comparison and verdict.
     "stepscope.analysis.compare_modes": {"tests": ["tests/test_compare_modes_golden.py", "tests/test_compare_modes.py"]},
     # The per-mode summary the headline table prints (the JSON goldens hold every field).
-    "stepscope.analysis.summary": {"tests": ["tests/test_golden_outputs.py", "tests/test_graph_level.py",
-                                             "tests/test_untraced_equivalent.py"]},
+    "stepscope.analysis.summary": {"tests": ["tests/test_kills_summary.py", "tests/test_golden_outputs.py",
+                                             "tests/test_graph_level.py", "tests/test_untraced_equivalent.py"]},
     # The Perfetto export's per-gap context (the idle-cause track), checked against report --json.
     "stepscope.analysis.gap_context": {"tests": ["tests/test_gap_context.py", "tests/test_perfetto_idle.py"]},
     # The typed Kineto reader: column for column against the general reader, and its fallbacks.
@@ -414,8 +414,8 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.dram_kernels": {"tests": ["tests/test_dram_kernels.py"]},
     "stepscope.analysis.dram_nnls": {"tests": ["tests/test_dram_kernels.py"]},
     # Kernel classes and short names (every table and figure groups by them).
-    "stepscope.analysis.kernel_classes": {"tests": ["tests/test_kernel_classes.py", "tests/test_graph_level.py",
-                                                    "tests/test_wrong_numbers.py"]},
+    "stepscope.analysis.kernel_classes": {"tests": ["tests/test_kills_kernel_classes.py", "tests/test_kernel_classes.py",
+                                                    "tests/test_graph_level.py", "tests/test_wrong_numbers.py"]},
     "stepscope.analysis.window": {"tests": ["tests/test_kills_window.py", "tests/test_window.py"]},
     # Result tables: the quantised arms, the sweep, the main job's text.
     "stepscope.analysis.results.quant": {"tests": ["tests/test_quant_golden.py", "tests/test_quant.py", "tests/test_int4.py"]},
@@ -436,7 +436,8 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.trace.json_stream": {"tests": ["tests/test_json_stream.py", "tests/test_kills_json_stream.py",
                                                        "tests/test_bad_input.py",
                                                        "-k", "not round2"]},
-    "stepscope.analysis.trace.atomic": {"tests": ["tests/test_bad_input.py", "tests/test_trace_format.py",
+    "stepscope.analysis.trace.atomic": {"tests": ["tests/test_kills_atomic.py", "tests/test_trace_format.py",
+                                                  "tests/test_bad_input.py",
                                                   "-k", "not round2"]},
     "stepscope.analysis.render.perfetto": {"tests": ["tests/test_perfetto_idle.py", "tests/test_figures_exports.py"]},
     "stepscope.analysis.render.predict": {"tests": ["tests/test_predict_golden.py", "tests/test_predict.py",

@@ -107,8 +107,8 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.ER
 
 
 def _failed(path: Path, e: OSError) -> WriteError:
-    why = e.strerror or type(e).__name__
-    return WriteError(e.errno, f"cannot write {path}: {why[0].lower() + why[1:]}; nothing was written "
+    why = e.strerror[0].lower() + e.strerror[1:] if e.strerror else type(e).__name__
+    return WriteError(e.errno, f"cannot write {path}: {why}; nothing was written "
                       "(an older file of that name is kept).")
 
 
