@@ -461,6 +461,18 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.trace.errors": {"tests": ["tests/test_kills_small_modules.py", "tests/test_bad_input.py",
                                                   "-k", "not round2"]},
     "stepscope.analysis.trace.workload": {"tests": ["tests/test_kills_small_modules.py"]},
+    # The trace model (file format, reading and its checks) and the facade every command
+    # reads through; the figures (checked as a person reads them) and two helpers.
+    "stepscope.analysis.trace.model": {"tests": ["tests/test_trace_format.py", "tests/test_bad_input.py",
+                                                 "-k", "not round2"]},
+    "stepscope.analysis.facade": {"tests": ["tests/test_golden_outputs.py"]},
+    "stepscope.analysis.render.figures": {"tests": ["tests/test_figure_checks.py", "tests/test_figure_legends.py",
+                                                    "tests/test_figures_exports.py"]},
+    "stepscope.analysis.render.host_lane": {"tests": ["tests/test_figure_checks.py"]},
+    "stepscope.analysis.render.predict_figure": {"tests": ["tests/test_figure_checks.py", "tests/test_predict_sweep.py"]},
+    "stepscope.analysis.render.result_figures": {"tests": ["tests/test_figure_checks.py", "tests/test_figure_legends.py"]},
+    "stepscope.analysis.blas_threads": {"tests": ["tests/test_dram_kernels.py"]},
+    "stepscope.analysis.lazy": {"tests": ["tests/test_kills_host.py"]},
     "stepscope.analysis.dram_ncu": {"tests": ["tests/test_dram_counters.py", "tests/test_dram_kernels.py",
                                               "tests/test_kills_dram_ncu.py"]},
 }
