@@ -65,9 +65,17 @@ EQUIVALENT = [
      "has modes (profiler.experiments.quant.read_arm derives valid from them): the default is never read",
      "stepscope.analysis.results.quant"),
     (r"""\+.*float\(["']NAN["']\)""", "float() reads 'NAN' as nan, as 'nan'"),
-    (r"-.*_fmt\(r\['realised_speedup'\], '\.2f'\).* \|\| \+.*_fmt\(r\['realised_speedup'\], '\.2F'\)",
-     "'.2F' differs from '.2f' only for nan and inf (printed upper-case); a realised speedup is a ratio of two "
-     "positive medians, or None (printed '-')", "stepscope.analysis.render.tables"),
+    (r"-.*_fmt\(r\['(realised|expected)_speedup'\], '\.2f'\).* \|\| \+.*_fmt\(r\['(realised|expected)_speedup'\], '\.2F'\)",
+     "'.2F' differs from '.2f' only for nan and inf (printed upper-case); a speedup here is a ratio of two "
+     "positive medians or byte counts, or None (printed '-')", "stepscope.analysis.render.tables"),
+    (r'extrasaction="IGNORE"', "csv.DictWriter checks extrasaction case-insensitively and acts only on "
+     "== 'raise': 'IGNORE' ignores extra keys as 'ignore' does", "stepscope.analysis.render.tables"),
+    (r"-.*np\.searchsorted\(x, rel, side=\"right\"\) - 1, 0, len\(x\) - 1\).* \|\| \+.*(np\.searchsorted\(x, rel, side="
+     r"\"right\"\) - 1, (None, len\(x\) - 1|0, None|0, len\(x\) \+ 1)\)|np\.searchsorted\(x, rel, \) - 1, 0, len\(x\) - 1\))",
+     "rel >= 0 = x[0], so searchsorted(side='right') - 1 lies in 0..len(x)-1 and neither clip bound bites; with "
+     "side='left' a time on a sample reads the sample before it, whose line meets the next sample's value there "
+     "(the integral is continuous)", "stepscope.analysis.trace.nvml_steps"),
+
     # predict_model (reviewed: random valid sources give the same output to below a ns)
     (r"\+\s*(first = np\.r_\[False, seg\[1:\] != seg\[:-1\]\]|sid = np\.cumsum\(first\) (\+ 1|- 2)|off = sid \* "
      r"\(float\(x\.max\(\)\) \+ 2\.0\))$", "_segmented_cummax: every segment's offset shifts by one constant, or "
@@ -85,6 +93,12 @@ EQUIVALENT = [
     (r"\+.*\"(busy_ns|launch_ns|gpu_gap_ns)\": np\.bincount\(inv, (t_ns|np\.where\(waited, (idle, 0\.0|0\.0, idle)\)), \)",
      "inv from np.unique(return_inverse=True) takes every value 0..len(uniq)-1, so bincount's length is len(uniq) "
      "without minlength", _PM),
+    (r'-        if key in \[n\.lower\(\) for n in \[e\["name"\], \*e\.get\("aliases", \[\]\)\]\]: \|\| '
+     r'\+        if key in \[n\.(upper\(\) for n in \[e\["name"\], \*e\.get\("aliases", \[\]\)\]|lower\(\) for n in '
+     r'\[e\["name"\], \*e\.get\((None|"XXaliasesXX"|"ALIASES"), \[\]\)\])\]:', "the exact-name loop is a shortcut: "
+     "a name or alias equal to the key is inside it as whole words and no other name of that length can be, so "
+     "the longest-contained search after it returns the same entry (the first listing it)",
+     "stepscope.analysis.gpu_table"),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",

@@ -110,6 +110,13 @@ def test_find_by_name_or_alias_in_any_case_then_the_longest_inside():
                             "pass --gpu-spec FILE for another GPU.")
 
 
+def test_an_entry_without_aliases_and_a_tie_between_contained_names():
+    bare = {k: v for k, v in entry("Bare").items() if k != "aliases"}
+    table = [bare, entry("AB"), entry("CD")]
+    assert G.find(table, "bare")["name"] == "Bare" and G.find(table, "the bare one")["name"] == "Bare"
+    assert G.find(table, "ab cd")["name"] == "AB"          # two names of one length inside: the first listed
+
+
 def test_the_achievable_fraction_of_calibrated_entries():
     def cal(peak, v, lo, hi):
         return entry(peak_bytes_per_s={"value": peak, "source": "s"}, measured={"achievable_bytes_per_s": fig(v, lo, hi)})

@@ -47,6 +47,15 @@ def test_per_step_values_of_the_samples_holding_in_each_window():
     assert all(v.dtype == np.int64 for v in got.values())
 
 
+def test_windows_starting_or_ending_on_a_sample_and_a_1_ns_window():
+    # [200, 250] ms: the sample at 200 holds at the start (not the one before it): 1500 MHz
+    # [150, 200] ms: the sample at 200 is inside: median(1000, 1500) = 1250
+    # [250 ms, +1 ns]: 2000 mW for 1 ns: 2e-6 mJ (rounds to 0), mean power 2000 mW
+    got = per_step(NVML, [200 * MS, 150 * MS, 250 * MS], [250 * MS, 200 * MS, 250 * MS + 1])
+    assert got["sm_clock_mhz"].tolist() == [1500, 1250, 1500]
+    assert got["power_mw"].tolist() == [2000, 1000, 2000] and got["energy_mj"].tolist() == [100, 50, 0]
+
+
 def test_per_step_without_samples_and_the_integral_alone():
     empty = {k: np.zeros(0, np.int64) for k in NVML}
     assert {k: v.tolist() for k, v in per_step(empty, [0, 5], [10, 20]).items()} == {

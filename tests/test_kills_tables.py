@@ -115,3 +115,19 @@ def test_compare_text_a_no_answer_a_gpu_without_modes_and_no_floors():
     floors = [{"model": "m", "ctx": 2048, "X": 1.234, "Y": 5.0}, {"model": "n", "ctx": 2048, "X": 2.0, "Y": 3.0}]
     assert T.compare_text({"gpus": [], "answer": None}, floors).splitlines()[-4:] == [
         "| model | X | Y |", "|---|---|---|", "| m | 1.23 | 5.00 |", "| n | 2.00 | 3.00 |"]
+
+
+def test_calibration_launch_lines_in_microseconds():
+    res = {"gpu": {"name": "G", "uuid": "U", "peak_bytes_per_s": 4e12},
+           "bandwidth": {"read_bytes_per_s": 3e12, "copy_bytes_per_s": 2e12, "torch_copy_bytes_per_s": 2.5e12},
+           "launch": {"10": {"host_ns_per_launch": 17940.0, "eager_gpu_ns_per_kernel": 10000.0,
+                             "graph_ns_per_node": 10000.0}}}
+    assert T.calibration_text(res).splitlines() == [
+        "G (U)", "  read kernel     3000 GB/s = 75.0% of peak 4000", "  copy kernel     2000 GB/s; torch copy_ 2500 GB/s",
+        "     10 null kernels: host 17.94 us/launch, eager GPU 10.00 us/kernel, graph 10.00 us/node"]
+
+
+def test_compare_text_with_one_floor_row():
+    floors = [{"model": "m", "ctx": 2048, "X": 1.5}]
+    assert T.compare_text({"gpus": [], "answer": None}, floors).splitlines()[-3:] == [
+        "| model | X |", "|---|---|", "| m | 1.50 |"]
