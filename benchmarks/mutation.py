@@ -471,7 +471,8 @@ MODULES: dict[str, dict] = {
     # conversion, the reader's regular-file check, the workload builder.
     "stepscope.analysis.throttle": {"tests": ["tests/test_kills_small_modules.py"]},
     "stepscope.analysis.trace.nvml_steps": {"tests": ["tests/test_kills_small_modules.py", "tests/test_capture_golden.py"]},
-    "stepscope.analysis.render.json_report": {"tests": ["tests/test_kills_small_modules.py", "tests/test_golden_outputs.py"]},
+    "stepscope.analysis.render.json_report": {"tests": ["tests/test_kills_small_modules.py",
+                                                        "tests/test_json_report_golden.py"]},
     "stepscope.analysis.trace.errors": {"tests": ["tests/test_kills_small_modules.py", "tests/test_bad_input.py",
                                                   "-k", "not round2"]},
     "stepscope.analysis.trace.workload": {"tests": ["tests/test_kills_small_modules.py"]},
