@@ -53,6 +53,7 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 2: "interrupte
 #: Survivors judged equivalent: (regex on the diff's "+" side, why no valid input can tell the
 #: mutant from the original). Each is a reviewed class, not a wildcard; mutation.md lists them.
 _PM = "stepscope.analysis.predict_model"
+_KC = "stepscope.analysis.kernel_classes"
 EQUIVALENT = [
     # Module classes that must come before the general ones below.
     (r'-    rows\.sort\(key=lambda r: r\["peak_bytes_per_s"\] or 0\) \|\| \+.* or 1\)', "peaks are bytes/s (1e11 and "
@@ -99,6 +100,19 @@ EQUIVALENT = [
      "a name or alias equal to the key is inside it as whole words and no other name of that length can be, so "
      "the longest-contained search after it returns the same entry (the first listing it)",
      "stepscope.analysis.gpu_table"),
+    # kernel_classes (helper-reviewed; each regex matches only its own mutants of the 220)
+    (r'\+    out, i = \[\], 1$', "_mangled_idents only reads names starting with _Z: name[0] is '_', no digit", _KC),
+    (r'\+        if name\[i\]\.isdigit\(\) and \(i == 1 or not name\[i - 1\]\.isdigit\(\)\):',
+     "names start with _Z: at i 0 and 1 there is no digit", _KC),
+    (r'\+            literal = i (> 2|>= 3) and name\[i - 2\] == "L"', "they differ only at i == 2, where name[0] is '_', "
+     "not 'L'", _KC),
+    (r'\+    return table\[inv\] if \(len\(uniq\)\) or True else', "no ids: table[inv] is the same empty int64 array", _KC),
+    (r'\+        while i <= len\(name\) and name\[i\] in "rVKL":', "a valid symbol has a name after its qualifiers, and a "
+     "cut at CLASSIFY_CHARS cannot fall in the first 7 characters", _KC),
+    (r'\+        while i < len\(name\) and name\[i\] in "XXrVKLXX":', "X never follows _ZN or its qualifiers; it only "
+     "starts an expression inside template arguments", _KC),
+    (r'\+        if i < len\(name\) and name\[i\] == "(XXIXX|i)":   # template arguments', "the break only fires on a "
+     "non-digit, where the loop's isdigit() condition stops anyway", _KC),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",
