@@ -113,6 +113,14 @@ EQUIVALENT = [
      "starts an expression inside template arguments", _KC),
     (r'\+        if i < len\(name\) and name\[i\] == "(XXIXX|i)":   # template arguments', "the break only fires on a "
      "non-digit, where the loop's isdigit() condition stops anyway", _KC),
+    (r'\+            "class": \[KernelClass\(classify_names\(trace\.strings, uniq\[i:i \+ 2\]\)\[0\]\)',
+     "element [0] of the classes of uniq[i:i + 2] is the class of uniq[i], as of uniq[i:i + 1]",
+     "stepscope.analysis.kernel_tables"),
+    (r'\+            "bytes_per_s": np\.where\(tot\[order\] >= 0, ',
+     "a kernel name with 0 ns in total has 0 bytes (bytes are PM samples over its zero-length intervals), so "
+     "0 / max(0, 1) * 1e9 is the 0 the other branch gives", "stepscope.analysis.kernel_tables"),
+    (r'os\.listdir\(path\.parent or "XX\.XX"\)', "a Path is always true (Path('') is Path('.')), so `or` never "
+     "reads its right side", "stepscope.analysis.trace.atomic"),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",

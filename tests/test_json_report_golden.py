@@ -23,3 +23,4 @@ def test_json_report_in_process_is_the_golden(name):
     got = JsonRenderer().render(TraceAnalysis(trace_path(name)))
     assert (d := same_json(got, want)) is None, d
     assert ("stacks" in json.loads(got)) == name.endswith("stacks-h100")
+    assert got.startswith('{\n "summary": {\n  "') and got == json.dumps(json.loads(got), indent=1)   # indent 1

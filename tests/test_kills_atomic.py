@@ -126,8 +126,13 @@ def test_stale_temporaries_of_dead_writers_of_this_file_are_removed(tmp_path):
     assert not (tmp_path / f".x.json.{dead}.cd34.part").exists()
 
 
-def test_alive():
+def test_alive(monkeypatch):
     assert A._alive(os.getpid()) and A._alive(1) and not A._alive(_dead_pid())
+
+    def denied(pid, sig):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(A.os, "kill", denied)          # another user's process: it exists
+    assert A._alive(12345)
 
 
 def test_write_error_reads_as_its_sentence():

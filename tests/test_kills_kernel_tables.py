@@ -14,6 +14,7 @@ import stepscope.profiler
 from conftest import ROOT, same_json, trace_path
 from stepscope.analysis import kernel_tables as KT
 from stepscope.analysis.facade import TraceAnalysis
+from stepscope.analysis.kernel_classes import KernelClass
 from stepscope.analysis.render.json_report import _jsonable
 from stepscope.analysis.trace.model import Trace, table_from_rows
 
@@ -97,3 +98,40 @@ def test_unmodelled_bytes_hold_each_class_to_its_model():
     empty = {"class": [], "measured_bytes_per_step": [], "modelled_bytes_per_step": [], "excess_bytes_per_step": []}
     assert KT.unmodelled_bytes({**wl, "kind": "chain"}, steps, classes) == empty
     assert KT.unmodelled_bytes(wl, {"model_read_bytes": np.array([0, 0])}, classes) == empty
+
+
+def test_edges_of_the_tables():
+    from stepscope.analysis.intervals import gpu_records
+    t = _trace()
+    table = KT.record_table(t, gpu_records(t))
+    G, N, E = KernelClass.GEMM, KernelClass.NORM, KernelClass.ELEMENTWISE
+    assert table["kernel_class"].tolist() == [G, N, G, N, G, E]
+    # no busy time: shares over 1 ns, not 0 (nor 2)
+    assert KT.per_class(table, 2, 0)["share_of_busy"].tolist() == [400.0, 100.0, 100.0]
+    # eleven kernel names: ten by default; a 0-ns kernel reads 0 B/s; a 1-ns kernel its bytes over 1 ns
+    t = Trace()
+    t.tables["steps"] = table_from_rows("steps", {"index": [0], "mode": [t.intern("decode")], "start_ns": [0],
+                                                  "end_ns": [10_000]})
+    names = [f"k{i}_kernel" for i in range(11)]
+    kern = [(100 * i, 100 * i + 50 - i, names[i]) for i in range(11)] + [(2000, 2000, "zero_kernel"),
+                                                                        (3000, 3001, "one_ns_kernel")]
+    t.tables["kernels"] = table_from_rows("kernels", {"start_ns": [k[0] for k in kern], "end_ns": [k[1] for k in kern],
+                                                      "name": [t.intern(k[2]) for k in kern], "step": [0] * len(kern)})
+    t.tables["pm"] = table_from_rows("pm", {"start_ns": list(range(0, 10000, 100)), "end_ns": list(range(100, 10100, 100)),
+                                            "dram_read_bytes": [1000] * 100, "dram_write_bytes": [500] * 100})
+    table = KT.record_table(t, gpu_records(t))
+    assert KT.top_kernels(t, table, 1000)["name"] == names[:10]
+    allk = KT.top_kernels(t, table, 1000, n=13)
+    assert allk["name"][-2:] == ["one_ns_kernel", "zero_kernel"]
+    assert allk["bytes_per_s"][-2:].tolist() == [15 * 1e9, 0.0] and allk["bytes_per_s"].dtype == np.float64
+    # a trace without steps counts per step over one
+    t.tables["steps"] = table_from_rows("steps", {"index": []})
+    assert KT.top_kernels(t, table, 1000)["count_per_step"][0] == 1.0
+
+
+def test_unmodelled_bytes_of_a_workload_without_positions():
+    cfg = json.loads((Path(next(iter(stepscope.profiler.__path__))) / "workloads" / "models" / "qwen2.5-7b.json")
+                     .read_text())
+    got = KT.unmodelled_bytes({"kind": "decode", "config": cfg}, {"model_read_bytes": np.array([1])},
+                              {"class": ["attention"], "dram_bytes_per_step": [10.0]})
+    assert got["modelled_bytes_per_step"] == [0]          # position 0: no KV read
