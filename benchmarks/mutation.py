@@ -121,6 +121,13 @@ EQUIVALENT = [
      "0 / max(0, 1) * 1e9 is the 0 the other branch gives", "stepscope.analysis.kernel_tables"),
     (r'os\.listdir\(path\.parent or "XX\.XX"\)', "a Path is always true (Path('') is Path('.')), so `or` never "
      "reads its right side", "stepscope.analysis.trace.atomic"),
+    (r'\+\s*report = progress or \(lambda n, part: 0\)$', "the fallback progress callback's return value is never "
+     "read (report(...) is a statement)", "stepscope.analysis.render.perfetto"),
+    (r'\+\s*with atomic_open\(path, \) as f:$', "atomic_open's mode defaults to 'wb', the mode given",
+     "stepscope.analysis.render.perfetto"),
+    (r"-.*format\(c\['pct_floor_all'\], '\.0f'\).* \|\| \+.*format\(c\['pct_floor_all'\], '\.0F'\)", "'.0F' "
+     "differs from '.0f' only for nan/inf; a sweep cell's pct_floor_all is a finite floor over a positive step",
+     "stepscope.analysis.render.predict"),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",

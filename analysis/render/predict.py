@@ -46,9 +46,12 @@ class PredictText:
                            f"{'; same GPU as the source' if p['same_gpu'] else ''}")
             out.append("")
         for sp in res["speedups"]:
-            meas = f"{sp['measured_source']:.3f}x on {sp['graph_gpu']}" if sp["measured_source"] else "not measured"
-            out.append(f"graph speedup ({sp['base']} / graph), {sp['model']} ctx {sp['ctx']}: measured {meas} "
-                       "(untraced medians of the source traces)")
+            if sp["measured_source"]:
+                on = sp["graph_gpu"] if sp["base_gpu"] == sp["graph_gpu"] else f"{sp['base_gpu']} / {sp['graph_gpu']}"
+                meas = f"measured {sp['measured_source']:.3f}x on {on} (untraced medians of the source traces)"
+            else:
+                meas = "not measured (a source trace has no untraced step times)"
+            out.append(f"graph speedup ({sp['base']} / graph), {sp['model']} ctx {sp['ctx']}: {meas}")
             for t in sp["targets"]:
                 out.append(f"  predicted on {t['gpu']}: {t['speedup']:.3f}x ({t['lo']:.3f}-{t['hi']:.3f})")
         return "\n".join(out).rstrip() + "\n"
