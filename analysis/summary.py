@@ -66,7 +66,9 @@ def _mode(t, s: dict, m: np.ndarray, wl: dict, calibration) -> dict:
         return float(np.median(a[m]))
     mode = t.strings[s["mode"][m][0]]
     untraced = wl.get("untraced_step_ns") if wl.get("mode") == mode else None
-    thr = int(np.bitwise_or.reduce(np.maximum(s["throttle_reasons"][m], 0)))
+    read = s["throttle_reasons"][m]
+    read = read[read >= 0]          # -1: not read (no NVML); none read at all is "unknown", not "none"
+    thr = int(np.bitwise_or.reduce(read)) if len(read) else -1
     return {
         "steps": int(m.sum()),
         "step_ms": med(s["step_ns"]) / 1e6,

@@ -128,6 +128,12 @@ EQUIVALENT = [
     (r"-.*format\(c\['pct_floor_all'\], '\.0f'\).* \|\| \+.*format\(c\['pct_floor_all'\], '\.0F'\)", "'.0F' "
      "differs from '.0f' only for nan/inf; a sweep cell's pct_floor_all is a finite floor over a positive step",
      "stepscope.analysis.render.predict"),
+    (r'\.get\("rounds", 1\)\).* \|\| \+.*rounds=int\((\(t\.meta\.get\("perturbation"\) or \{\}\)|p)\.get\("rounds", 2\)\)',
+     "untraced.equivalent resamples rounds only from 3 on: a missing count read as 2 instead of 1 changes nothing",
+     "stepscope.analysis.summary"),
+    (r'-\s*mode = \(meta\.get\("workload"\) or \{\}\)\.get\("mode", ""\) \|\| \+\s*mode = \(meta\.get\("workload"\) '
+     r'or \{\}\)\.get\("mode", (None|"XXXX"|)\)$', "PERTURBATION_TARGET_PCT's only key is 'graph': '', None and 'XXXX' "
+     "all get the default target", "stepscope.analysis.summary"),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",
