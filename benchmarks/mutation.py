@@ -134,6 +134,22 @@ EQUIVALENT = [
     (r'-\s*mode = \(meta\.get\("workload"\) or \{\}\)\.get\("mode", ""\) \|\| \+\s*mode = \(meta\.get\("workload"\) '
      r'or \{\}\)\.get\("mode", (None|"XXXX"|)\)$', "PERTURBATION_TARGET_PCT's only key is 'graph': '', None and 'XXXX' "
      "all get the default target", "stepscope.analysis.summary"),
+    (r'\+\s*"XXXX"\.join\(strings\)\.encode\("utf-8"\)$', "ASCII between the strings does not change whether they "
+     "encode (Python never pairs surrogates on encode)", "stepscope.analysis.trace.validate"),
+    (r'\+\s*(""\.join\(strings\)|json\.dumps\(meta, ensure_ascii=False\))\.encode\("UTF-8"\)$',
+     "codec names are case-insensitive", "stepscope.analysis.trace.validate"),
+    (r'\+\s*json\.dumps\(meta, ensure_ascii=None\)\.encode\("utf-8"\)$', "json tests ensure_ascii for truth: None "
+     "is false, as False", "stepscope.analysis.trace.validate"),
+    (r'\+\s*if len\(s\) >= 1 and \(s\[1:\] < e\[:-1\]\)\.any\(\):$', "with one step s[1:] is empty and .any() "
+     "is False, as the original's length test gives", "stepscope.analysis.trace.validate"),
+    (r'\+\s*raise ValueError\(None\)$', "only type(e).__name__ of this error reaches the sentence",
+     "stepscope.analysis.trace.archive"),
+    (r'\+\s*if dtype not in _DTYPES or len\(shape\) != 1 or fortran and len\(shape\) > 2:$', "a Fortran-order "
+     "column of more than one dimension is already refused by len(shape) != 1", "stepscope.analysis.trace.archive"),
+    (r'\+\s*raw = os\.environ\.get\("STEPSCOPE_MAX_TRACE_MB", (None)?\)$', "an unset variable read as None or '' "
+     "gives the default limit either way (`not raw`)", "stepscope.analysis.trace.archive"),
+    (r'\+\s*view, got = memoryview\(arr\)\.cast\("b"\), 0$', "readinto copies bytes whatever the view's byte "
+     "format ('b' or 'B')", "stepscope.analysis.trace.archive"),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",

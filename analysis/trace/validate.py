@@ -6,6 +6,7 @@ loaders turn it into a ``TraceFileError`` naming the file.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -35,7 +36,11 @@ def _is_int(v) -> bool:
 
 
 def _is_num(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
+    """A finite real number; an integer of any size counts (the range checks then refuse
+    it: np.isfinite raised TypeError on integers of 2**64 and more)."""
+    if not isinstance(v, numbers.Real) or isinstance(v, bool):
+        return False
+    return isinstance(v, numbers.Integral) or math.isfinite(v)
 
 
 def json_name(v) -> str:
@@ -149,7 +154,8 @@ def check_tables(trace, need_steps: bool = True) -> str | None:
         s, e = t[tab]["start_ns"], t[tab]["end_ns"]
         if not len(s):
             continue
-        if max(int(np.abs(s).max()), int(np.abs(e).max())) >= MAX_ABS_NS:
+        # min and max as Python ints: np.abs(-2**63) wraps to -2**63 and passed the check
+        if max(int(s.max()), int(e.max())) >= MAX_ABS_NS or min(int(s.min()), int(e.min())) <= -MAX_ABS_NS:
             return f"{tab} holds timestamps beyond 2**62 ns"
         bad = (e < s) & (s > 0) if tab == "pm" else (e <= s) if tab == "steps" else e < s
         if bad.any():
