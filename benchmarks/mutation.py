@@ -150,6 +150,17 @@ EQUIVALENT = [
      "gives the default limit either way (`not raw`)", "stepscope.analysis.trace.archive"),
     (r'\+\s*view, got = memoryview\(arr\)\.cast\("b"\), 0$', "readinto copies bytes whatever the view's byte "
      "format ('b' or 'B')", "stepscope.analysis.trace.archive"),
+    (r"\+\s*k = buf\.find\(_KEY, (None|)\)|\+\s*start = None", "the key search's start only skips text already "
+     "searched: k is the buffer's first key either way; only time differs", "stepscope.analysis.trace.json_stream"),
+    (r"\+\s*start = 1\s|\+\s*start = max\(1, len\(buf\) - len\(_KEY\)\)|\+\s*if k (<= 0|< 1):", "the key starts at "
+     "byte 0 only in a text beginning with it, which is no JSON object: both refuse it", "stepscope.analysis.trace.json_stream"),
+    (r"\+\s*j = buf\.rfind\(b\"[}\]]\", None, pos\)", "rfind's start None is 0", "stepscope.analysis.trace.json_stream"),
+    (r"\+\s*j = buf\.rfind\(b\"[}\]]\", 1, pos\)|\+\s*if j (<= 0|< 1):", "buf[0] is the slot byte ('[', or the ',' "
+     "or whitespace before the next '{'), never '}' or ']': rfind never returns 0", "stepscope.analysis.trace.json_stream"),
+    (r"^-\s*pos = len\(buf\) \|\| \+\s*pos = None", "rfind(b']', 0, None) searches to the end as pos = len(buf) "
+     "does", "stepscope.analysis.trace.json_stream"),
+    (r"^-        pos = j \|\| \+        pos = None$", "a head that parses but is no object stays so for every earlier "
+     "']' (its type is set by its first byte, in the prefix): both raise NotSplittable", "stepscope.analysis.trace.json_stream"),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",
@@ -537,8 +548,8 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.render.host_lane": {"tests": ["tests/test_figure_checks.py"]},
     "stepscope.analysis.render.predict_figure": {"tests": ["tests/test_figure_checks.py", "tests/test_predict_sweep.py"]},
     "stepscope.analysis.render.result_figures": {"tests": ["tests/test_figure_checks.py", "tests/test_figure_legends.py"]},
-    "stepscope.analysis.blas_threads": {"tests": ["tests/test_dram_kernels.py"]},
-    "stepscope.analysis.lazy": {"tests": ["tests/test_kills_host.py"]},
+    "stepscope.analysis.blas_threads": {"tests": ["tests/test_kills_lazy_blas.py"]},
+    "stepscope.analysis.lazy": {"tests": ["tests/test_kills_lazy_blas.py"]},
     "stepscope.analysis.dram_ncu": {"tests": ["tests/test_dram_counters.py", "tests/test_dram_kernels.py",
                                               "tests/test_kills_dram_ncu.py"]},
 }

@@ -130,9 +130,13 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20, loads=_loads) -> tu
             pos = j
             continue
         if isinstance(head, dict):
+            if head.get("traceEvents") != []:
+                # the key found belongs to a nested object ({"meta": {"traceEvents": [...]}, ...}):
+                # not the document's own list, which a whole parse finds
+                raise NotSplittable
             if buf[1:j].strip():
                 feed(j)
-            head.pop("traceEvents", None)
+            head.pop("traceEvents")
             return head, kept
         pos = j
     raise NotSplittable
