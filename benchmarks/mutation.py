@@ -161,6 +161,11 @@ EQUIVALENT = [
      "does", "stepscope.analysis.trace.json_stream"),
     (r"^-        pos = j \|\| \+        pos = None$", "a head that parses but is no object stays so for every earlier "
      "']' (its type is set by its first byte, in the prefix): both raise NotSplittable", "stepscope.analysis.trace.json_stream"),
+    (r'paths = sorted\(\{ln\.split\(\)\[-1\] for ln in f if "openblas" (in ln or|not in ln and) ln\.rstrip\(\)\.endswith',
+     "dlsym on a library searches its dependencies too: numpy's and scipy's extension modules link their OpenBLAS, "
+     "so any .so scanned reaches the same entry points and one_thread sets the same OpenBLAS", "stepscope.analysis.blas_threads"),
+    (r'if get is not None or put is not None:', "OpenBLAS exports its get and set entry points together; no "
+     "loaded library has one without the other", "stepscope.analysis.blas_threads"),
     # trace.detect (reviewed in fc75962; lost from this list in a later rewrite, restored)
     (r"\+\s*rows = \{c: np\.asarray\(det\.steps\.get\(c, np\.full\(len\(det\.steps\.get\(\"index\", \[\]\)\), -1\)\), (None|)\)",
      "the steps' columns are int64 arrays or lists of Python ints: numpy's default dtype is int64 too",

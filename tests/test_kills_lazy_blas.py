@@ -33,7 +33,7 @@ def test_a_lazy_function_imports_on_first_call():
     assert out == ["False", "open"]
     hyp = lazy_function("math", "hypot")
     assert hyp(3.0, 4.0) == 5.0 and hyp.__name__ == "hypot"
-    assert lazy_function("json", "dumps")({"a": 1}, sort_keys=True) == '{"a": 1}'
+    assert lazy_function("json", "dumps")({"b": 1, "a": 2}, sort_keys=True) == '{"a": 2, "b": 1}'     # keywords pass
 
 
 def _openblas_counts():
@@ -82,3 +82,22 @@ def test_without_proc_maps_nothing_is_found(monkeypatch):
     assert blas_threads._openblas() == []
     with blas_threads.one_thread():
         pass
+
+
+def test_a_library_that_will_not_load_is_passed_over(monkeypatch):
+    """The scan goes on past a library ctypes cannot load: the OpenBLAS found after it still
+    count (numpy and scipy each bundle one, so there are two)."""
+    monkeypatch.setattr(blas_threads, "_handles", None)
+    every = blas_threads._openblas()
+    real = ctypes.CDLL
+    first = []
+
+    def flaky(path, *a, **k):
+        if not first:
+            first.append(path)
+            raise OSError("cannot load")
+        return real(path, *a, **k)
+    monkeypatch.setattr(blas_threads, "_handles", None)
+    monkeypatch.setattr(blas_threads.ctypes, "CDLL", flaky)
+    some = blas_threads._openblas()
+    assert first and 0 < len(some) < len(every)
