@@ -493,7 +493,7 @@ MODULES: dict[str, dict] = {
                                            "tests/test_predict_sweep.py"]},
     # Per-kernel DRAM bytes from PM samples (the NNLS fit) and their tables.
     "stepscope.analysis.dram_kernels": {"tests": ["tests/test_dram_kernels.py"]},
-    "stepscope.analysis.dram_nnls": {"tests": ["tests/test_dram_kernels.py"]},
+    "stepscope.analysis.dram_nnls": {"tests": ["tests/test_kills_dram_nnls.py", "tests/test_dram_kernels.py"]},
     # Kernel classes and short names (every table and figure groups by them).
     "stepscope.analysis.kernel_classes": {"tests": ["tests/test_kills_kernel_classes.py", "tests/test_kernel_classes.py",
                                                     "tests/test_graph_level.py", "tests/test_wrong_numbers.py"]},
