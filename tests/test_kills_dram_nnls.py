@@ -29,9 +29,15 @@ def reference(A, b, U):
     return nnls(np.vstack([A, U.T]), np.r_[b, np.zeros(U.shape[1])], maxiter=5000)[0]
 
 
+def _no_fallback(*a, **k):
+    raise AssertionError("the Lawson-Hanson fallback ran: block pivoting did not converge")
+
+
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("k", [0, 1, 3])
-def test_the_solution_is_scipys_nnls(seed, k):
+def test_the_solution_is_scipys_nnls(seed, k, monkeypatch):
+    """Found by block principal pivoting itself: the fallback is not needed on these."""
+    monkeypatch.setattr(N, "nnls", _no_fallback)
     A, b, U = problem(seed, k=k)
     x, passive = N.nnls_normal(sparse.csr_array(A.T @ A), A.T @ b, low_rank=U, ridge=0.0)
     want = reference(A, b, U)
@@ -98,3 +104,23 @@ def test_sym_principal_and_matvec_against_dense():
     assert np.allclose(P.csc().toarray(), D[np.ix_(keep, keep)])
     P.add_diagonal(2.0)
     assert np.allclose(P.csc().toarray(), D[np.ix_(keep, keep)] + 2 * np.eye(4))
+
+
+def test_sym_with_an_empty_last_row_and_a_full_diagonal():
+    """A last row and column with nothing stored but the diagonal, or nothing at all: shapes
+    come from n, not from the largest stored index."""
+    D = np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
+    S = sparse.csr_array(D)
+    M = N._Sym(S.indptr, S.indices, S.data)
+    assert M.matvec(np.ones(3)).tolist() == [3.0, 4.0, 0.0]
+    assert M.csc().shape == (3, 3) and np.array_equal(M.csc().toarray(), D)
+    M.add_diagonal(0.5)                          # the empty diagonal entry is added to the pattern
+    assert np.array_equal(M.csc().toarray(), D + 0.5 * np.eye(3))
+    F = N._Sym(*(lambda c: (c.indptr, c.indices, c.data))(sparse.csr_array(np.diag([1.0, 2.0, 4.0]) + D)))
+    F.add_diagonal(1.0)                          # a full diagonal: only the diagonal moves
+    assert np.array_equal(F.csc().toarray(), np.diag([1.0, 2.0, 4.0]) + D + np.eye(3))
+    P = F.principal(np.array([True, True, False]))
+    assert P.n == 2 and len(P.indptr) == 3 and np.array_equal(P.csc().toarray(), (np.diag([1.0, 2.0, 4.0]) + D
+                                                                                     + np.eye(3))[:2, :2])
+    Q = M.principal(np.array([False, True, True]))          # keeps the row with only its diagonal
+    assert np.array_equal(Q.csc().toarray(), (D + 0.5 * np.eye(3))[1:, 1:])
