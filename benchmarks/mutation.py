@@ -545,8 +545,8 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.trace.workload": {"tests": ["tests/test_kills_small_modules.py"]},
     # The trace model (file format, reading and its checks) and the facade every command
     # reads through; the figures (checked as a person reads them) and two helpers.
-    "stepscope.analysis.trace.model": {"tests": ["tests/test_trace_format.py", "tests/test_bad_input.py",
-                                                 "-k", "not round2"]},
+    "stepscope.analysis.trace.model": {"tests": ["tests/test_kills_model.py", "tests/test_trace_format.py",
+                                                 "tests/test_bad_input.py", "-k", "not round2"]},
     "stepscope.analysis.facade": {"tests": ["tests/test_golden_outputs.py"]},
     "stepscope.analysis.render.figures": {"tests": ["tests/test_figure_checks.py", "tests/test_figure_legends.py",
                                                     "tests/test_figures_exports.py"]},

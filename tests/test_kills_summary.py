@@ -104,7 +104,7 @@ EAGER = {"steps": 3, "step_ms": 12_000_000 / 1e6, "step_ms_min": 10_000_000 / 1e
          "model_gb": 15_000_000_000 / 1e9, "model_all_gb": 16_000_000_000 / 1e9,
          "closure_max_abs_ns": 7, "achievable_floor_ms": None, "pct_achievable_floor": None,
          "busy_below_floor_steps": 2, "sm_clock_mhz": 1980.0, "mem_clock_mhz": 2619.0,
-         "throttle_reasons": ["sw_power_cap"],          # 0 | max(-1, 0) | 4
+         "throttle_reasons": ["sw_power_cap"],          # 0 | 4, the unread -1 left out
          "untraced_equivalent": None, "graph_level": None}
 GRAPH = {"steps": 3, "step_ms": 6_000_000 / 1e6, "step_ms_min": 5_000_000 / 1e6, "step_ms_max": 9_000_000 / 1e6,
          "untraced_step_ms": 5_600_000 / 1e6, "untraced_steps": 5, "kernels": 3.0, "launch_calls": 1.0,
