@@ -321,7 +321,8 @@ def test_a_nested_traceEvents_key_is_not_taken_for_the_documents_list():
     its list was returned as the events (silently wrong). The reader now gives up, and the
     caller's whole parse reads the document's own list."""
     for doc in (b'{"meta": {"traceEvents": [{"a":1}]}, "traceEvents": [{"b":2}]}',
-                b'{"meta": {"traceEvents": [{"a":1}]}}'):
+                b'{"meta": {"traceEvents": [{"a":1}]}}',
+                b'{"meta": {"traceEvents": [{"a":1}, {"a":2}]}, "traceEvents": []}'):    # the own list empty
         with pytest.raises(NotSplittable):
             parse_events([doc], lambda evs: evs, chunk_bytes=8)
     assert parse_events([b'{"x": 1, "traceEvents": [{"b":2}], "y": {"traceEvents": 3}}'], lambda e: e) == \

@@ -39,10 +39,11 @@ def test_per_step_values_of_the_samples_holding_in_each_window():
     # [50, 90] ms: before the first sample: -1 throughout
     # [300, 500] ms: samples 1 and 2: 1750 MHz; 0x20; 2000 x 100 + 3000 x 100 = 500 mJ: 2500 mW
     # [50, 150] ms: from before the first sample into it: sample 0 only, its 50 ms: 50 mJ over 100 ms
-    # [250, 250]: an empty window holds sample 1: its values, 0 mJ
+    # [250, 250]: an empty window holds sample 1: its values, 0 mJ; its throttle query failed
+    #   (-1): unknown, not "no throttling"
     assert {k: v.tolist() for k, v in got.items()} == {
         "sm_clock_mhz": [1250, -1, 1750, 1000, 1500], "mem_clock_mhz": [2619, -1, 2609, 2619, 2619],
-        "temperature_c": [40, -1, 42, 40, 41], "throttle_reasons": [4, -1, 32, 4, 0],
+        "temperature_c": [40, -1, 42, 40, 41], "throttle_reasons": [4, -1, 32, 4, -1],
         "power_mw": [1500, -1, 2500, 500, 0], "energy_mj": [150, -1, 500, 50, 0]}
     assert all(v.dtype == np.int64 for v in got.values())
 

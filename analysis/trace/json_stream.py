@@ -17,6 +17,10 @@ _SEP = re.compile(rb"\}\s*,\s*\{")
 _OPEN = re.compile(rb"\s*:\s*\[")
 _KEY = b'"traceEvents"'
 _SPACE = re.compile(rb"\s*")
+#: Put where the list was to parse the rest of the document: it must come back as the
+#: top-level "traceEvents" (else the key found was a nested one's).
+_MARK_VALUE = "\x00stepscope: the events list\x00"
+_MARK = b'"\\u0000stepscope: the events list\\u0000"'
 #: The ``traceEvents`` list must open within this many bytes of the start (Kineto writes a
 #: few kB of metadata before it), and no run of text between two cuts may be longer: past
 #: either, the text is refused (``TooLong``) instead of being buffered whole.
@@ -125,12 +129,12 @@ def parse_events(blocks, select, chunk_bytes: int = 1 << 20, loads=_loads) -> tu
         if j < 0:
             break
         try:
-            head = _loads(prefix + b"[]" + bytes(buf[j + 1:]))
+            head = _loads(prefix + _MARK + bytes(buf[j + 1:]))
         except NotSplittable:
             pos = j
             continue
         if isinstance(head, dict):
-            if head.get("traceEvents") != []:
+            if head.get("traceEvents") != _MARK_VALUE:
                 # the key found belongs to a nested object ({"meta": {"traceEvents": [...]}, ...}):
                 # not the document's own list, which a whole parse finds
                 raise NotSplittable

@@ -3,7 +3,7 @@
 The samples are piecewise constant: sample i holds from its ``t_ns`` to the next sample's.
 For a step [start, end]: clocks and temperature are the median of the values holding in
 the window (the sample holding at ``start`` and every sample inside it); ``throttle_reasons``
-is the OR of them; ``power_mw`` the time-weighted mean and ``energy_mj`` the integral of
+is the OR of those read (-1 when none was); ``power_mw`` the time-weighted mean and ``energy_mj`` the integral of
 power over the window (mW x ns / 1e9 = mJ). A step before the first sample gets -1.
 """
 from __future__ import annotations
@@ -45,7 +45,9 @@ def per_step(nvml: dict, start_ns, end_ns) -> dict[str, np.ndarray]:
         sel = slice(max(first[i], 0), last[i] + 1)
         for c in HELD:
             out[c][i] = int(np.median(nvml[c][sel]))
-        out["throttle_reasons"][i] = int(np.bitwise_or.reduce(np.maximum(nvml["throttle_reasons"][sel], 0)))
+        read = nvml["throttle_reasons"][sel]
+        read = read[read >= 0]          # -1: the sampler's query failed; none read stays -1 (unknown)
+        out["throttle_reasons"][i] = int(np.bitwise_or.reduce(read)) if len(read) else -1
     dur = np.maximum(end_ns - start_ns, 1)
     e = power_integral_mj(nvml, start_ns, end_ns)
     out["energy_mj"] = np.where(ok, np.round(e), -1).astype(np.int64)
