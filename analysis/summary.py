@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .throttle import throttle_names
+from .trace.nvml_steps import combine_reasons
 from .untraced import equivalent
 
 
@@ -66,9 +67,7 @@ def _mode(t, s: dict, m: np.ndarray, wl: dict, calibration) -> dict:
         return float(np.median(a[m]))
     mode = t.strings[s["mode"][m][0]]
     untraced = wl.get("untraced_step_ns") if wl.get("mode") == mode else None
-    read = s["throttle_reasons"][m]
-    read = read[read >= 0]          # -1: not read (no NVML); none read at all is "unknown", not "none"
-    thr = int(np.bitwise_or.reduce(read)) if len(read) else -1
+    thr = combine_reasons(s["throttle_reasons"][m])
     return {
         "steps": int(m.sum()),
         "step_ms": med(s["step_ns"]) / 1e6,

@@ -13,6 +13,15 @@ import numpy as np
 HELD = ("sm_clock_mhz", "mem_clock_mhz", "temperature_c")
 
 
+def combine_reasons(masks) -> int:
+    """The OR of the throttle-reason masks that were read (-1: not read, e.g. the query
+    failed or no NVML); -1 when none was, so an unread window reads "unknown", not "no
+    throttling" (the steps' column here, and a mode's steps in the summary)."""
+    read = np.asarray(masks)
+    read = read[read >= 0]
+    return int(np.bitwise_or.reduce(read)) if len(read) else -1
+
+
 def power_integral_mj(nvml: dict, start_ns, end_ns) -> np.ndarray:
     """Energy in mJ over each [start, end] from the piecewise-constant power samples."""
     t, p = nvml["t_ns"], nvml["power_mw"].astype(np.float64)
@@ -45,9 +54,7 @@ def per_step(nvml: dict, start_ns, end_ns) -> dict[str, np.ndarray]:
         sel = slice(max(first[i], 0), last[i] + 1)
         for c in HELD:
             out[c][i] = int(np.median(nvml[c][sel]))
-        read = nvml["throttle_reasons"][sel]
-        read = read[read >= 0]          # -1: the sampler's query failed; none read stays -1 (unknown)
-        out["throttle_reasons"][i] = int(np.bitwise_or.reduce(read)) if len(read) else -1
+        out["throttle_reasons"][i] = combine_reasons(nvml["throttle_reasons"][sel])
     dur = np.maximum(end_ns - start_ns, 1)
     e = power_integral_mj(nvml, start_ns, end_ns)
     out["energy_mj"] = np.where(ok, np.round(e), -1).astype(np.int64)
