@@ -68,16 +68,12 @@ def source_records(a, mode: str) -> dict:
     # Overlapping records (several streams) are serialised by the model: their gap is 0. A
     # record's gap is from the latest end of the records before it in its step (not the
     # previous record's end: one short record inside a long one on another stream would
-    # otherwise open a gap the GPU never had). Integers throughout: ends are absolute ns.
-    ends = rec.end_ns[order]
-    if len(ends):
-        rel = ends - ends.min()
-        off = (np.cumsum(first) - 1) * (int(rel.max()) + 1)
-        latest = np.maximum.accumulate(rel + off) - off + ends.min()
-    else:
-        latest = ends
-    prev_end = np.r_[0, latest[:-1]]
-    gap_o = np.where(first, gap[order], np.maximum(rec.start_ns[order] - prev_end, 0)).astype(np.float64)
+    # otherwise open a gap the GPU never had). Times relative to the earliest end, so the
+    # float running maximum stays exact (integers far below 2**53; absolute ns are not).
+    t0 = int(rec.end_ns[order].min()) if len(order) else 0
+    latest = _segmented_cummax((rec.end_ns[order] - t0).astype(np.float64), step_pos)
+    prev_end = np.r_[0.0, latest[:-1]]
+    gap_o = np.where(first, gap[order], np.maximum((rec.start_ns[order] - t0) - prev_end, 0)).astype(np.float64)
     host = np.isin(gcause[order], HOST_CAUSES) | first
     return {"step_pos": step_pos, "first": first, "dur_ns": dur, "bytes": byt,
             "class": record_classes(t, rec)[order], "gap_ns": gap_o, "cause": gcause[order],

@@ -86,7 +86,8 @@ EQUIVALENT = [
      "bc is centred (sums to 0), so sum(bc*(r + mean r)) = sum(bc*r) = sum(bc*(r - mean r)) up to rounding", _PM),
     (r"\+\s*base = np\.where\(src\[\"first\"\], c \+ g - t_ns, np\.nan\)",
      "g is set to 0 at every step's first record on the line before, and base keeps only those entries", _PM),
-    (r"\+\s*prev_e = np\.where\(src\[\"first\"\], 0\.0, np\.r_\[1\.0, e\[:-1\]\]\)|\+\s*prev_end = np\.r_\[1, latest\[:-1\]\]",
+    (r"\+\s*prev_e = np\.where\(src\[\"first\"\], 0\.0, np\.r_\[1\.0, e\[:-1\]\]\)"
+     r"|\+\s*prev_end = np\.r_\[1(\.0)?, latest\[:-1\]\]",
      "element 0 is always a step's first record (first = np.r_[True, ...]), where np.where takes the other branch: "
      "the shifted-in value is never read", _PM),
     (r"\+\s*waited = s_start >= prev_e \+ g \+ 1e-6$", "differs only when the host release beats GPU-ready by "
