@@ -660,10 +660,7 @@ def collect(dest: Path) -> dict:
                 diff = diffs.get(name.rpartition(".")[2], "?")
                 survivors.append({"mutant": name, "status": status, "diff": diff,
                                   "equivalent": equivalent_reason(diff, mod)})
-        eq = sum(1 for x in survivors if x["equivalent"])
-        killed = counts.get("killed", 0) + counts.get("timeout", 0)
-        modules[mod] = {"counts": counts, "total": sum(counts.values()), "equivalent": eq,
-                        "score_non_equivalent": killed / max(sum(counts.values()) - eq, 1),
+        modules[mod] = {"counts": counts, "total": sum(counts.values()), **_score(counts, survivors),
                         "survivors": survivors}
     return modules
 
@@ -750,11 +747,8 @@ def rerun_survivors(mutmut: str, mod: str, dest: Path, max_children: int, deadli
         if status in ("survived", "no tests"):
             survivors.append({**x, "status": status, "equivalent": equivalent_reason(x["diff"], mod)})
     counts = {k: v for k, v in counts.items() if v}
-    eq = sum(1 for x in survivors if x["equivalent"])
-    killed = counts.get("killed", 0) + counts.get("timeout", 0)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {**old, "counts": counts, "equivalent": eq, "survivors": survivors,
-            "score_non_equivalent": killed / max(sum(counts.values()) - eq, 1),
+    return {**old, "counts": counts, **_score(counts, survivors), "survivors": survivors,
             "complete": old["complete"] and not cut,
             "tests": MODULES[mod]["tests"] or "pyproject.toml [tool.mutmut] selection",
             "survivors_rerun": {"date": datetime.date.today().isoformat(), "commit": head, "rerun": len(names),
@@ -766,11 +760,15 @@ def reclassify(m: dict) -> dict:
     """A summary with its survivors judged again against ``EQUIVALENT`` (after a class was
     added or narrowed): the counts are unchanged, the equivalent count and score follow."""
     survivors = [{**x, "equivalent": equivalent_reason(x["diff"], m["module"])} for x in m["survivors"]]
+    return {**m, "survivors": survivors, **_score(m["counts"], survivors)}
+
+
+def _score(counts: dict, survivors: list) -> dict:
+    """The equivalent count and the score: killed (timeouts count as killed) of the
+    mutants not judged equivalent."""
     eq = sum(1 for x in survivors if x["equivalent"])
-    c = m["counts"]
-    killed = c.get("killed", 0) + c.get("timeout", 0)
-    return {**m, "survivors": survivors, "equivalent": eq,
-            "score_non_equivalent": killed / max(sum(c.values()) - eq, 1)}
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    return {"equivalent": eq, "score_non_equivalent": killed / max(sum(counts.values()) - eq, 1)}
 
 
 def render_index() -> str:
