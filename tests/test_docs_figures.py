@@ -36,8 +36,21 @@ NUMBER = re.compile(rb"-?\d+(?:\.\d+)?")
 TOLERANCE_PT = 0.25
 
 
+#: matplotlib names a reused path (a marker, a filled area) by a hash of its coordinates at
+#: full precision and the salt: the last-digit differences above change the name, not the
+#: drawing. Names are compared by their order of first use instead.
+PATH_ID = re.compile(rb"\b([a-z])([0-9a-f]{10})\b")
+
+
+def _ids_in_order(svg: bytes) -> bytes:
+    seen: dict[bytes, bytes] = {}
+    return PATH_ID.sub(lambda m: seen.setdefault(m.group(0), m.group(1) + b"id%d" % len(seen)), svg)
+
+
 def same_drawing(a: bytes, b: bytes) -> bool:
-    """The same SVG text between its numbers, and the numbers within TOLERANCE_PT."""
+    """The same SVG text between its numbers, and the numbers within TOLERANCE_PT, path
+    names compared by their order of first use."""
+    a, b = _ids_in_order(a), _ids_in_order(b)
     if NUMBER.split(a) != NUMBER.split(b):
         return False
     na, nb = NUMBER.findall(a), NUMBER.findall(b)
@@ -50,3 +63,12 @@ def test_same_drawing_tells_a_moved_mark_from_a_rounding():
     assert not same_drawing(svg, svg.replace(b"277.096493", b"277.396493"))
     assert not same_drawing(svg, svg.replace(b"M 203", b"L 203"))
     assert not same_drawing(svg, svg + b"<g/>")
+
+
+def test_same_drawing_names_paths_by_order_of_use():
+    """Two renders whose path names differ (hashes of last digits) are the same drawing
+    when each name is used in the same places; a name used elsewhere is not."""
+    a = b'<path id="m84903d3658" d="M 1 2"/><use xlink:href="#m84903d3658"/><use xlink:href="#m0123456789"/>'
+    b = a.replace(b"m84903d3658", b"m9f8cdf02dc").replace(b"m0123456789", b"mabcdefabcd")
+    assert same_drawing(a, b)
+    assert not same_drawing(a, a.replace(b'href="#m84903d3658"', b'href="#m0123456789"'))
