@@ -61,7 +61,8 @@ def sweep_figures(cells, out_dir: Path) -> list[Path]:
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel("% of analytic floor (all parameters + KV)")
     ax.set_title(f"batch-1 decode on {valid[0]['gpu'] if valid else '?'}: % of floor vs ctx", fontsize=10)
-    ax.legend(fontsize=8, frameon=False)
+    if ax.lines:
+        ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     paths.append(out_dir / "pct_floor_vs_ctx.png")
     save_figure(fig, paths[-1])
@@ -69,17 +70,19 @@ def sweep_figures(cells, out_dir: Path) -> list[Path]:
     labels = sorted({(c["model"], c["ctx"]) for c in valid})
     x = np.arange(len(labels))
     modes = sorted({c["mode"] for c in valid})
+    n_modes = max(len(modes), 1)      # a sweep with no valid cell still gets its (empty) figure
     for j, mode in enumerate(modes):
         v = [next((100 * c["launch_share"] for c in valid if (c["model"], c["ctx"]) == lab and c["mode"] == mode), 0)
              for lab in labels]
-        ax.bar(x + j * 0.8 / len(modes), v, 0.8 / len(modes), label=mode)
-    ax.set_xticks(x + 0.4 - 0.4 / len(modes), [f"{m}\n{c}" for m, c in labels], fontsize=8,
+        ax.bar(x + j * 0.8 / n_modes, v, 0.8 / n_modes, label=mode)
+    ax.set_xticks(x + 0.4 - 0.4 / n_modes, [f"{m}\n{c}" for m, c in labels], fontsize=8,
                   rotation=90 if len(labels) > 8 else 0)
     ax.set_ylabel("launch overhead (% of traced step)")
     ax.set_xlabel("model and ctx (tokens)")
     ax.set_title(f"batch-1 decode on {valid[0]['gpu'] if valid else '?'}: launch overhead share per mode", fontsize=10)
     ax.set_ylim(0, 100 * 1.25)        # room above the bars for the legend
-    ax.legend(frameon=False, ncol=len(modes), loc="upper center")
+    if modes:
+        ax.legend(frameon=False, ncol=len(modes), loc="upper center")
     fig.tight_layout()
     paths.append(out_dir / "launch_share.png")
     save_figure(fig, paths[-1])
