@@ -49,7 +49,8 @@ def save_figure(fig, out) -> None:
     fmt = Path(out).suffix.lstrip(".").lower() or "png"
     buf = io.BytesIO()
     try:
-        fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt in ("svg", "pdf") else None)
+        # the date's key is "Date" in SVG and "CreationDate" in PDF (a PDF given "Date" kept its date)
+        fig.savefig(buf, format=fmt, metadata={"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt))
     finally:
         _plt().close(fig)
     with atomic_open(out) as f:
@@ -77,8 +78,12 @@ def dominant_class_runs(start, end, cls, lo_ns: float, hi_ns: float, px_ns: floa
     (start_ns, width_ns, class) arrays; pixels with no GPU time are left out. The time of
     each class per pixel is exact (each record clipped to the pixel's edges)."""
     n_px = max(int(np.ceil((hi_ns - lo_ns) / px_ns)), 1)
-    edges = lo_ns + px_ns * np.arange(n_px + 1)
-    start, end = np.asarray(start, float), np.asarray(end, float)
+    # Times from an integer origin at lo_ns, subtracted exactly: the cumulative sums below of
+    # absolute ns (~1e18 each, ~1e21 summed: float64 steps of 0.5 ms) would swamp a pixel.
+    ref = int(np.floor(lo_ns))
+    edges = (lo_ns - ref) + px_ns * np.arange(n_px + 1)
+    start, end = (np.asarray(x) for x in (start, end))
+    start, end = ((x - ref if x.dtype.kind in "iu" else x - float(ref)).astype(float) for x in (start, end))
     classes = np.unique(cls)
     per = np.zeros((len(classes), n_px))
     for i, c in enumerate(classes):
@@ -97,6 +102,7 @@ def dominant_class_runs(start, end, cls, lo_ns: float, hi_ns: float, px_ns: floa
     new = np.r_[True, (np.diff(px) != 1) | (best[px][1:] != best[px][:-1])]
     first = px[new]
     last = np.r_[px[np.nonzero(new)[0][1:] - 1], px[-1]]
+    edges = edges + ref      # back on the trace's clock: each run ends where the next pixel starts
     return edges[first], edges[last + 1] - edges[first], best[first]
 
 
