@@ -29,9 +29,10 @@ PATTERNS: list[tuple[KernelClass, str]] = [
     (KernelClass.DEQUANT, r"dequant"),
     (KernelClass.ATTENTION, r"flash|fmha|attention|attn|sdpa|softmax"),
     (KernelClass.GEMM, r"gemm|gemv|cutlass|cublas|xmma|nvjet|splitk|matmul|dot_kernel|int4pack|int8pack|marlin"),
-    (KernelClass.NORM, r"norm|rsqrt|meanops|pow_tensor"),
+    # "norm" but not torch's normal_ random fill ("normal_kernel"); "normalization" is a norm
+    (KernelClass.NORM, r"norm(?!al(_|\b))|rsqrt|meanops|pow_tensor"),
     (KernelClass.ROTARY, r"rotary|rope|neg_kernel|\bneg\b|cos_kernel|sin_kernel"),
-    (KernelClass.REDUCTION, r"argmax|argmin|reduce|sum_kernel|max_kernel"),
+    (KernelClass.REDUCTION, r"argmax|argmin|reduce|reduction|sum_kernel|max_kernel"),
     (KernelClass.COPY, r"copy|cat(array)?|index|gather|scatter|fill|arange|memcpy|memset"),
     (KernelClass.ELEMENTWISE, r"elementwise|silu|gelu|sigmoid|mul|add|div|sub|where|pointwise"),
 ]
@@ -78,7 +79,7 @@ def demangle_prefix(name: str) -> str:
     ``at::native::mul``); other names are returned unchanged. Templates are dropped."""
     if not name.startswith("_Z"):
         return name
-    i = 2
+    i = 3 if name.startswith("_ZL") else 2       # _ZL: a static (internal-linkage) function
     nested = name.startswith("_ZN")
     if nested:
         i = 3
@@ -96,7 +97,14 @@ def demangle_prefix(name: str) -> str:
             break
         if i < len(name) and name[i] == "I":   # template arguments: stop at the name
             break
-    return "::".join(parts) or name
+    return "::".join(p for p in parts if p != ANON_MANGLED) or name
+
+
+#: The mangled anonymous namespace (demangled "(anonymous namespace)", "<unnamed>" by ncu).
+ANON_MANGLED = "_GLOBAL__N_1"
+_ANON = ("(anonymous namespace)::", "<unnamed>::")
+#: A templated return type left in front of the name (``std::enable_if<...>::type f``).
+_RETURN_TYPE = re.compile(r"^\S*::type\s+")
 
 
 _GENERIC = re.compile(r"(elementwise|reduce)_kernel$")
@@ -111,7 +119,10 @@ def short_name(name: str, width: int | None = None) -> str:
     name; renderers shorten it to their column. Only the first ``CLASSIFY_CHARS``
     characters are read (a name of megabytes stays fast)."""
     name = name[:CLASSIFY_CHARS]
-    base = _short(demangle_prefix(name).replace("(anonymous namespace)::", ""), 10 ** 6)
+    plain = demangle_prefix(name)
+    for anon in _ANON:
+        plain = plain.replace(anon, "")
+    base = _RETURN_TYPE.sub("", _short(plain, 10 ** 6))
     if _GENERIC.search(base):
         words = _mangled_idents(name) if name.startswith("_Z") else re.findall(r"\w+", name)
         hints = [h for h in words if _OP_HINT.fullmatch(h) and not _GENERIC.search(h)
@@ -124,6 +135,7 @@ def short_name(name: str, width: int | None = None) -> str:
 #: Where a long name may be cut: between scopes, words, path parts or underscore-joined
 #: parts; never inside a word.
 _CUT = re.compile(r"::|[ /.\[_\-]")
+_SEPARATORS = ":. /_-["
 
 
 def shorten(name: str, width: int) -> str:
@@ -132,17 +144,24 @@ def shorten(name: str, width: int) -> str:
     file's name and line) is what tells names apart."""
     if len(name) <= width:
         return name
-    tail = name[len(name) - (width - 1):]
+    start = len(name) - (width - 1)
+    tail = name[start:]
+    if name[start - 1] in _SEPARATORS or tail[0] in _SEPARATORS:   # the tail starts a word: keep it all
+        rest = tail.lstrip(_SEPARATORS)
+        if rest:
+            return "…" + rest
     m = _CUT.search(tail, 1)         # a cut at tail[0] would lose nothing
-    rest = tail[m.end():].lstrip(":. /_-[") if m else ""    # no separator left at the front ("….. x")
+    rest = tail[m.end():].lstrip(_SEPARATORS) if m else ""    # no separator left at the front ("….. x")
     return "…" + (rest or tail)
 
 
 def _mangled_idents(name: str) -> list[str]:
     """Every length-prefixed identifier in an Itanium-mangled name."""
-    out, i = [], 0
+    out, i, after_ident = [], 0, False
     while i < len(name):
-        if name[i].isdigit() and (i == 0 or not name[i - 1].isdigit()):
+        # a length prefix starts after a non-digit, or right after an identifier that ended
+        # in one (_GLOBAL__N_1 then 11silu_kernel)
+        if name[i].isdigit() and (i == 0 or after_ident or not name[i - 1].isdigit()):
             j = i
             while j < len(name) and name[j].isdigit():
                 j += 1
@@ -152,11 +171,12 @@ def _mangled_idents(name: str) -> list[str]:
             if n and not literal and len(ident) == n and (ident[0].isalpha() or ident[0] == "_") \
                     and all(c.isalnum() or c == "_" for c in ident):
                 out.append(ident)
-                i = j + n
+                i, after_ident = j + n, True
                 continue
             i = j
         else:
             i += 1
+        after_ident = False
     return out
 
 

@@ -372,3 +372,69 @@ def test_short_name_keeps_what_follows_a_closed_template_and_capital_x():
             "cublasGemvTensorStridedBatched<__nv_bfloat16>, float>)")
     assert classify_name(gemv) == K.GEMM
     assert short_name(gemv, 20) == "…gemvx::kernel"
+
+
+# -- label fixes found by the kill tests of issue 31 (each failed on the earlier code) -------
+
+@pytest.mark.parametrize("width, out", [
+    (32, "…native::indexSelectSmallIndex"),   # the tail ":native::…" starts at a separator
+    (30, "…native::indexSelectSmallIndex"),   # exactly "native::…" after the cut: kept whole
+    (23, "…indexSelectSmallIndex"),           # ":indexSelect…": no separator left after the ellipsis
+])
+def test_shorten_keeps_a_whole_word_that_fits(width, out):
+    """Where the kept tail begins right after a separator (or at one), the tail is a whole
+    word and is kept, separators stripped: the old code cut again at the next separator and
+    dropped 'native::' though it fit, or left ':' after the ellipsis."""
+    assert shorten("at::native::indexSelectSmallIndex", width) == out
+    assert len(out) <= width
+
+
+def test_shorten_keeps_whole_underscored_parts_after_an_underscore():
+    """'a_b_c_d_e' in 6: the tail 'c_d_e' starts after '_': '…c_d_e', not '…d_e'."""
+    assert shorten("a_b_c_d_e", 6) == "…c_d_e"
+
+
+def test_the_mangled_anonymous_namespace_does_not_hide_the_op():
+    """``_GLOBAL__N_1`` (the mangled anonymous namespace) ends in a digit, and the length
+    prefix of the op after it (11silu_kernel) must still be read; the namespace itself is
+    not printed (c++filt: at::native::(anonymous namespace)::silu_kernel)."""
+    vec = "_ZN2at6native29vectorized_elementwise_kernelILi4ENS0_12_GLOBAL__N_111silu_kernelEEEviT0_T1_"
+    assert short_name(vec) == "at::native::vectorized_elementwise_kernel [silu_kernel]"
+    assert demangle_prefix("_ZN2at6native12_GLOBAL__N_111silu_kernelEv") == "at::native::silu_kernel"
+
+
+def test_static_functions_are_demangled():
+    """``_ZL`` (internal linkage): ``_ZL11some_kernelPf`` is ``some_kernel``."""
+    assert demangle_prefix("_ZL11some_kernelPf") == "some_kernel"
+    assert short_name("_ZL11some_kernelPf") == "some_kernel"
+
+
+def test_ncu_unnamed_namespace_is_dropped():
+    """Nsight Compute writes the anonymous namespace as ``<unnamed>``: dropped like
+    "(anonymous namespace)", never ``at::::indexSelectSmallIndex``."""
+    ncu = "at::<unnamed>::indexSelectSmallIndex<float, long, unsigned int, 2, 2, -2>(cuda::TensorInfo<float, unsigned int>)"
+    assert short_name(ncu) == "at::indexSelectSmallIndex"
+
+
+def test_a_templated_return_type_is_not_part_of_the_name():
+    """cuBLAS's ``std::enable_if<...>::type internal::gemvx::kernel<...>(...)``: the name
+    is ``internal::gemvx::kernel``; a name with a space that is not a return type keeps it."""
+    name = "std::enable_if<!T7, void>::type internal::gemvx::kernel<int, int, __nv_bfloat16, float>(cublasGemvParamsEx<int>)"
+    assert short_name(name) == "internal::gemvx::kernel"
+    assert short_name("CUDA graph replay (graph-level record: 1485 nodes)") == "CUDA graph replay"
+
+
+@pytest.mark.parametrize("name, cls", [
+    ("void at::native::(anonymous namespace)::distribution_elementwise_grid_stride_kernel<float, 4, "
+     "at::native::templates::cuda::normal_kernel<at::CUDAGeneratorImpl*>>", KernelClass.ELEMENTWISE),
+    ("normal_kernel", KernelClass.OTHER),
+    ("normal", KernelClass.OTHER),
+    ("batch_normalization_fwd_kernel", KernelClass.NORM),
+    ("void cudnn::fusion::lean_reduction_kernel<false, false, false>(void*, float*)", KernelClass.REDUCTION),
+    ("RMSNormKernel", KernelClass.NORM),
+])
+def test_normal_is_not_norm_and_reduction_is_a_reduction(name, cls):
+    """torch's normal_ random fill is not a normalisation ("normal" contains "norm"); a
+    normalization kernel is; cuDNN's lean_reduction_kernel is a reduction ("reduce" did not
+    match "reduction")."""
+    assert classify_name(name) == cls
