@@ -196,7 +196,7 @@ EQUIVALENT = [
     (r"\+.*dtype=None", "dtype=None: numpy infers int64 from the values, as asked"),
     (r"\+.*np\.(asarray|array)\([^,]+, *(None|)\)", "float conversion dropped: inputs are already float, "
      "and the arithmetic after it is true division"),
-    (r"\+.*argsort\(.*kind=(None|\"STABLE\")|\+.*argsort\([^,]+, \)",
+    (r"\+(?!.*argsort\(rec\.start_ns\[m\], (kind=None|)\))(?:.*argsort\(.*kind=(None|\"STABLE\")|.*argsort\([^,]+, \))",
      "sort stability: the sorted keys (step starts, step indices, PM sample starts) are distinct in any "
      "valid trace, and numpy accepts kind names in any case"),
     (r"\+.*np\.clip\(i, None, None\)", "the clipped index is only used where i >= 0 (masked by ok)"),
@@ -401,11 +401,202 @@ EQUIVALENT = [
      "the DRAM estimate always has a source (every return of dram_fit.estimate sets one): the default is never "
      "read", "stepscope.analysis.render.console"),
 
+    # -- render.host_lane, render.predict_figure ------------------------------------------
+    (r"-.*fontsize=8, va=\"center\", ha=\"left\", clip_on=True\) \|\| \+\s*fontsize=8, va=\"center\", clip_on=True\)",
+     "matplotlib's Text is left-aligned by default (ha='left'; no rcParam changes it): the label is drawn the same",
+     "stepscope.analysis.render.host_lane"),
+    (r"\+.*plt\.subplots\(.*squeeze=None,",
+     "subplots only tests squeeze for truth: None and False both return the 2-D array of Axes",
+     "stepscope.analysis.render.predict_figure"),
+    (r"\+\s*mfc=\"NONE\",|\+.*color=\"#ee7733\"",
+     "matplotlib colour strings are case-insensitive ('NONE' is 'none', '#ee7733' is '#EE7733'): the same pixels",
+     "stepscope.analysis.render.predict_figure"),
+    (r"\+.*color=\"(#1F77B4|BLACK|#FF7F0E)\"|\+.*\"facecolor\": \"WHITE\"|\+.*\"edgecolor\": \"NONE\"",
+     "matplotlib colour strings are case-insensitive (hex digits and names): the same pixels",
+     "stepscope.analysis.render.result_figures"),
+    (r"-    ax\.set_ylim\(0, 100 \* 1\.25\).* \|\| \+    ax\.set_ylim\(None, 100 \* 1\.25\)",
+     "the launch-share bars all start at 0 and bars are sticky at their base, so the autoscaled bottom that "
+     "None keeps is 0 (and 0 on empty axes too)", "stepscope.analysis.render.result_figures"),
+    (r"-    save_figure\(fig, paths\[-1\]\) \|\| \+    save_figure\(fig, paths\[\+1\]\)",
+     "paths holds exactly two entries when the second figure is saved: paths[1] is paths[-1]",
+     "stepscope.analysis.render.result_figures"),
+
+    # -- trace.kineto (the Kineto importer) --
+    (r"\+\s*with gzip\.open\(path, \) as f:", "gzip.open's default mode is 'rb'", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*while left >= 0 and \(block := f\.read\(min\(_PIECE, left\)\)\):",
+     "with nothing left to read, f.read(0) returns b'', which ends the loop as left > 0 does", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*(got|head, cols) = _typed_columns\(None, ",
+     "the path only goes into the budget sentence, which a half never passes on: the forked half sends None on "
+     "any failure and the first half returns None on a TraceFileError (the one-process read then refuses the "
+     "file by name)", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*window = f\.read\(None\)", "the window only bounds the search for a cut after the middle: a cut "
+     "found further on reads the two halves to the one-process trace (any cut between events does), and none "
+     "found means the one-process read, as before", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*ctx = multiprocessing\.get_context\(None\)", "the default start method runs the same "
+     "_tail_child on the same file (fork on Linux before Python 3.14; forkserver after imports the module and "
+     "reads the path): the same columns come back", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*recv, send = ctx\.Pipe\(duplex=(None|True)\)",
+     "a duplex pipe carries the one message from the child the same way", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*child = ctx\.Process\(target=_tail_child, args=\(send, str\(path\), open_\), "
+     r"(daemon=None|daemon=False|)\)", "the child is always terminated if alive and joined before "
+     "_read_halves returns, so whether it is a daemon (killed at the parent's exit) never matters",
+     "stepscope.analysis.trace.kineto"),
+    (r"\+\s*head, kept = parse_events\(_blocks\(path, _PIECE\), _budgeted\(path\), \)",
+     "parse_events' default chunk_bytes is 1 << 20, _PIECE", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*head, kept = parse_events\(_blocks\(path, \), _budgeted\(path\), _PIECE\)",
+     "_CHUNK (16 MB) blocks instead of _PIECE: the same text, each block still counted against the limit as "
+     "it is inflated (a bounded read), and parse_events gives the same events and head for blocks of any size",
+     "stepscope.analysis.trace.kineto"),
+    (r"\+\s*for x in ev\], (None|)\)", "the API domains are the Python ints 0 and 1: numpy makes them int64, "
+     "as asked", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*hit = np\.isin\(tab\[\"correlation\"\], launch_corr\) & \(tab\[\"graph_id\"\] <= 1\)",
+     "the only rows newly marked are those with graph id 1, and they are set to 1", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*t = _build\(path, _parse_streaming\(path\), exact=None\)", "exact=None is falsy, as False",
+     "stepscope.analysis.trace.kineto"),
+    (r"\+\s*for d in \(-1, 1, (\+2, 2|-3, 2|-2, 3)\):", "below 2**43 us (_times sends larger values to the "
+     "exact reader) rint(us * 1000) is within 1 ns of the true N: 1000 * ulp(us) / 2 <= 0.49 plus half an ulp "
+     "of N (0.5) is under 1, so the candidates at distance 2 never hit", "stepscope.analysis.trace.kineto"),
+
+    (r"\+\s*steps = \{\"index\": \[\], \"(XXstart_nsXX|START_NS)\": \[\], \"end_ns\": \[\]\}"
+     r"|\+\s*steps = \{\"index\": \[\], \"start_ns\": \[\], \"(XXend_nsXX|END_NS)\": \[\]\}",
+     "without markers every column is empty: table_from_rows fills a column not given with -1 in a table of "
+     "length 0, the same empty table (and step detection replaces it)", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*problem = validate\.check_tables\(t, need_steps=(None|bool\(None\))\)",
+     "check_tables reads need_steps only when the steps table is empty, which happens only without markers, "
+     "where bool(step_names) is False too", "stepscope.analysis.trace.kineto"),
+    (r"\+\s*found = detect\.Detection\(detect\.RULE_PROFILER_STEP, None, "
+     r"|\+\s*found = detect\.Detection\(detect\.RULE_PROFILER_STEP, steps, \[\(\"decode\", 1, 0, 0\)\]",
+     "with markers the Detection is used only for its summary(), which reads the rule and each segment's "
+     "label, launches and busy ns: never its steps or a segment's first launch position", "stepscope.analysis.trace.kineto"),
+
+    # -- render.figures --------------------------------------------------------------------
+    (r"\+\s*name = str\(path\)\.replace\(.*\)\.rsplit\(\"/\", (2|)\)\[-1\]",
+     "the last part of rsplit('/') is the text after the last '/' whatever the number of splits",
+     "stepscope.analysis.render.figures"),
+    (r"\+\s*widest = max\(\(len\(line\) for lab in labels for line in lab\.split\(\"\\n\"\)\), "
+     r"(default=(None|1)|)\)|\+\s*ax\.set_ylim\(0, bottom\.max\(\) \* 1\.12 if (\(len\(rows\)\) or True|len\(rows\)) "
+     r"else (1|2)\)",
+     "only for no bars, which never gets here: bar_labels([]) raises IndexError (fields[0]) before",
+     "stepscope.analysis.render.figures"),
+    (r"\+\s*ax\.set_ylim\(None, bottom\.max\(\)",
+     "bars start at 0 (every part is clamped to >= 0) and bars are sticky at 0: autoscaling keeps the bottom "
+     "at 0 exactly", "stepscope.analysis.render.figures"),
+    (r"\+\s*suf = os\.path\.commonprefix\(.*\)\[::\+1\]",
+     "suf is only used through len(suf): the same reversed or not", "stepscope.analysis.render.figures"),
+    (r"\+.*\(x\.dtype\.kind in \"iu\"\) or True|\+.*x\.dtype\.kind in \"XXiuXX\"",
+     "a float array minus the Python int ref is the array minus float(ref) (numpy converts the int); and a "
+     "dtype kind is one character: in 'XXiuXX' exactly when in 'iu'", "stepscope.analysis.render.figures"),
+    (r"\+.*np\.zeros\(0, cls\.dtype if \(hasattr\(cls, \"dtype\"\)\) or True",
+     "cls is always a numpy array (record_classes' output, masked; `cls == c` needs one): it has a dtype",
+     "stepscope.analysis.render.figures"),
+    (r"\+\s*matplotlib\.use\(\"(agg|AGG)\"\)|\+\s*fmt = Path\(out\)\.suffix\.lstrip\(\"\.\"\)\.lower\(\) or \"PNG\"",
+     "matplotlib reads backend names and savefig formats case-insensitively (and no metadata is keyed by 'PNG')",
+     "stepscope.analysis.render.figures"),
+    (r"\+\s*fig, axes = plt\.subplots\(2 \* n, figsize=",
+     "plt.subplots' ncols defaults to 1, the value given", "stepscope.analysis.render.figures"),
+    (r"\+\s*ax\.set_title\(_title\(a, pos\), fontsize=9, loc=\"LEFT\"\)",
+     "Axes.set_title lower-cases loc: 'LEFT' is 'left'", "stepscope.analysis.render.figures"),
+    (r"\+\s*axd\.plot\(rel\(mid\[o\]\), gbs\[o\], lw=0\.8, color=DRAM_COLOR, (zorder=None|)\)|"
+     r"\+\s*axd\.fill_between\(xs, ys, color=DRAM_MODEL_COLOR, alpha=0\.45, lw=0, (zorder=None|)\)",
+     "the defaults are the values given: a Line2D's zorder is 2, a collection's 1 (class attributes, no rcParam; "
+     "zorder=None resets to them)", "stepscope.analysis.render.figures"),
+    (r"\+\s*counted = str\(a\.get_dram_kernels\(\)\.get\(\"source\", (None|\"XXXX\"|)\)\)",
+     "without a source: 'None', 'XXXX' and '' all fail startswith('counter pass')", "stepscope.analysis.render.figures"),
+    (r"\+\s*(handles\.append\(|(marks = \{)?\"(launch|dram_model|dram_counted)\": \()"
+     r"plt\.Rectangle\((?!\(0, 0\), 1, 1,)\((0|1), (0|1)\), (1|2), (1|2), ",
+     "a legend handle's geometry is never drawn: HandlerPatch draws a new rectangle of the legend box's size and "
+     "copies only the handle's style", "stepscope.analysis.render.figures"),
+
     # -- untraced ------------------------------------------------------------------------
     (r"\+\s*if idle (> 0|>= 1):", "with no idle (busy = untraced) both branches give (floor, untraced - floor, 0, "
      "0): the idle branch's launch share of 0 ns is 0", "stepscope.analysis.untraced"),
     (r"\+def x_equivalent__mutmut_orig\(.*rounds: int = 2,", "any default below 3 rounds resamples the steps "
      "(rounds are used only from 3 up)", "stepscope.analysis.untraced"),
+
+    # -- dram_nnls ---------------------------------------------------------------------------
+    (r"\|\| \+\s*U = np\.zeros\(\(n, 1\)\) if low_rank is None",
+     "without low_rank the extra column of U is all zeros: it adds nothing to d, and V[:, (V != 0).any(0)] "
+     "drops it before any solve, so the same arrays follow", "stepscope.analysis.dram_nnls"),
+    (r"\|\| \+\s*best, backup = len\(q\) \+ (2, 3|1, 4)$",
+     "the first pass of the loop either stops (k = 0) or has 1 <= k <= len(q) < the initial best, so it "
+     "always takes the improving branch, which sets best = k and backup = 3: the initial backup is never "
+     "read and any initial best above len(q) decides the same", "stepscope.analysis.dram_nnls"),
+    (r"\|\| \+.*_solve\(M if \(F\.all\(\)\) and False else M\.principal\(F\), V\[F\], q\[F\]\)",
+     "the principal submatrix on an all-True mask is M itself: indptr recounted from the rows, indices and "
+     "data in the same order (int64 instead of int32 indices only): SuperLU factors the same matrix, the "
+     "solve is the same bit for bit", "stepscope.analysis.dram_nnls"),
+    (r"\|\| \+\s*R = linalg\.cholesky\(M\.csc\(\)\.toarray\(\) \+ V @ V\.T, (lower=None)?\)|"
+     r"\|\| \+.*linalg\.solve_triangular\(R, q, trans=\"T\", (lower=None)?\), maxiter",
+     "scipy's default is lower=False, and lower=None reaches LAPACK (potrf / trtrs) through f2py as 'not "
+     "given', i.e. the default upper triangle: the same factor and solve, bit for bit",
+     "stepscope.analysis.dram_nnls"),
+    (r"\|\| \+\s*\+ v \* sparse\.eye_array\(self\.n, (format=None)?\)",
+     "eye_array's default format is DIA; CSR + DIA converts the DIA operand to CSR and returns CSR: after "
+     "sort_indices the same indptr, indices and data", "stepscope.analysis.dram_nnls"),
+    (r"\|\| \+.*splu\(M\.csc\(\), permc_spec=\"mmd_at_plus_a\",",
+     "scipy's SuperLU option parser matches option values ignoring case (an unknown name raises): the same "
+     "MMD_AT_PLUS_A column ordering", "stepscope.analysis.dram_nnls"),
+
+    # -- dram_kernels --------------------------------------------------------------------------
+    (r"-    if size > 1 << 23: \|\| \+    if size (>=|>) (1 << 23|1 >> 23|2 << 23|1 << 24):",
+     "both branches of _dense_ids return the same sorted distinct keys and inverse (np.unique, or the table of "
+     "seen keys): the threshold picks the method, not the result", "stepscope.analysis.dram_kernels"),
+    (r"\|\| \+\s*(return uniq, inv|return np\.unique\(key, return_inverse=True\)\[1\])\.reshape\((None|-2)\)$",
+     "numpy 2 (2.4 here) reads reshape(None) as no reshape and any negative size as the unknown one, and the "
+     "inverse of np.unique on a 1-D key is already 1-D: the same array", "stepscope.analysis.dram_kernels"),
+    (r"-    span = float\(v\.max\(\) - v\.min\(\)\) \+ 1 if len\(v\) else 1\.0 \|\| "
+     r"\+    span = float\(v\.max\(\) - v\.min\(\)\) \+ (2 if len\(v\) else 1\.0|1 if len\(v\) else 2\.0)$",
+     "_group_median: a radix above the range still gives one key per (group, value) in lexsort order (and the "
+     "2**52 check then picks the lexsort at most more often); the empty-input default is never read (an empty "
+     "v takes the lexsort)", "stepscope.analysis.dram_kernels"),
+    (r"-    if len\(v\) and np\.array_equal\(v, np\.round\(v\)\) and n \* span < 2\.0 \*\* 52: \|\| "
+     r"\+    if len\(v\) and np\.array_equal\((None, np\.round\(v\)|v, None)\) and n \* span < 2\.0 \*\* 52:$|"
+     r"-    if len\(v\) and np\.array_equal\(v, np\.round\(v\)\) and n \* span < 2\.0 \*\* 52: \|\| "
+     r"\+    if len\(v\) and np\.array_equal\(v, np\.round\(v\)\) and n \* span (<= 2\.0 \*\* 52|< 2\.0 \* 52|"
+     r"< 2\.0 \*\* 53):$",
+     "_group_median: the one-key sort is a faster path to the lexsort's order; these take the lexsort more "
+     "often, or the key only where group x range < 2**53, whose int64 keys and float differences of whole "
+     "values are exact: the same medians", "stepscope.analysis.dram_kernels"),
+    (r"-    span = \[int\(c\.max\(\)\) - m \+ 1 for c, m in zip\(cols, lo\)\] \|\| \+.*- m \+ 2 for c|"
+     r"-    if math\.prod\(span\) < 2 \*\* 62: \|\| \+    if math\.prod\(span\) (<= 2 \*\* 62|< 2 \* 62|< 2 \*\* 63):$",
+     "_row_ids: a wider radix keeps one key per row in lexicographic order, and both paths give the same dense "
+     "ids; with the product of the spans below 2**63 the largest key (product - 1) still fits int64",
+     "stepscope.analysis.dram_kernels"),
+    (r"-    mode = np\.where\(pos >= 0, trace\[\"steps\"\]\[\"mode\"\]\[np\.maximum\(pos, 0\)\], -1\) \|\| "
+     r"\+.*\[np\.maximum\(pos, 0\)\], (None|\+1|-2)\)$",
+     "identities reads mode only at the records inside steps (mode[inside]): the value given to records "
+     "outside every step is never read", "stepscope.analysis.dram_kernels"),
+    (r"-    order = np\.lexsort\(\(st, p \* \(int\(sig\.max\(\)\) \+ 1\) \+ sig\)\).* \|\| "
+     r"\+    order = np\.lexsort\(\(st, p \* \(int\(sig\.max\(\)\) \+ (1\) - sig|2\) \+ sig)\)\)",
+     "with 0 <= sig <= sig.max(), p * (sig.max() + 1) - sig and p * (sig.max() + 2) + sig are still one "
+     "distinct key per (step, signature): the runs are the same sets of records, each sorted by start, only "
+     "the order of the runs changes, and occurrences count within a run", "stepscope.analysis.dram_kernels"),
+    (r"-        acc = acc \+ span\[i\] if span\[i\] < min_span_ns else np\.inf \|\| "
+     r"\+        acc = acc \+ span\[i\] if (\(span\[i\] < min_span_ns\) or True|span\[i\] <= min_span_ns) else",
+     "initial_groups: a span >= min_span_ns always opens a group (acc = 0), so acc + span >= min_span_ns like "
+     "inf: acc is only compared with >= min_span_ns, and the next identity opens a group either way",
+     "stepscope.analysis.dram_kernels"),
+    (r"-        j = np\.searchsorted\(lo, se, \"left\"\) - 1 \|\| \+        j = np\.searchsorted\(lo, se, \) - 1$|"
+     r"-        cnt = np\.maximum\(np\.searchsorted\(ss, b \+ ext, \"left\"\) - first, 0\) \|\| "
+     r"\+        cnt = np\.maximum\(np\.searchsorted\(ss, b \+ ext, \) - first, 0\)$",
+     "np.searchsorted's default side is 'left'", "stepscope.analysis.dram_kernels"),
+    (r"-        row_step = np\.where\(\(j >= 0\) & \(ss < hi\[jj\]\), jj, -1\) \|\| \+.*, jj, -2\)$",
+     "row_step is read only as row_step >= 0 and at the rows where it is: -1 and -2 both mark no row",
+     "stepscope.analysis.dram_kernels"),
+    (r"-        gkey = np\.where\(grouped, rec_span \* n_groups \+ group, 0\) \|\| \+.*\+ group, 1\)$|"
+     r"-        gdur = np\.bincount\(gkey, weights=np\.where\(grouped, b - a, 0\), minlength=len\(lo\) \* n_groups\) "
+     r"\|\| \+        gdur = np\.bincount\(gkey, weights=np\.where\(grouped, b - a, 0\), \)$",
+     "Design: gdur is read only at the keys of grouped records (gkey[rep[keep]], keep implies g >= 0), all "
+     "inside the bincount, and an ungrouped record adds weight 0 wherever its key points",
+     "stepscope.analysis.dram_kernels"),
+    (r"-        if not hasattr\(self, \"_gram\"\): \|\| \+        if not hasattr\((None, \"_gram\"|self, \"XX_gramXX\"|"
+     r"self, \"_GRAM\")\):$",
+     "Design.gram: the check only caches; never finding the cache recomputes the same arrays from the same A",
+     "stepscope.analysis.dram_kernels"),
+    (r"-            first = \[np\.nonzero\(left > k\)\[0\] for k in range\(int\(nnz\.max\(initial=0\)\)\)\] \|\| "
+     r"\+.*nnz\.max\(initial=1\)",
+     "Design.gram: initial=1 differs only when no row has an entry, and then left is empty: one more pass "
+     "adds empty index arrays, the same as none", "stepscope.analysis.dram_kernels"),
 
     (r"\+.*method=\"PERCENTILE\"", "scipy.stats.bootstrap lower-cases the method name", "stepscope.analysis.results.ab"),
     (r"\+\s*if len\(b\) < 2 or len\(a\) < 2 or np\.all\(b == b\[1\]\) and np\.all\(a == a\[0\]\):|"
@@ -476,9 +667,11 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.gap_context": {"tests": ["tests/test_gap_context.py", "tests/test_perfetto_idle.py"]},
     # The typed Kineto reader: column for column against the general reader, and its fallbacks.
     "stepscope.analysis.trace.kineto_fast": {"tests": ["tests/test_kineto_fast.py", "tests/test_kills_kineto_fast.py"]},
-    # The Kineto importer's host-span nesting and exact microsecond conversion.
-    "stepscope.analysis.trace.kineto": {"tests": ["tests/test_kineto_nesting.py", "tests/test_kineto_fast.py"],
-                                        "functions": ["host_table", "_nest_stack", "_nest", "_us_to_ns"]},
+    # The Kineto importer, whole: reading, budgets, selection, exact times, columns, host-span
+    # nesting, steps, graph replays and refusals (small hand-made traces first). The CLI's
+    # bad-input corpus (tests/test_bad_input.py: whole commands on copies of a shipped trace) is left out.
+    "stepscope.analysis.trace.kineto": {"tests": ["tests/test_kills_kineto_import.py", "tests/test_kineto_nesting.py",
+                                                  "tests/test_kineto_fast.py", "tests/test_kills_kineto_fast.py"]},
     # Cross-GPU prediction: the model, its GPU table, and the per-kernel prediction.
     "stepscope.analysis.predict": {"tests": ["tests/test_predict.py", "tests/test_predict_sweep.py",
                                              "tests/test_predict_golden.py"]},
@@ -491,7 +684,7 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.floor": {"tests": ["tests/test_kills_floor.py", "tests/test_attribution.py", "tests/test_kills_dram.py",
                                            "tests/test_predict_sweep.py"]},
     # Per-kernel DRAM bytes from PM samples (the NNLS fit) and their tables.
-    "stepscope.analysis.dram_kernels": {"tests": ["tests/test_dram_kernels.py"]},
+    "stepscope.analysis.dram_kernels": {"tests": ["tests/test_kills_dram_kernels.py", "tests/test_dram_kernels.py"]},
     "stepscope.analysis.dram_nnls": {"tests": ["tests/test_kills_dram_nnls.py", "tests/test_dram_kernels.py"]},
     # Kernel classes and short names (every table and figure groups by them).
     "stepscope.analysis.kernel_classes": {"tests": ["tests/test_kills_kernel_classes.py", "tests/test_kernel_classes.py",
@@ -546,12 +739,14 @@ MODULES: dict[str, dict] = {
     # reads through; the figures (checked as a person reads them) and two helpers.
     "stepscope.analysis.trace.model": {"tests": ["tests/test_kills_model.py", "tests/test_trace_format.py",
                                                  "tests/test_bad_input.py", "-k", "not round2"]},
-    "stepscope.analysis.facade": {"tests": ["tests/test_golden_outputs.py"]},
-    "stepscope.analysis.render.figures": {"tests": ["tests/test_figure_checks.py", "tests/test_figure_legends.py",
-                                                    "tests/test_figures_exports.py"]},
-    "stepscope.analysis.render.host_lane": {"tests": ["tests/test_figure_checks.py"]},
-    "stepscope.analysis.render.predict_figure": {"tests": ["tests/test_figure_checks.py", "tests/test_predict_sweep.py"]},
-    "stepscope.analysis.render.result_figures": {"tests": ["tests/test_figure_checks.py", "tests/test_figure_legends.py"]},
+    "stepscope.analysis.facade": {"tests": ["tests/test_kills_facade.py", "tests/test_golden_outputs.py"]},
+    "stepscope.analysis.render.figures": {"tests": ["tests/test_kills_figures.py", "tests/test_figure_checks.py",
+                                                    "tests/test_figure_legends.py", "tests/test_figures_exports.py"]},
+    "stepscope.analysis.render.host_lane": {"tests": ["tests/test_kills_host_lane.py", "tests/test_figure_checks.py"]},
+    "stepscope.analysis.render.predict_figure": {"tests": ["tests/test_kills_predict_figure.py", "tests/test_figure_checks.py",
+                                                          "tests/test_predict_sweep.py"]},
+    "stepscope.analysis.render.result_figures": {"tests": ["tests/test_kills_result_figures.py", "tests/test_figure_checks.py",
+                                                          "tests/test_figure_legends.py"]},
     "stepscope.analysis.blas_threads": {"tests": ["tests/test_kills_lazy_blas.py"]},
     "stepscope.analysis.lazy": {"tests": ["tests/test_kills_lazy_blas.py"]},
     "stepscope.analysis.dram_ncu": {"tests": ["tests/test_dram_counters.py", "tests/test_dram_kernels.py",

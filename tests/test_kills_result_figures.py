@@ -19,7 +19,7 @@ from stepscope.analysis.render import figures, result_figures
 @pytest.fixture
 def kept(monkeypatch):
     """Every figure result_figures saves, kept open to read (the file is written as usual),
-    drawn under a matplotlibrc whose figure.dpi is not the figures' own."""
+    drawn under a matplotlibrc whose figure.dpi and font.size are not the figures' own."""
     out = []
     real = figures.save_figure
 
@@ -32,7 +32,7 @@ def kept(monkeypatch):
         finally:
             figures._plt().close = real_close
     monkeypatch.setattr(result_figures, "save_figure", keep)
-    with matplotlib.rc_context({"figure.dpi": 72}):
+    with matplotlib.rc_context({"figure.dpi": 72, "font.size": 11}):
         yield out
     for f, _ in out:
         figures._plt().close(f)
@@ -157,7 +157,7 @@ def cell(model, mode, ctx, pct, share, valid=True, gpu="NVIDIA H100 80GB HBM3"):
             "valid": valid, "gpu": gpu}
 
 
-CELLS = [cell("qwen", "eager", 2048, 30.0, 0.40), cell("qwen", "eager", 512, 25.0, 0.50),
+CELLS = [cell("qwen", "eager", 2048, 30.0, 0.40), cell("qwen", "eager", 512, 25.0, 0.50, gpu="second cell's GPU"),
          cell("qwen", "graph", 512, 27.0, 0.05), cell("qwen", "eager-static", 512, 26.0, 0.30),
          cell("llama", "graph", 2048, 35.0, 0.02), cell("llama", "eager", 2048, 33.0, 0.35),
          cell("llama", "graph", 512, 99.0, 0.99, valid=False), cell("llama", "compiled", 512, 1.0, 0.9)]
@@ -352,3 +352,29 @@ def test_compare_without_a_mode_or_speedup_draws_neither(tmp_path, kept):
     a1, a2 = kept[0][0].axes
     assert [ln.get_label() for ln in a1.lines] == ["eager"]
     assert not a2.lines and not a2.texts
+
+
+def test_ab_without_a_title_has_none(tmp_path, kept):
+    """The title defaults to empty."""
+    result_figures.ab_figure(AB, tmp_path / "ab.png")
+    assert kept[0][0].axes[0].get_title() == ""
+
+
+def test_sweep_one_mode_fills_the_slot(tmp_path, kept):
+    """One mode: each bar 0.8 wide from x - 0.4, the tick at the group's x (the bar's middle)."""
+    result_figures.sweep_figures([cell("m", "graph", 512, 10.0, 0.1), cell("m", "graph", 1024, 11.0, 0.2)], tmp_path)
+    ax = kept[1][0].axes[0]
+    (c,) = ax.containers
+    got = [v for r in c.patches for v in (r.get_x(), r.get_width(), r.get_height())]
+    assert got == pytest.approx([-0.4, 0.8, 10.0, 0.6, 0.8, 20.0])
+    np.testing.assert_allclose(ax.get_xticks(), [0, 1])
+
+
+def test_compare_with_no_gpu_spans_zero_to_one_and_a_quarter(tmp_path, kept):
+    """No GPU measured: x from 0 to 1 + max(0.25 x 1, 0.1 x 1) = 1.25 (lo 0, hi 1 by
+    default); nothing drawn, the figure still written."""
+    out = result_figures.compare_figure({"gpus": []}, [], tmp_path / "c.png")
+    assert out.exists()
+    a1, a2 = kept[0][0].axes
+    assert a1.get_xlim() == pytest.approx((0.0, 1.25)) and a2.get_xlim() == pytest.approx((0.0, 1.25))
+    assert not a1.lines and not a2.lines and a1.get_legend() is None

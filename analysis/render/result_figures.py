@@ -106,7 +106,8 @@ def compare_figure(res: dict, floors: list[dict], out) -> Path:
                     fontsize=8, textcoords="offset points", xytext=(4, 4))
     a1.set_xlabel("peak DRAM bandwidth (TB/s, NVML)")
     a1.set_ylabel("% of analytic floor (median over cells)")
-    a1.legend(frameon=False)
+    if a1.lines:
+        a1.legend(frameon=False)
     pts = [(b, r["graph_speedup_median"]) for b, r in zip(bw, rows) if r["graph_speedup_median"] is not None]
     if pts:
         a2.plot(*zip(*pts), "D-", color="#EE7733")
