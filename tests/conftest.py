@@ -145,3 +145,21 @@ def _trace_limit_restored(monkeypatch):
     monkeypatch.setenv("STEPSCOPE_MAX_TRACE_MB", was or "")      # records the value to put back (or none)
     if was is None:
         monkeypatch.delenv("STEPSCOPE_MAX_TRACE_MB")
+
+
+def keep_saved_figures(monkeypatch, module) -> list:
+    """Make ``module.save_figure`` write its file as usual but keep the figure open: returns
+    the list that receives (figure, path) per save, for tests that read a figure back."""
+    from stepscope.analysis.render import figures
+    kept, real = [], figures.save_figure
+
+    def keep(fig, path):
+        kept.append((fig, Path(path)))
+        real_close = figures._plt().close
+        try:
+            figures._plt().close = lambda f=None: None
+            real(fig, path)
+        finally:
+            figures._plt().close = real_close
+    monkeypatch.setattr(module, "save_figure", keep)
+    return kept

@@ -11,6 +11,7 @@ import matplotlib
 import pytest
 from matplotlib.colors import to_rgba
 
+from conftest import keep_saved_figures
 from stepscope.analysis.render import figures, predict_figure
 from stepscope.analysis.render.predict_figure import MODEL_COLORS, _gpu_labels
 
@@ -72,23 +73,12 @@ def fig(tmp_path, monkeypatch):
     """The saved figure, kept open to read (the file is written as usual); drawn under a
     matplotlibrc whose figure.dpi and font.size are not the figure's, so the figure's own
     dpi and font sizes show."""
-    kept = []
-    real = figures.save_figure
-
-    def keep(f, out):
-        kept.append(f)
-        real_close = figures._plt().close
-        try:
-            figures._plt().close = lambda f=None: None
-            real(f, out)
-        finally:
-            figures._plt().close = real_close
-    monkeypatch.setattr(predict_figure, "save_figure", keep)
+    kept = keep_saved_figures(monkeypatch, predict_figure)
     with matplotlib.rc_context({"figure.dpi": 72, "font.size": 11}):
         out = predict_figure.floor_vs_bandwidth_figure(RES, tmp_path / "f.png", MEASURED, PAPER)
     assert out == tmp_path / "f.png" and out.read_bytes()[:4] == b"\x89PNG"
-    yield kept[0]
-    figures._plt().close(kept[0])
+    yield kept[0][0]
+    figures._plt().close(kept[0][0])
 
 
 def lines(ax):

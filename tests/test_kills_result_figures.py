@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 
+from conftest import keep_saved_figures
 from stepscope.analysis.render import figures, result_figures
 
 
@@ -20,18 +21,7 @@ from stepscope.analysis.render import figures, result_figures
 def kept(monkeypatch):
     """Every figure result_figures saves, kept open to read (the file is written as usual),
     drawn under a matplotlibrc whose figure.dpi and font.size are not the figures' own."""
-    out = []
-    real = figures.save_figure
-
-    def keep(f, path):
-        out.append((f, Path(path)))
-        real_close = figures._plt().close
-        try:
-            figures._plt().close = lambda f=None: None
-            real(f, path)
-        finally:
-            figures._plt().close = real_close
-    monkeypatch.setattr(result_figures, "save_figure", keep)
+    out = keep_saved_figures(monkeypatch, result_figures)
     with matplotlib.rc_context({"figure.dpi": 72, "font.size": 11}):
         yield out
     for f, _ in out:
