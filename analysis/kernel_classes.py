@@ -146,7 +146,7 @@ def shorten(name: str, width: int) -> str:
         return name
     start = len(name) - (width - 1)
     tail = name[start:]
-    if name[start - 1] in _SEPARATORS or tail[0] in _SEPARATORS:   # the tail starts a word: keep it all
+    if tail and (name[start - 1] in _SEPARATORS or tail[0] in _SEPARATORS):   # the tail starts a word
         rest = tail.lstrip(_SEPARATORS)
         if rest:
             return "…" + rest

@@ -438,3 +438,8 @@ def test_normal_is_not_norm_and_reduction_is_a_reduction(name, cls):
     normalization kernel is; cuDNN's lean_reduction_kernel is a reduction ("reduce" did not
     match "reduction")."""
     assert classify_name(name) == cls
+
+
+def test_shorten_to_one_character_is_the_ellipsis():
+    """Width 1 keeps nothing of the name but the ellipsis (no IndexError on the empty tail)."""
+    assert shorten("abc", 1) == "…"
