@@ -23,37 +23,43 @@ def small():
     return t
 
 
-def test_validate_sentences():
-    t = small()
-    t.validate()
-    bad = small()
-    del bad.tables["pm"]
-    with pytest.raises(ValueError, match=r"^table 'pm' is missing$"):
-        bad.validate()
-    bad = small()
-    del bad.tables["kernels"]["grid_x"]
-    with pytest.raises(ValueError, match=r"^column kernels\.grid_x is missing$"):
-        bad.validate()
-    bad = small()
-    bad.tables["kernels"]["grid_x"] = np.zeros(1, np.int32)
-    with pytest.raises(ValueError, match=r"^column kernels\.grid_x is int32/1d, not 1-d int64$"):
-        bad.validate()
-    bad = small()
-    bad.tables["kernels"]["grid_x"] = np.zeros((1, 1), np.int64)
-    with pytest.raises(ValueError, match=r"^column kernels\.grid_x is int64/2d, not 1-d int64$"):
-        bad.validate()
-    bad = small()
-    bad.tables["kernels"]["grid_x"] = np.zeros(2, np.int64)
-    with pytest.raises(ValueError, match=r"^table 'kernels' has columns of different lengths \[1, 2\]$"):
-        bad.validate()
-    for v in (2, -1):                                   # 2 strings: index 2 is one past the end
-        bad = small()
-        bad.tables["kernels"]["name"][:] = v
-        with pytest.raises(ValueError, match=r"^kernels\.name points outside the string table$"):
-            bad.validate()
+def _set(table, column, value):
+    def breaks(t):
+        t.tables[table][column] = value
+    return breaks
+
+
+def _name_index(v):
+    def breaks(t):
+        t.tables["kernels"]["name"][:] = v
+    return breaks
+
+
+BROKEN = [
+    (lambda t: t.tables.pop("pm"), r"^table 'pm' is missing$"),
+    (lambda t: t.tables["kernels"].pop("grid_x"), r"^column kernels\.grid_x is missing$"),
+    (_set("kernels", "grid_x", np.zeros(1, np.int32)), r"^column kernels\.grid_x is int32/1d, not 1-d int64$"),
+    (_set("kernels", "grid_x", np.zeros((1, 1), np.int64)), r"^column kernels\.grid_x is int64/2d, not 1-d int64$"),
+    (_set("kernels", "grid_x", np.zeros(2, np.int64)),
+     r"^table 'kernels' has columns of different lengths \[1, 2\]$"),
+    (_name_index(2), r"^kernels\.name points outside the string table$"),   # 2 strings: one past the end
+    (_name_index(-1), r"^kernels\.name points outside the string table$"),
+]
+
+
+def test_validate_accepts_the_small_trace_and_the_last_string():
+    small().validate()
     ok = small()
     ok.tables["kernels"]["name"][:] = 1
     ok.validate()
+
+
+@pytest.mark.parametrize("breaks, sentence", BROKEN)
+def test_validate_sentences(breaks, sentence):
+    bad = small()
+    breaks(bad)
+    with pytest.raises(ValueError, match=sentence):
+        bad.validate()
 
 
 def test_names_of_an_empty_column_and_of_rows():
