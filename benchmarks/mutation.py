@@ -633,10 +633,12 @@ MODULES: dict[str, dict] = {
     "stepscope.analysis.results.ab": {"tests": [
         "tests/test_ab_verdict.py", "tests/test_ab_sweep.py", "tests/test_mutation_kills.py", "tests/test_kills_ab.py"]},
     "stepscope.analysis.host": {"tests": ["tests/test_host.py", "tests/test_kills_host.py"]},
-    # The counter-pass path only: the PM deconvolution (fit_offset, fit_boot, _merge, ...)
-    # is validated against known bytes in tests/test_dram_recovery.py, minutes per mutant.
-    "stepscope.analysis.dram_fit": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"],
-                                    "functions": ["_exact", "_groups"]},
+    # The whole module: the counter pass (test_dram_counters, test_kills_dram), the PM
+    # deconvolution on generated samples of known bytes (test_dram_kernels) and by hand
+    # (test_kills_dram_fit). The recorded recovery traces (test_dram_recovery) are left out:
+    # minutes per mutant, and the generated cases pin the same paths.
+    "stepscope.analysis.dram_fit": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py",
+                                              "tests/test_dram_kernels.py", "tests/test_kills_dram_fit.py"]},
     "stepscope.analysis.dram_checks": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
     "stepscope.analysis.trace.kernel_dram": {"tests": ["tests/test_dram_counters.py", "tests/test_kills_dram.py"]},
     "stepscope.analysis.trace.detect": {"tests": ["tests/test_kills_detect.py", "tests/test_detect.py"]},
