@@ -107,8 +107,11 @@ _ANON = ("(anonymous namespace)::", "<unnamed>::")
 _RETURN_TYPE = re.compile(r"^\S*::type\s+")
 
 
-_GENERIC = re.compile(r"(elementwise|reduce)_kernel$")
-_OP_HINT = re.compile(r"([A-Za-z]\w*?(?:Functor|_kernel_cuda|_kernel_impl|Ops|_kernel))")
+_GENERIC = re.compile(r"(elementwise|reduce|elementwise_grid_stride)_kernel$")
+_OP_HINT = re.compile(r"([A-Za-z]\w*?(?:Functor|_functor|_kernel_cuda|_kernel_impl|Ops|_kernel)|CUDAFunctor(?:OnSelf|OnOther)?_[a-z]\w*)")
+#: Functors that only say how many operands are tensors (BinaryFunctor<T, T, T, MulFunctor<T>>,
+#: AUnaryFunctor: the first a scalar): the op is the functor they hold.
+_WRAPPERS = frozenset({"BinaryFunctor", "AUnaryFunctor", "BUnaryFunctor"})
 
 
 @lru_cache(maxsize=8192)
@@ -127,8 +130,9 @@ def short_name(name: str, width: int | None = None) -> str:
         words = _mangled_idents(name) if name.startswith("_Z") else re.findall(r"\w+", name)
         hints = [h for h in words if _OP_HINT.fullmatch(h) and not _GENERIC.search(h)
                  and not h.startswith(("gpu_kernel", "launch_"))]
+        inner = [h for h in hints if h not in _WRAPPERS]
         if hints:
-            base = f"{base} [{hints[0].lstrip('0123456789')}]"
+            base = f"{base} [{(inner or hints)[0].lstrip('0123456789')}]"
     return shorten(base, width) if width else base
 
 

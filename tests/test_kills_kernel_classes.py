@@ -259,10 +259,33 @@ def test_short_name_keeps_a_long_name_whole_without_a_width():
     (("index_elementwise_kernel<128, 4, at::native::index_copy_kernel_impl",),
      "at::native::index_elementwise_kernel [index_copy_kernel_impl]"),
     (("vectorized_elementwise_kernel<4, at::native::CUDAFunctorOnSelf_add<float>",),
-     "at::native::vectorized_elementwise_kernel"),                   # no word there names an op
+     "at::native::vectorized_elementwise_kernel [CUDAFunctorOnSelf_add]"),
+    (("vectorized_elementwise_kernel<2, at::native::CUDAFunctorOnOther_add<long>",),
+     "at::native::vectorized_elementwise_kernel [CUDAFunctorOnOther_add]"),
+    # BinaryFunctor / AUnaryFunctor say which operands are tensors; the op is the functor inside
+    (("vectorized_elementwise_kernel<8, at::native::BinaryFunctor<c10::BFloat16, c10::BFloat16, c10::BFloat16, "
+      "at::native::binary_internal::MulFunctor<float> >",), "at::native::vectorized_elementwise_kernel [MulFunctor]"),
+    (("vectorized_elementwise_kernel<4, at::native::AUnaryFunctor<float, float, float, "
+      "at::native::binary_internal::MulFunctor<float> >",), "at::native::vectorized_elementwise_kernel [MulFunctor]"),
+    (("reduce_kernel<512, 1, at::native::ReduceOp<long, at::native::func_wrapper_t<long, at::native::sum_functor",),
+     "at::native::reduce_kernel [sum_functor]"),
+    (("distribution_elementwise_grid_stride_kernel<float, 4, at::native::templates::cuda::normal_and_transform",),
+     "at::native::distribution_elementwise_grid_stride_kernel [normal_kernel]"),
 ])
 def test_generic_torch_kernels_get_the_op_they_run(parts, short):
     assert short_name(real(*parts)) == short
+
+
+def test_a_lone_operand_wrapper_is_the_op():
+    """A BinaryFunctor holding no functor of its own kind still names something."""
+    name = "void at::native::vectorized_elementwise_kernel<4, at::native::BinaryFunctor<float, float, float, op<float> > >()"
+    assert short_name(name) == "at::native::vectorized_elementwise_kernel [BinaryFunctor]"
+    # mangled: BinaryFunctor<c10::BFloat16, c10::BFloat16, c10::BFloat16, binary_internal::MulFunctor<float>>
+    mangled = ("_ZN2at6native29vectorized_elementwise_kernelILi8ENS0_13BinaryFunctorIN3c108BFloat16ES4_S4_"
+               "NS0_15binary_internal10MulFunctorIfEEEESt5arrayIPcLm3EEEEviT0_T1_")
+    assert short_name(mangled) == "at::native::vectorized_elementwise_kernel [MulFunctor]"
+    assert short_name(mangled.replace("13BinaryFunctor", "14BUnaryFunctor")) == \
+        "at::native::vectorized_elementwise_kernel [MulFunctor]"
 
 
 def test_the_op_skips_the_gpu_kernel_wrapper():
