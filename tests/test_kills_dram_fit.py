@@ -4,14 +4,16 @@ draws within each mode, merging, the pair bound, the shortest span, record rates
 closure, and the estimate's refusals and outputs, on small constructed cases whose answers
 are worked out in the test (or, for the offset, constructed with a known shift). Each test
 names the behaviour it pins; each was checked by the mutants it kills
-(``benchmarks/mutation.py``)."""
+(``benchmarks/mutation.py``). The fixtures are per test: mutmut runs, for each mutant,
+the tests that called the mutated function, and a module-scoped fixture's work would be
+charged to the first test that used it only."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from test_dram_kernels import make_trace, recovery_case
+from test_dram_kernels import PEAK, make_trace, recovery_case
 
 from stepscope.analysis import dram_fit
 from stepscope.analysis.attribution import attribute
@@ -275,7 +277,7 @@ def test_neighbour_corr_is_quiet_and_within_minus_one_to_one():
 
 # -- fit_offset: the clock offset of a trace shifted by a known amount ---------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def shifted():
     """Six steps of 24 kernels, exact bytes (no noise), the PM clock 7 us ahead."""
     dur, b = recovery_case(4)
@@ -427,8 +429,8 @@ def test_estimate_refuses_past_the_pair_limit(monkeypatch):
     assert est == {"source": "none", "reason": f"records overlap too much to deconvolve: {pairs:.3g} pairs of records "
                                                f"share a PM sample, over the {int(pairs) - 1:.3g} the size limit "
                                                "allows (--max-trace-mb)", "work_limit": True}
-    monkeypatch.setattr(dram_fit, "max_pairs", lambda: int(np.ceil(pairs)))     # at the limit: made
-    assert estimate(t, attr)["source"] == "pm deconvolution"
+    monkeypatch.setattr(dram_fit, "max_pairs", lambda: pairs)                   # at the limit: made
+    assert estimate(t, attr, n_boot=0)["source"] == "pm deconvolution"
 
 
 def test_estimate_limits_blas_to_one_thread_only_when_it_fits(monkeypatch):
@@ -462,7 +464,7 @@ def integrate(start_ns, end_ns, rate, s0, s1):
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def exact_case():
     """Six steps of 24 kernels of known bytes; reads at the kernels' times, writes (half
     the reads) landing 10 us later; a background (over the idle time where each lands) of 100 B/ns read and 40 B/ns written
@@ -552,7 +554,7 @@ def test_groups_faster_than_the_peak_bandwidth_are_unsupported(ratio, ok):
     assert estimate(t, attribute(t), n_boot=3)["supported"].all()     # no peak: no such check
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def noisy():
     dur, b = recovery_case(2)
     t = make_trace(dur, b, n_steps=8, seed=2, noise=0.03)
@@ -590,3 +592,215 @@ def test_merging_joins_unsupported_groups_until_the_rounds_run_out(noisy):
     assert two["n_boot"] == 6 and two["_read_boot"].shape == (6, len(two["read_bytes"]))
     # the step's bytes are kept whatever the grouping
     np.testing.assert_allclose(np.nansum(two["read_bytes"]), np.nansum(one["read_bytes"]), rtol=0.01)
+
+
+# -- edges found by the mutation run -----------------------------------------------------
+
+def test_steps_starting_together_keep_their_row_order():
+    """Twenty steps with the same start: the span order is their row order (a stable
+    sort; an unstable one reorders ties past 16 items)."""
+    n = 20
+    trace = {"pm": pm_table([(0, 10_000)]), "steps": {"mode": np.arange(n)}}
+    empty = np.zeros(0, np.int64)
+    attr = {"records": SimpleNamespace(start_ns=empty, end_ns=empty), "record_pos": empty,
+            "intervals": SimpleNamespace(lo_ns=np.full(n, BASE), hi_ns=np.full(n, BASE + 1_000))}
+    p = Problem(trace, attr, {"ident": empty})
+    assert p.step_order.tolist() == list(range(n)) and p.span_mode.tolist() == list(range(n))
+
+
+def test_problem_design_of_chosen_spans():
+    p = hand_problem()
+    g = np.array([0, 0, 1])
+    a, b = p.design(g, 2, 1_000.0, np.array([1])), Designer(p, g, 2, np.array([1]))(1_000.0)
+    assert np.array_equal(a.rows, b.rows) and a.n_steps == b.n_steps == 1
+    assert all(np.array_equal(u, v) for u, v in zip(a._entries, b._entries))
+    assert not np.array_equal(a.rows, p.design(g, 2, 1_000.0).rows)
+
+
+def test_offsets_tried_twice_keep_the_order_they_were_tried_in(shifted):
+    """7 us is scanned three times: with the bytes fitted at 6 or 8 us (a poor fit), then
+    twice with the bytes fitted at 7 us. Sorted by offset, the three stay in that order."""
+    _, _, prob, g, ng = shifted
+    _, tried, mse = fit_offset(prob, g, ng, "read", 6)
+    at7 = mse[tried == 7_000.0]
+    assert at7[0] > 1_000 * at7[1] and at7[1] == at7[2]
+
+
+def test_the_alternation_stops_after_six_rounds():
+    """Each round moves at most 8 us (the fine grid). From a start of 0 with no coarse
+    grid, a clock 56 us off is still 7 us away after six rounds (48 us, then 49 on the
+    finest grid): the rounds are bounded, not run until the offset stays."""
+    dur, b = recovery_case(4)
+    t = make_trace(dur, b, n_steps=6, seed=4)
+    t["pm"]["start_ns"] += 56_000
+    t["pm"]["end_ns"] += 56_000
+    attr = attribute(t)
+    ids = identities(t, attr["records"], attr["record_pos"], attr["intervals"].lo_ns)
+    g = initial_groups(ids, 20_000.0)
+    best, tried, _ = fit_offset(Problem(t, attr, ids), g, int(g.max()) + 1, "read", 6, coarse=np.array([0.0]))
+    assert best == 49_000.0 and len(tried) == 1 + 6 * 17 + 9
+
+
+def test_fit_offset_of_a_single_row_divides_by_one():
+    """One sample (0-20 us), one step (2-18 us), one kernel (5-15 us) of 1000 bytes: every
+    offset scanned has one row, whose squared residual is its mean."""
+    from stepscope.analysis.dram_nnls import nnls_normal
+    trace = {"pm": pm_table([(0, 20_000)], read=[1_000]), "steps": {"mode": np.array([0])}}
+    attr = {"records": SimpleNamespace(start_ns=np.array([BASE + 5_000]), end_ns=np.array([BASE + 15_000])),
+            "record_pos": np.array([0]),
+            "intervals": SimpleNamespace(lo_ns=np.array([BASE + 2_000]), hi_ns=np.array([BASE + 18_000]))}
+    p = Problem(trace, attr, {"ident": np.array([0])})
+    _, tried, mse = fit_offset(p, np.array([0]), 1, "read", 1)
+    d = Designer(p, np.array([0]), 1, np.arange(1))
+    at0 = d(0.0)
+    S, Atb, U = at0.normal(p.smp.read[at0.rows])
+    x0 = np.nan_to_num(nnls_normal(S, Atb, low_rank=U)[0])
+    checked = 0
+    for off in (-8_000.0, -6_000.0, 8_000.0, 12_000.0):
+        des = d(off)
+        assert len(des.rows) == 1
+        r = p.smp.read[des.rows] - des.fitted(x0)
+        assert mse[tried == off][0] == pytest.approx(float(r @ r), rel=1e-12)
+        checked += r @ r > 0
+    assert checked
+
+
+def test_max_pairs_rounds_down_to_whole_pairs(monkeypatch):
+    monkeypatch.setenv("STEPSCOPE_MAX_TRACE_MB", "0.0001")        # 104 bytes: no whole pair
+    assert max_pairs() == 0 and isinstance(max_pairs(), int)
+    monkeypatch.setenv("STEPSCOPE_MAX_TRACE_MB", "0.01")          # 10485 bytes: 10 pairs
+    assert max_pairs() == 10
+
+
+def test_merge_goes_on_past_a_group_it_cannot_merge():
+    """Group 1 (mode 1) has no neighbour of its mode; group 3 after it still merges."""
+    g = np.arange(5)
+    bad = np.array([False, True, False, True, False])
+    out = _merge(g, np.array([0, 1, 2, 2, 2]), bad, boots_with({2: -1}))     # 3 mirrors 2: they merge
+    assert out.tolist() == [0, 1, 2, 2, 3]
+
+
+def test_neighbour_corr_of_two_groups_and_of_no_resample():
+    import warnings
+    rng = np.random.default_rng(12)
+    b = rng.standard_normal((10, 2))
+    assert _neighbour_corr(b)[0] == pytest.approx(np.corrcoef(b.T)[0, 1], abs=1e-12)
+    assert abs(_neighbour_corr(b)[0]) > 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # no mean of an empty array
+        assert _neighbour_corr(np.zeros((0, 3))).tolist() == [0.0, 0.0]
+
+
+def test_closure_of_spans_after_the_last_row():
+    """Three spans, rows only in span 0: the last two still get a (zero) entry."""
+    d = SimpleNamespace(A=np.array([[1.0, 0.0]]), row_step=np.array([0]))
+    out = _closure(SimpleNamespace(n_steps=3), d, np.array([4.0]), np.array([3.0, 0.0]), "read")
+    assert out["read_fitted_bytes_per_step"].tolist() == [3.0, 0.0, 0.0]
+    assert out["read_measured_bytes_per_step"].tolist() == [4.0, 0.0, 0.0]
+
+
+def test_the_step_bytes_threshold_splits_groups_where_asked(noisy):
+    """``min_abs_fraction`` of the step's measured bytes, set between the groups' half
+    intervals: the groups above it (and only they) are unsupported (the relative test
+    made always true with 0)."""
+    t, attr = noisy
+    base = estimate(t, attr, n_boot=6, merge_rounds=0, max_rel_halfwidth=0.0, min_abs_fraction=0.0)
+    half = (base["read_hi_bytes"] - base["read_lo_bytes"]) / 2
+    step = base["read_measured_bytes_per_step"].sum() / 8
+    frac = float(np.median(half[half > 0])) / step
+    est = estimate(t, attr, n_boot=6, merge_rounds=0, max_rel_halfwidth=0.0, min_abs_fraction=frac)
+    assert np.array_equal(est["supported"], ~((half > 0) & (half > frac * step)))
+    assert est["supported"].any() and not est["supported"].all()
+
+
+def test_both_interval_tests_are_strict(noisy):
+    """With no resamples every interval is one point (half width 0). A group is then
+    unsupported only if 0 exceeds both thresholds: at 0 and 0 it does not; each test
+    alone is pinned at its edge by making the other one true (a negative threshold)."""
+    t, attr = noisy
+    for rel, frac in ((0.0, 0.0), (0.0, -1.0), (-1.0, 0.0)):
+        est = estimate(t, attr, n_boot=0, merge_rounds=0, max_rel_halfwidth=rel, min_abs_fraction=frac)
+        assert est["supported"].all(), (rel, frac)
+    est = estimate(t, attr, n_boot=0, merge_rounds=0, max_rel_halfwidth=-1.0, min_abs_fraction=-1.0)
+    assert not est["supported"][est["read_bytes"] > 0].any()
+
+
+def test_the_peak_test_adds_to_the_interval_test(noisy):
+    """A peak far above any group: the groups the interval test rejects stay rejected."""
+    t, attr = noisy
+    kw = dict(n_boot=6, merge_rounds=0, max_rel_halfwidth=0.02, min_abs_fraction=0.0)
+    a = estimate(t, attr, **kw)["supported"]
+    b = estimate(t, attr, peak_bytes_per_s=1e20, **kw)["supported"]
+    assert np.array_equal(a, b) and not a.all()
+
+
+def test_estimate_defaults(noisy, monkeypatch):
+    """20 resamples drawn with seed 0, the offset fitted on the first 6 steps, groups
+    unsupported past 25% of their bytes and 0.2% of the step's bytes (checked on what is
+    returned), 2 merge rounds at most."""
+    t, attr = noisy
+    steps_seen = []
+    real = dram_fit.fit_offset
+
+    def spy(prob, g, ng, column, n_steps, *a):
+        steps_seen.append(n_steps)
+        return real(prob, g, ng, column, n_steps, *a)
+    monkeypatch.setattr(dram_fit, "fit_offset", spy)
+    est = estimate(t, attr)
+    assert steps_seen == [6, 6] and est["n_boot"] == 20 and est["_read_boot"].shape[0] == 20
+    assert est["merge_rounds_used"] <= 2
+    half = (est["read_hi_bytes"] - est["read_lo_bytes"]) / 2
+    step = est["read_measured_bytes_per_step"].sum() / 8
+    bad = (half > 0.25 * np.nan_to_num(est["read_bytes"])) & (half > 0.002 * step)
+    assert np.array_equal(est["supported"], ~bad)
+    assert np.array_equal(est["_read_boot"], estimate(t, attr, seed=0)["_read_boot"])
+    assert not np.array_equal(est["_read_boot"], estimate(t, attr, seed=1)["_read_boot"])
+
+
+def test_a_group_exactly_at_the_peak_allowance_is_supported(noisy):
+    """The peak test is strict: a peak whose 5% allowance over the group's time is exactly
+    the group's bytes keeps it; the next float below rejects it."""
+    t, attr = noisy
+    kw = dict(n_boot=0, merge_rounds=0)
+    est = estimate(t, attr, **kw)
+    v = np.nan_to_num(est["read_bytes"]) + np.nan_to_num(est["write_bytes"])
+    k = int(np.argmax(v / est["time_ns_per_step"]))
+    tk = est["time_ns_per_step"][k]
+    peak = v[k] * 1e9 / (1.05 * tk)
+    for _ in range(64):          # the float whose bound, computed as the estimate does, is v exactly
+        bound = 1.05 * peak * tk / 1e9
+        if bound == v[k]:
+            break
+        peak = np.nextafter(peak, np.inf if bound < v[k] else 0.0)
+    assert 1.05 * peak * tk / 1e9 == v[k]
+    assert estimate(t, attr, peak_bytes_per_s=peak, **kw)["supported"][k]
+    assert not estimate(t, attr, peak_bytes_per_s=np.nextafter(peak, 0.0), **kw)["supported"][k]
+
+
+def test_the_write_offset_is_never_searched_before_the_read_offset(shifted):
+    """Reads and writes both 7 us after the kernels: the write search starts at the read
+    offset and tries nothing before it, though its fine grid would reach 1 us earlier."""
+    t, attr, *_ = shifted
+    est = estimate(t, attr, n_boot=0)
+    assert est["read_offset_ns"] == est["write_offset_ns"] == 7_000.0
+    assert est["write_offsets_tried_ns"].min() == 7_000.0
+    assert est["write_offsets_tried_ns"].max() == 107_000.0
+
+
+def test_default_thresholds_leave_wide_groups_unsupported():
+    """Sixteen 5-12 us kernels, 20% sample noise: after the default two merge rounds two
+    groups are still wider than 25% of their bytes and 0.2% of the step's; they (and
+    only they) are unsupported. Thresholds of 125% or of 100.2% of the step would keep them."""
+    rng = np.random.default_rng(1)
+    dur = rng.integers(5_000, 12_000, 16)
+    b = np.round(dur * 1e-9 * PEAK * rng.uniform(0.3, 0.9, 16))
+    t = make_trace(dur, b, n_steps=8, seed=1, noise=0.2)
+    est = estimate(t, attribute(t))
+    assert est["merge_rounds_used"] == 2
+    half = (est["read_hi_bytes"] - est["read_lo_bytes"]) / 2
+    x = np.nan_to_num(est["read_bytes"])
+    step = est["read_measured_bytes_per_step"].sum() / 8
+    assert np.array_equal(est["supported"], ~((half > 0.25 * x) & (half > 0.002 * step)))
+    assert (~est["supported"]).sum() == 2
+    assert (half[~est["supported"]] <= 1.25 * x[~est["supported"]]).all()
+    assert (half[~est["supported"]] <= 1.002 * step).all()
