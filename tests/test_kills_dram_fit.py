@@ -597,15 +597,18 @@ def test_merging_joins_unsupported_groups_until_the_rounds_run_out(noisy):
 # -- edges found by the mutation run -----------------------------------------------------
 
 def test_steps_starting_together_keep_their_row_order():
-    """Twenty steps with the same start: the span order is their row order (a stable
-    sort; an unstable one reorders ties past 16 items)."""
-    n = 20
+    """Fifty steps at two start times (every third row the later one): the span order is
+    the rows' order within each start time (a stable sort; numpy's default reorders such
+    ties)."""
+    n = 50
+    late = np.arange(n) % 3 == 0
     trace = {"pm": pm_table([(0, 10_000)]), "steps": {"mode": np.arange(n)}}
     empty = np.zeros(0, np.int64)
     attr = {"records": SimpleNamespace(start_ns=empty, end_ns=empty), "record_pos": empty,
-            "intervals": SimpleNamespace(lo_ns=np.full(n, BASE), hi_ns=np.full(n, BASE + 1_000))}
+            "intervals": SimpleNamespace(lo_ns=BASE + 1_000 * late, hi_ns=BASE + 2_000 + 1_000 * late)}
     p = Problem(trace, attr, {"ident": empty})
-    assert p.step_order.tolist() == list(range(n)) and p.span_mode.tolist() == list(range(n))
+    want = np.r_[np.nonzero(~late)[0], np.nonzero(late)[0]].tolist()
+    assert p.step_order.tolist() == want and p.span_mode.tolist() == want
 
 
 def test_problem_design_of_chosen_spans():
