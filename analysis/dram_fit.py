@@ -299,11 +299,12 @@ def _interval(boots: np.ndarray, x: np.ndarray) -> tuple:
 
 def _closure(prob: Problem, d: Design, y: np.ndarray, x: np.ndarray, col: str) -> dict:
     """Measured vs fitted bytes over the fitted rows, per step (span order) and in all; the
-    explained fraction of the sample variance (r2)."""
+    explained fraction of the sample variance (r2; NaN when the rows measure no spread)."""
     fit = d.A @ np.nan_to_num(x)
     meas = np.bincount(d.row_step, weights=y, minlength=prob.n_steps)
     mod = np.bincount(d.row_step, weights=fit, minlength=prob.n_steps)
-    r2 = 1 - float(((y - fit) ** 2).sum()) / max(float(((y - y.mean()) ** 2).sum()), 1e-30) if len(y) else np.nan
+    spread = float(((y - y.mean()) ** 2).sum()) if len(y) else 0.0
+    r2 = 1 - float(((y - fit) ** 2).sum()) / spread if spread > 0 else np.nan     # no spread: nothing to explain
     return {f"{col}_measured_bytes_per_step": meas, f"{col}_fitted_bytes_per_step": mod, f"{col}_r2": r2}
 
 

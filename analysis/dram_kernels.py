@@ -216,7 +216,9 @@ class Design:
         row_step = np.where((j >= 0) & (ss < hi[jj]), jj, -1)
         ramp_s, ramp_e, blur, min_dur, dead_s, dead_e = _profile(ramp_ns)
         ext = blur / 2
-        first = np.searchsorted(se, a - ext, "right")
+        # the first sample ending after each record starts: by the running maximum of the
+        # ends, which sorting by start leaves unsorted where windows overlap
+        first = np.searchsorted(np.maximum.accumulate(se), a - ext, "right")
         cnt = np.maximum(np.searchsorted(ss, b + ext, "left") - first, 0)
         tot = int(cnt.sum())
         rep = np.repeat(np.arange(len(a)), cnt)

@@ -108,7 +108,8 @@ _RETURN_TYPE = re.compile(r"^\S*::type\s+")
 
 
 _GENERIC = re.compile(r"(elementwise|reduce|elementwise_grid_stride)_kernel$")
-_OP_HINT = re.compile(r"([A-Za-z]\w*?(?:Functor|_functor|_kernel_cuda|_kernel_impl|Ops|_kernel)|CUDAFunctor(?:OnSelf|OnOther)?_[a-z]\w*)")
+_OP_HINT = re.compile(r"([A-Za-z]\w*?(?:Functor|_functor|_kernel_cuda|_kernel_impl|Ops|_kernel)"
+                      r"|CUDAFunctor(?:OnSelf|OnOther)?_[a-z]\w*)")
 #: Functors that only say how many operands are tensors (BinaryFunctor<T, T, T, MulFunctor<T>>,
 #: AUnaryFunctor: the first a scalar): the op is the functor they hold.
 _WRAPPERS = frozenset({"BinaryFunctor", "AUnaryFunctor", "BUnaryFunctor"})

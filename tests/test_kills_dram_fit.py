@@ -143,7 +143,7 @@ def test_max_pairs_is_the_size_limit_over_bytes_per_pair(monkeypatch):
 
 @pytest.mark.parametrize("starts, expect", [
     ([0, 20_000, 40_000], 20_000.0),             # one phase: the interval
-    ([0, 2_499], 20_000.0),                      # 2499 / 20000 * 8 = 0.9995: still phase 0
+    ([0, 2_499], 20_000.0),                      # 2499 / 20000 * 8 = 0.9996: still phase 0
     ([0, 2_500], 10_000.0),                      # two phases
     ([0, 2_500, 45_000], 20_000 / 3),            # 45 us is 5 us into its interval: phase 2
     ([0, 2_500, 5_000, 7_500, 12_500], 5_000.0), # five phases, divided by at most 4
@@ -237,7 +237,8 @@ def test_closure_sums_measured_and_fitted_bytes_per_step_and_the_r2():
     assert np.isnan(empty["write_r2"]) and empty["write_measured_bytes_per_step"].tolist() == [0.0, 0.0]
     flat = _closure(SimpleNamespace(n_steps=1), SimpleNamespace(A=np.ones((2, 1)), row_step=np.zeros(2, np.int64)),
                     np.array([5.0, 5.0]), np.array([4.0]), "read")
-    assert flat["read_r2"] == 1 - 2 / 1e-30      # no spread: the floor, not a division by zero
+    assert np.isnan(flat["read_r2"])             # no spread to explain: no r2 (not a division by zero)
+    assert flat["read_fitted_bytes_per_step"].tolist() == [8.0]
 
 
 # -- _neighbour_corr at its edges --------------------------------------------------------
@@ -252,7 +253,7 @@ def test_neighbour_corr_needs_two_resamples_and_two_groups():
 
 def test_neighbour_corr_is_quiet_and_within_minus_one_to_one():
     """A column with no spread divides 0 by 0 without a warning; a column that is another
-    one scaled correlates by exactly 1 (rounding can give 1 + 2e-16: clipped)."""
+    one scaled correlates by 1 (rounding gives 1 +- 2e-16; above 1 is clipped)."""
     import warnings
     rng = np.random.default_rng(11)
     b = rng.standard_normal((30, 4)) * 1e3
@@ -261,7 +262,7 @@ def test_neighbour_corr_is_quiet_and_within_minus_one_to_one():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         c = _neighbour_corr(b)
-    assert c[0] == 1.0 and c[1] == 0.0 and c[2] == 0.0
+    assert c[0] == pytest.approx(1.0, abs=1e-15) and c[0] <= 1.0 and c[1] == 0.0 and c[2] == 0.0
     found = 0
     for seed in range(200):          # cases where the formula rounds past 1 in magnitude
         x = np.random.default_rng(seed).standard_normal((7, 1))
@@ -631,8 +632,8 @@ def test_offsets_tried_twice_keep_the_order_they_were_tried_in(shifted):
 
 def test_the_alternation_stops_after_six_rounds():
     """Each round moves at most 8 us (the fine grid). From a start of 0 with no coarse
-    grid, a clock 56 us off is still 7 us away after six rounds (48 us, then 49 on the
-    finest grid): the rounds are bounded, not run until the offset stays."""
+    grid, a clock 56 us off is 8 us away after six rounds (48 us) and 7 after the finest
+    grid (49 us): the rounds are bounded, not run until the offset stays."""
     dur, b = recovery_case(4)
     t = make_trace(dur, b, n_steps=6, seed=4)
     t["pm"]["start_ns"] += 56_000
@@ -738,9 +739,8 @@ def test_the_peak_test_adds_to_the_interval_test(noisy):
 
 
 def test_estimate_defaults(noisy, monkeypatch):
-    """20 resamples drawn with seed 0, the offset fitted on the first 6 steps, groups
-    unsupported past 25% of their bytes and 0.2% of the step's bytes (checked on what is
-    returned), 2 merge rounds at most."""
+    """20 resamples drawn with seed 0, the offset fitted on the first 6 steps (the
+    thresholds and merge rounds: test_default_thresholds_leave_wide_groups_unsupported)."""
     t, attr = noisy
     steps_seen = []
     real = dram_fit.fit_offset
@@ -751,38 +751,49 @@ def test_estimate_defaults(noisy, monkeypatch):
     monkeypatch.setattr(dram_fit, "fit_offset", spy)
     est = estimate(t, attr)
     assert steps_seen == [6, 6] and est["n_boot"] == 20 and est["_read_boot"].shape[0] == 20
-    assert est["merge_rounds_used"] <= 2
-    half = (est["read_hi_bytes"] - est["read_lo_bytes"]) / 2
-    step = est["read_measured_bytes_per_step"].sum() / 8
-    bad = (half > 0.25 * np.nan_to_num(est["read_bytes"])) & (half > 0.002 * step)
-    assert np.array_equal(est["supported"], ~bad)
     assert np.array_equal(est["_read_boot"], estimate(t, attr, seed=0)["_read_boot"])
     assert not np.array_equal(est["_read_boot"], estimate(t, attr, seed=1)["_read_boot"])
 
 
+def exact_peak(v: float, tk: float):
+    """The peak whose bound, computed as the estimate does (1.05 * peak * t / 1e9), is v
+    exactly, and the largest peak below it whose bound is under v; None when rounding
+    skips v (for about one value in ten)."""
+    peak = v * 1e9 / (1.05 * tk)
+    for _ in range(64):
+        bound = 1.05 * peak * tk / 1e9
+        if bound == v:
+            break
+        peak = np.nextafter(peak, np.inf if bound < v else 0.0)
+    else:
+        return None
+    below = np.nextafter(peak, 0.0)
+    while 1.05 * below * tk / 1e9 >= v:
+        below = np.nextafter(below, 0.0)
+    return peak, below
+
+
 def test_a_group_exactly_at_the_peak_allowance_is_supported(noisy):
     """The peak test is strict: a peak whose 5% allowance over the group's time is exactly
-    the group's bytes keeps it; the next float below rejects it."""
+    the group's bytes keeps it; a peak whose allowance falls short rejects it. Tried on
+    the fastest groups until one has a peak of exactly its bytes."""
     t, attr = noisy
     kw = dict(n_boot=0, merge_rounds=0)
     est = estimate(t, attr, **kw)
     v = np.nan_to_num(est["read_bytes"]) + np.nan_to_num(est["write_bytes"])
-    k = int(np.argmax(v / est["time_ns_per_step"]))
-    tk = est["time_ns_per_step"][k]
-    peak = v[k] * 1e9 / (1.05 * tk)
-    for _ in range(64):          # the float whose bound, computed as the estimate does, is v exactly
-        bound = 1.05 * peak * tk / 1e9
-        if bound == v[k]:
+    rate = v / est["time_ns_per_step"]
+    for k in np.argsort(-rate)[:10]:
+        peaks = exact_peak(v[k], est["time_ns_per_step"][k])
+        if peaks:
             break
-        peak = np.nextafter(peak, np.inf if bound < v[k] else 0.0)
-    assert 1.05 * peak * tk / 1e9 == v[k]
-    assert estimate(t, attr, peak_bytes_per_s=peak, **kw)["supported"][k]
-    assert not estimate(t, attr, peak_bytes_per_s=np.nextafter(peak, 0.0), **kw)["supported"][k]
+    assert peaks, "no group of the ten fastest has a peak of exactly its bytes"
+    assert estimate(t, attr, peak_bytes_per_s=peaks[0], **kw)["supported"][k]
+    assert not estimate(t, attr, peak_bytes_per_s=peaks[1], **kw)["supported"][k]
 
 
 def test_the_write_offset_is_never_searched_before_the_read_offset(shifted):
     """Reads and writes both 7 us after the kernels: the write search starts at the read
-    offset and tries nothing before it, though its fine grid would reach 1 us earlier."""
+    offset and tries nothing before it, though its fine grid (+-8 us) would reach earlier."""
     t, attr, *_ = shifted
     est = estimate(t, attr, n_boot=0)
     assert est["read_offset_ns"] == est["write_offset_ns"] == 7_000.0
@@ -807,3 +818,62 @@ def test_default_thresholds_leave_wide_groups_unsupported():
     assert (~est["supported"]).sum() == 2
     assert (half[~est["supported"]] <= 1.25 * x[~est["supported"]]).all()
     assert (half[~est["supported"]] <= 1.002 * step).all()
+
+
+def test_bootstrap_solves_start_from_the_point_estimates_passive_set(shifted, monkeypatch):
+    """Each resample's solve is warm-started with the point estimate's passive set (the
+    system is ill-conditioned: a cold start can end on another solution, and merges with
+    it)."""
+    _, _, prob, g, ng = shifted
+    d = prob.design(g, ng, 7_000.0)
+    calls = []
+    real = dram_fit.nnls_normal
+
+    def spy(S, Atb, passive=None, **kw):
+        out = real(S, Atb, passive, **kw)
+        calls.append((None if passive is None else passive.copy(), out[1].copy()))
+        return out
+    monkeypatch.setattr(dram_fit, "nnls_normal", spy)
+    fit_boot(d, prob.smp.read[d.rows], 3, np.random.default_rng(0), np.zeros(6, np.int64))
+    assert len(calls) == 4 and calls[0][0] is None
+    assert all(p is not None and np.array_equal(p, calls[0][1]) for p, _ in calls[1:])
+
+
+def test_a_write_offset_without_write_bytes_stays_at_the_read_offset():
+    """No write bytes at all: every write offset fits as badly, and ties go to the first
+    offset tried, the smallest lag: the write offset is the read offset (a search that
+    visited its grids in another order would wander)."""
+    dur, b = recovery_case(0, n=10)
+    for seed in range(3):
+        t = make_trace(dur, b, n_steps=6, seed=seed)
+        assert not t["pm"]["dram_write_bytes"].any()
+        est = estimate(t, attribute(t), n_boot=0)
+        assert est["write_offset_ns"] == est["read_offset_ns"]
+
+
+def test_the_estimates_offset_search_runs_over_the_initial_groups(exact_case):
+    """The residuals the estimate reports are fit_offset's over the initial groups and
+    the first six steps, to the bit."""
+    t, attr, _, est = exact_case
+    ids = identities(t, attr["records"], attr["record_pos"], attr["intervals"].lo_ns)
+    prob = Problem(t, attr, ids)
+    g = initial_groups(ids, est["min_span_ns"])
+    off, tried, mse = fit_offset(prob, g, int(g.max()) + 1, "read", 6)
+    assert off == est["read_offset_ns"]
+    assert np.array_equal(tried, est["read_offsets_tried_ns"]) and np.array_equal(mse, est["read_offset_mse"])
+    _, tried_w, mse_w = fit_offset(prob, g, int(g.max()) + 1, "write", 6, dram_fit.WRITE_LAG_NS, off, off)
+    assert np.array_equal(mse_w, est["write_offset_mse"])
+
+
+@pytest.mark.parametrize("off", [-35_000.0, -10_000.0, 0.0, 15_000.0])
+def test_the_window_leaves_the_design_of_overlapping_samples_unchanged(off):
+    """hand_problem's long sample overlaps its neighbours: the design over the window is
+    the design over every sample."""
+    from stepscope.analysis.dram_kernels import Design
+    p = hand_problem()
+    for steps in (None, np.array([1])):
+        des = Designer(p, np.array([0, 0, 1]), 2, steps)
+        a = des(off)
+        b = Design(p.smp, des.a, des.b, des.group, des.span, des.lo, des.hi, 2, off)
+        assert np.array_equal(a.rows, b.rows) and np.array_equal(a.idle, b.idle)
+        assert all(np.array_equal(u, v) for u, v in zip(a._entries, b._entries))

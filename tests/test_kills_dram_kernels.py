@@ -192,6 +192,24 @@ def test_design_without_rows_gives_empty_normal_equations():
     np.testing.assert_array_equal(U, [[0.0], [0.0]])
 
 
+def test_a_sample_overlapping_its_neighbours_meets_every_record_in_it():
+    """Samples sorted by start need not have sorted ends: a long sample 15-75 us among
+    10 us ones. Records at 30-33 and 35-45 us (one span, 0-100 us) fall in it; its idle
+    time is 60 - 3 - 10 = 47 us, and both records have an entry in its row (3/13 and
+    10/13 of the group's busy time). Searching the unsorted ends missed them."""
+    edges = [(i * 10_000, (i + 1) * 10_000) for i in range(10)] + [(15_000, 75_000)]
+    w = np.asarray(edges, np.int64) + BASE
+    smp = Samples({"start_ns": w[:, 0], "end_ns": w[:, 1], "dram_read_bytes": np.zeros(11, np.int64),
+                   "dram_write_bytes": np.zeros(11, np.int64)})
+    d = design(smp, [(30_000, 33_000, 0, 0), (35_000, 45_000, 0, 0)], [0.0], [100_000.0], 1)
+    long_row = int(np.nonzero(d.rows == 2)[0][0])        # sorted by start: 0, 10, 15, 20, ...
+    assert d.idle[long_row] == 47_000.0
+    r, c, v = d._entries
+    assert sorted(v[r == long_row].tolist()) == pytest.approx([3 / 13, 10 / 13], rel=1e-15)
+    assert d.idle.tolist() == [10_000.0, 10_000.0, 47_000.0, 10_000.0, 2_000.0, 5_000.0, 10_000.0, 10_000.0,
+                               10_000.0, 10_000.0, 10_000.0]
+
+
 def test_fully_covered_samples_keep_the_background_column():
     """Every sample fully covered (idle 0): the background column is empty but still there:
     A^T A is 2 x 2 with only the group's entry."""
