@@ -232,13 +232,21 @@ def test_closure_sums_measured_and_fitted_bytes_per_step_and_the_r2():
     assert out["read_measured_bytes_per_step"].tolist() == [13.0, 0.0, 8.0]
     assert out["read_fitted_bytes_per_step"].tolist() == [10.0, 0.0, 10.0]
     assert out["read_r2"] == pytest.approx(1 - 9 / 62, rel=1e-15)
-    empty = _closure(SimpleNamespace(n_steps=2), SimpleNamespace(A=np.zeros((0, 2)), row_step=np.zeros(0, np.int64)),
-                     np.zeros(0), np.zeros(2), "write")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")             # no mean of an empty array
+        empty = _closure(SimpleNamespace(n_steps=2), SimpleNamespace(A=np.zeros((0, 2)),
+                                                                     row_step=np.zeros(0, np.int64)),
+                         np.zeros(0), np.zeros(2), "write")
     assert np.isnan(empty["write_r2"]) and empty["write_measured_bytes_per_step"].tolist() == [0.0, 0.0]
     flat = _closure(SimpleNamespace(n_steps=1), SimpleNamespace(A=np.ones((2, 1)), row_step=np.zeros(2, np.int64)),
                     np.array([5.0, 5.0]), np.array([4.0]), "read")
     assert np.isnan(flat["read_r2"])             # no spread to explain: no r2 (not a division by zero)
     assert flat["read_fitted_bytes_per_step"].tolist() == [8.0]
+    # a small spread is a spread: 5 and 5.5 about 5.25 (0.125); residuals 1 and 1.5 (3.25)
+    small = _closure(SimpleNamespace(n_steps=1), SimpleNamespace(A=np.ones((2, 1)), row_step=np.zeros(2, np.int64)),
+                     np.array([5.0, 5.5]), np.array([4.0]), "read")
+    assert small["read_r2"] == 1 - 3.25 / 0.125
 
 
 # -- _neighbour_corr at its edges --------------------------------------------------------
