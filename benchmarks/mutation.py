@@ -334,8 +334,10 @@ EQUIVALENT = [
     (r"\+\s*cmin, cmax = np\.full\(ng, (99|100)\), np\.full\(ng, (-99|-100)\)",
      "sentinels beyond any class (0..11): every group has a member, so both are overwritten", "stepscope.analysis.dram_fit"),
     (r"\+\s*\"members\": np\.bincount\(group_of_id, \)|\+.*\"time_ns_per_step\": np\.bincount\(group_of_id, "
-     r"weights=ids\[\"dur_ns\"\], \)", "every group 0..ng-1 has a member (arange in the counter pass, np.unique's "
-     "inverse after a merge), so bincount is ng long without minlength", "stepscope.analysis.dram_fit"),
+     r"weights=ids\[\"dur_ns\"\], \)|\+\s*t = np\.bincount\(group_of_id, weights=ids\[\"dur_ns\"\], \)",
+     "every group 0..ng-1 has a member (arange in the counter pass, initial_groups numbers groups as it opens "
+     "them, np.unique's inverse after a merge), so bincount is ng long without minlength",
+     "stepscope.analysis.dram_fit"),
     # dram_fit's PM deconvolution
     (r"^-    ng = int\(group_of_id\.max\(\)\) \+ 1 \|\| \+    ng = int\(group_of_id\.max\(\)\) \+ 2$",
      "the offset search with one more group column, which no record overlaps: nnls_normal leaves a column "
@@ -343,9 +345,6 @@ EQUIVALENT = [
      "rounding (at most 7e-12 relative on dram-recovery-h100; no offset moved on any of the 60 shipped PM "
      "traces, checked 2026-12-06); ng is set again before the fit",
      "stepscope.analysis.dram_fit"),
-    (r"\+\s*t = np\.bincount\(group_of_id, weights=ids\[\"dur_ns\"\], \)", "every group 0..ng-1 has a member "
-     "(initial_groups numbers groups as it opens them; np.unique's inverse after a merge): bincount is ng "
-     "long without minlength", "stepscope.analysis.dram_fit"),
     (r"\+\s*for rnd in range\(merge_rounds \+ 2\):", "for any merge_rounds >= 0 the loop leaves by its "
      "break at rnd == merge_rounds, before the range ends", "stepscope.analysis.dram_fit"),
     (r"\+\s*dw = dr if \(off_w == off_r\) and False else", "at the read offset the write design is the same "

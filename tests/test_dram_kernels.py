@@ -64,11 +64,7 @@ def make_trace(durations_ns, bytes_, n_steps=8, seed=1, gap_ns=2_000, noise=0.0,
     grid = np.arange(990_000_000, now + 100_000, INTERVAL, dtype=np.int64)
     s0, s1 = grid[:-1].copy(), grid[1:].copy()
     rate = np.tile(np.asarray(bytes_, float) / np.asarray(durations_ns, float), n_steps)
-    read = np.zeros(len(s0))
-    for a, b, r in zip(k["start_ns"], k["end_ns"], rate):     # test data, not the code under test
-        i0, i1 = np.searchsorted(s1, a, "right"), np.searchsorted(s0, b, "left")
-        for i in range(i0, i1):
-            read[i] += r * max(0, min(b, s1[i]) - max(a, s0[i]))
+    read = integrate(k["start_ns"], k["end_ns"], rate, s0, s1)
     read *= 1 + noise * rng.standard_normal(len(read))
     t.tables["pm"] = table_from_rows("pm", {"start_ns": s0, "end_ns": s1, "dram_read_bytes": np.round(read),
                                             "dram_write_bytes": np.round(read * write_frac)})
@@ -81,6 +77,16 @@ def make_trace(durations_ns, bytes_, n_steps=8, seed=1, gap_ns=2_000, noise=0.0,
                            "ops": [{"read_bytes": int(b), "write_bytes": 0} for b in bytes_]}}
     t.validate()
     return t
+
+
+def integrate(start_ns, end_ns, rate, s0, s1):
+    """Bytes per sample window [s0, s1) of records moving ``rate`` bytes per ns at a
+    constant rate (test data, not the code under test)."""
+    out = np.zeros(len(s0))
+    for a, b, r in zip(start_ns, end_ns, rate):
+        for i in range(np.searchsorted(s1, a, "right"), np.searchsorted(s0, b, "left")):
+            out[i] += r * max(0, min(b, s1[i]) - max(a, s0[i]))
+    return out
 
 
 def recovery_case(seed=0, n=24):

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from test_dram_kernels import PEAK, make_trace, recovery_case
+from test_dram_kernels import PEAK, integrate, make_trace, recovery_case
 
 from stepscope.analysis import dram_fit
 from stepscope.analysis.attribution import attribute
@@ -57,6 +57,12 @@ def hand_problem(windows=None):
     attr = {"records": rec, "record_pos": np.array([1, 0, 0, -1]),
             "intervals": SimpleNamespace(lo_ns=np.array([60_000, 0]) + BASE, hi_ns=np.array([90_000, 40_000]) + BASE)}
     return Problem(trace, attr, {"ident": np.array([0, 1, 2, -1])})
+
+
+def same_design(a, b) -> bool:
+    """Two designs with the same rows, idle time and entries."""
+    return (np.array_equal(a.rows, b.rows) and np.array_equal(a.idle, b.idle)
+            and all(np.array_equal(u, v) for u, v in zip(a._entries, b._entries)))
 
 
 # -- Problem and Designer: the step spans in time order, the records of chosen spans ----
@@ -111,9 +117,7 @@ def test_window_of_no_span_is_empty_and_the_whole_design_sees_every_span():
     p = hand_problem()
     assert Designer(p, np.array([0, 0, 1]), 2, np.array([], np.int64)).window(0.0) == (0, 0)
     assert Designer(p, np.array([0, 0, 1]), 2).window(0.0) == (0, 10)
-    a, b = p.design(np.array([0, 0, 1]), 2, 1_000.0), Designer(p, np.array([0, 0, 1]), 2)(1_000.0)
-    assert np.array_equal(a.rows, b.rows) and np.array_equal(a.idle, b.idle)
-    assert all(np.array_equal(u, v) for u, v in zip(a._entries, b._entries))
+    assert same_design(p.design(np.array([0, 0, 1]), 2, 1_000.0), Designer(p, np.array([0, 0, 1]), 2)(1_000.0))
 
 
 # -- overlap_pairs, max_pairs, min_span --------------------------------------------------
@@ -463,16 +467,6 @@ def test_estimate_limits_blas_to_one_thread_only_when_it_fits(monkeypatch):
 
 # -- estimate: what it returns -----------------------------------------------------------
 
-def integrate(start_ns, end_ns, rate, s0, s1):
-    """Bytes per sample window [s0, s1) of records moving ``rate`` bytes per ns (test data,
-    as make_trace builds it)."""
-    out = np.zeros(len(s0))
-    for a, b, r in zip(start_ns, end_ns, rate):
-        for i in range(np.searchsorted(s1, a, "right"), np.searchsorted(s0, b, "left")):
-            out[i] += r * max(0, min(b, s1[i]) - max(a, s0[i]))
-    return out
-
-
 @pytest.fixture
 def exact_case():
     """Six steps of 24 kernels of known bytes; reads at the kernels' times, writes (half
@@ -624,8 +618,7 @@ def test_problem_design_of_chosen_spans():
     p = hand_problem()
     g = np.array([0, 0, 1])
     a, b = p.design(g, 2, 1_000.0, np.array([1])), Designer(p, g, 2, np.array([1]))(1_000.0)
-    assert np.array_equal(a.rows, b.rows) and a.n_steps == b.n_steps == 1
-    assert all(np.array_equal(u, v) for u, v in zip(a._entries, b._entries))
+    assert same_design(a, b) and a.n_steps == b.n_steps == 1
     assert not np.array_equal(a.rows, p.design(g, 2, 1_000.0).rows)
 
 
@@ -882,6 +875,4 @@ def test_the_window_leaves_the_design_of_overlapping_samples_unchanged(off):
     for steps in (None, np.array([1])):
         des = Designer(p, np.array([0, 0, 1]), 2, steps)
         a = des(off)
-        b = Design(p.smp, des.a, des.b, des.group, des.span, des.lo, des.hi, 2, off)
-        assert np.array_equal(a.rows, b.rows) and np.array_equal(a.idle, b.idle)
-        assert all(np.array_equal(u, v) for u, v in zip(a._entries, b._entries))
+        assert same_design(a, Design(p.smp, des.a, des.b, des.group, des.span, des.lo, des.hi, 2, off))
